@@ -31,10 +31,13 @@ def _pool_factor(n_layer: int, n_head: int, n_tokens: int, n_ctx: int, budget_mb
     return 75
 
 
-def teacher_forced(model, audio_features: torch.Tensor, context: list[int], sample_begin: int,
+def teacher_forced(model, audio_features: torch.Tensor, cross_kv: dict, context: list[int], sample_begin: int,
                    budget_mb: float) -> tuple[CrossAttention, torch.Tensor, np.ndarray]:
     """Cross-attention of each generated token (rows predict context[sample_begin:]), its raw scores,
-    and the residual stream after every block (n_layer, n_tokens, n_state) for the logit lens."""
+    and the residual stream after every block (n_layer, n_tokens, n_state) for the logit lens.
+
+    `cross_kv` maps each cross-attention key/value module to the output it gave while decoding, so
+    those projections of 1500 audio positions are not computed twice."""
     decoder = model.decoder
     n_head = model.dims.n_text_head
     inputs = torch.tensor([context[:-1]], device=audio_features.device)
@@ -43,23 +46,25 @@ def teacher_forced(model, audio_features: torch.Tensor, context: list[int], samp
     with Hooks() as hooks, torch.no_grad():
         for i, block in enumerate(decoder.blocks):
             hooks.output(f"decoder.{i}.cross_attn.query", block.cross_attn.query)
-            hooks.output(f"decoder.{i}.cross_attn.key", block.cross_attn.key)
-            hooks.output(f"decoder.{i}.resid", block)
-        decoder(inputs, audio_features)
-        scores = []
-        for i in range(len(decoder.blocks)):
+        # TextDecoder.forward without its final projection to the vocabulary, which nothing here needs,
+        # and with the decode's own cross-attention keys and values as the blocks' cache
+        x = decoder.token_embedding(inputs) + decoder.positional_embedding[: inputs.shape[-1]]
+        x = x.to(audio_features.dtype)
+        residuals, scores = [], []
+        for i, block in enumerate(decoder.blocks):
+            x = block(x, audio_features, mask=decoder.mask, kv_cache=cross_kv)
+            residuals.append(x[0, rows])
             q = scaled(hooks[f"decoder.{i}.cross_attn.query"][0, rows].float(), n_head)
-            k = scaled(hooks[f"decoder.{i}.cross_attn.key"][0].float(), n_head)
+            k = scaled(cross_kv[block.cross_attn.key][0].float(), n_head)
             scores.append(split_heads(q, n_head) @ split_heads(k, n_head).transpose(-1, -2))
         scores_t = torch.stack(scores)  # (n_layer, n_head, n_tokens, n_ctx)
         weights = scores_t.softmax(-1)
         n_layer, _, n_tokens, n_ctx = weights.shape
         pool = _pool_factor(n_layer, n_head, n_tokens, n_ctx, budget_mb)
         pooled = weights.reshape(n_layer, n_head, n_tokens, n_ctx // pool, pool).sum(-1)
-        residuals = torch.stack([hooks[f"decoder.{i}.resid"][0, rows] for i in range(n_layer)])
     heads = model.alignment_heads.to_dense().nonzero().tolist()
     cross = CrossAttention(pooled.half().cpu().numpy(), pool, targets, heads)
-    return cross, scores_t, residuals.half().cpu().numpy()
+    return cross, scores_t, torch.stack(residuals).half().cpu().numpy()
 
 
 @torch.no_grad()

@@ -56,7 +56,7 @@ class _Recorder:
         self.options = options
         self.windows: list[dict] = []
         self.next_window: tuple[int, int] | None = None  # (seek, content frames) from pad_or_trim
-        self.encoder: dict[str, torch.Tensor] = {}
+        self.captured: dict[str, torch.Tensor] = {}  # latest output of each capture point
         self.language_probs: dict[str, float] | None = None
         self.timings: dict[str, float] = defaultdict(float)
         self._pad_or_trim = None  # the originals, read under the run lock by `instrumented`
@@ -91,7 +91,7 @@ class _Recorder:
     def _start_window(self, mel: torch.Tensor) -> None:
         seek, size = self.next_window
         self.next_window = None
-        enc, n = self.encoder, self.model.dims.n_audio_layer
+        enc, n = self.captured, self.model.dims.n_audio_layer
         pos = self.model.encoder.positional_embedding
         conv2 = F.gelu(enc["encoder.conv2"][0].float())
         t = time.perf_counter()
@@ -101,10 +101,10 @@ class _Recorder:
             self.model.dims.n_audio_head, self.options.qk_budget_mb,
         )
         self.timings["encoder attention"] += time.perf_counter() - t
-        mel_np = mel.float().cpu().numpy()
+        mel_np = mel.float().cpu().numpy()  # (n_mels, 3000)
         self.windows.append(dict(
             index=len(self.windows), start_s=seek * FRAME_S, content_frames=size, mel=mel_np,
-            mel_stats=Stats.of(mel_np),
+            mel_stats=Stats.of_tensor(mel),
             conv1=activation("conv1", F.gelu(enc["encoder.conv1"][0].float()), FRAME_S),
             conv2=activation("conv2", conv2, AUDIO_CTX_S),
             encoder_input=activation("encoder input", (conv2.T + pos.float()).T, AUDIO_CTX_S),
@@ -120,8 +120,12 @@ class _Recorder:
         window = self.windows[-1]
         t = time.perf_counter()
         generated = [s.id for s in steps]
+        cross_kv = {}
+        for i, block in enumerate(self.model.decoder.blocks):
+            for name in ("key", "value"):
+                cross_kv[getattr(block.cross_attn, name)] = self.captured[f"decoder.{i}.cross_attn.{name}"][:1]
         cross, scores, residuals = teacher_forced(
-            self.model, window["features"][:1], decoder.prompt + generated, task.sample_begin,
+            self.model, window["features"][:1], cross_kv, decoder.prompt + generated, task.sample_begin,
             self.options.cross_budget_mb,
         )
         words = word_timings(scores, cross.alignment_heads, generated, [s.prob for s in steps], tokenizer,
@@ -141,7 +145,7 @@ def instrumented(model, recorder: _Recorder) -> Iterator[Hooks]:
     """Install the recording seams and encoder hooks; remove every one of them on the way out."""
     with RUN_LOCK, Hooks() as hooks:
         def keep(name, output):
-            recorder.encoder[name] = output.detach()
+            recorder.captured[name] = output.detach()
 
         enc = model.encoder
         hooks.output("encoder.conv1", enc.conv1, keep)
@@ -150,6 +154,9 @@ def instrumented(model, recorder: _Recorder) -> Iterator[Hooks]:
         for i, block in enumerate(enc.blocks):
             hooks.output(f"encoder.{i}.attn.query", block.attn.query, keep)
             hooks.output(f"encoder.{i}.attn.key", block.attn.key, keep)
+        for i, block in enumerate(model.decoder.blocks):  # computed once per decode, reused afterwards
+            hooks.output(f"decoder.{i}.cross_attn.key", block.cross_attn.key, keep)
+            hooks.output(f"decoder.{i}.cross_attn.value", block.cross_attn.value, keep)
         original_pad_or_trim = _transcribe_module.pad_or_trim
         recorder._pad_or_trim, recorder._detect_language = original_pad_or_trim, model.detect_language
         model.decode = recorder.decode

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .trace import AUDIO_CTX_S, Activation, EncoderAttention, Stats
 
@@ -48,29 +49,33 @@ def summarise_encoder(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: in
     """Thumbnails, entropy and mean distance of every head, from per-layer (n_ctx, n_state) q and k.
 
     Query rows go `chunk` at a time so the working set stays in cache (3x faster than whole heads
-    here). Entropy uses H = logsumexp(s) - sum_j p_j s_j, where sum_j p_j s_j = q . (p @ K) is a
-    matrix product rather than another pass over the weights."""
+    here), and every statistic is one multiply-and-sum over the weights."""
     n_ctx = qs[0].shape[0]
     cell = n_ctx // POOLED_SIZE
     assert n_ctx % chunk == 0 and chunk % cell == 0
     device = qs[0].device
     distance = _distance(n_ctx).to(device)
+    # three working buffers reused for every chunk: fresh multi-megabyte tensors would each be a new
+    # mapping from the OS, and their page faults cost more than the arithmetic here
+    x, p, tmp = (torch.empty(n_head, chunk, n_ctx, device=device) for _ in range(3))
     pooled, entropy, dist = [], [], []
     with torch.no_grad():
         for q, k in zip(qs, ks):
-            qh, kh = split_heads(scaled(q.float(), n_head), n_head), split_heads(scaled(k.float(), n_head), n_head)
+            qh = split_heads(scaled(q.float(), n_head), n_head)
+            kt = split_heads(scaled(k.float(), n_head), n_head).transpose(-1, -2).contiguous()
             ent = torch.empty(n_head, n_ctx, device=device)
             far = torch.empty(n_head, n_ctx, device=device)
             thumb = torch.empty(n_head, POOLED_SIZE, POOLED_SIZE, device=device)
             for s in range(0, n_ctx, chunk):
                 rows = slice(s, s + chunk)
-                p = qh[:, rows] @ kh.transpose(-1, -2)  # (n_head, chunk, n_ctx) scores, then weights in place
-                top = p.amax(-1, keepdim=True)
-                p = p.sub_(top).exp_()
-                total = p.sum(-1, keepdim=True)
-                p.div_(total)
-                ent[:, rows] = (top + total.log())[..., 0] - ((p @ kh) * qh[:, rows]).sum(-1)
-                far[:, rows] = (p * distance[rows]).sum(-1)
+                torch.matmul(qh[:, rows], kt, out=x)  # (n_head, chunk, n_ctx) scores
+                x.sub_(x.amax(-1, keepdim=True))
+                torch.exp(x, out=p)
+                total = p.sum(-1)
+                # H = -sum p log p with log p = x - log(total): a multiply-sum, no logarithm pass
+                ent[:, rows] = total.log() - torch.mul(p, x, out=tmp).sum(-1) / total
+                p.div_(total[..., None])
+                far[:, rows] = torch.mul(p, distance[rows], out=tmp).sum(-1)
                 # block-mean over query rows, block-sum over key columns: each thumbnail row sums to one
                 blocks = p.view(n_head, chunk // cell, cell, n_ctx).mean(2)
                 thumb[:, s // cell:(s + chunk) // cell] = blocks.view(n_head, chunk // cell, POOLED_SIZE, cell).sum(-1)
@@ -101,11 +106,12 @@ def block_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 def activation(name: str, x: torch.Tensor, seconds_per_frame: float) -> Activation:
     """A (channels, time) activation: its statistics and a picture of at most 192 x 300 cells."""
-    a = x.detach().float().cpu().numpy()
-    display = block_mean(a, 192, 300)
+    x = x.detach().float()
+    rows, cols = max(1, x.shape[0] // 192), max(1, x.shape[1] // 300)
+    display = F.avg_pool2d(x[None], (rows, cols))[0]  # block means, the remainder cropped
     return Activation(
         name=name,
-        stats=Stats.of(a),
-        display=display.astype(np.float16),
-        seconds_per_column=seconds_per_frame * a.shape[1] / display.shape[1],
+        stats=Stats.of_tensor(x),
+        display=display.half().cpu().numpy(),
+        seconds_per_column=seconds_per_frame * cols,
     )
