@@ -15,7 +15,6 @@ import time
 import numpy as np
 import torch
 import whisper
-from whisper.audio import N_SAMPLES
 
 from .analyze import analyze
 from .audio import SAMPLE_RATE, load_audio
@@ -58,7 +57,8 @@ def _faster_whisper_s(name: str, audio: np.ndarray, repeats: int) -> float | Non
     files = _bundled_files(BUNDLED[name]) if name in BUNDLED else None
     if files is None or len(files[0]) != 1:
         return None
-    model = WhisperModel(str(files[0][0].parent), device="cpu", compute_type="float32", cpu_threads=torch.get_num_threads())
+    threads = torch.get_num_threads()
+    model = WhisperModel(str(files[0][0].parent), device="cpu", compute_type="float32", cpu_threads=threads)
 
     def run():
         segments, _ = model.transcribe(audio, beam_size=1, temperature=0.0, language="en")
@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     window = trace.windows[0]
     heads = [(layer, head) for layer in range(window.encoder.n_layer) for head in (0, window.encoder.n_head - 1)]
-    head_s = max(_median_s(lambda lh=lh: window.encoder.head(*lh), 3) for lh in heads) if window.encoder.qk is not None \
-        else None
+    head_s = None
+    if window.encoder.qk is not None:
+        head_s = max(_median_s(lambda lh=lh: window.encoder.head(*lh), 3) for lh in heads)
     result = {
         "model": args.model,
         "device": str(model.device),

@@ -31,7 +31,7 @@ class Stats:
         return cls(list(a.shape), float(a.min()), float(a.max()), float(a.mean()), float(a.std()))
 
     @classmethod
-    def of_tensor(cls, t) -> "Stats":
+    def of_tensor(cls, t) -> Stats:
         """The same from a torch tensor, without leaving the device (population std, as numpy's)."""
         t = t.double()
         return cls(list(t.shape), float(t.min()), float(t.max()), float(t.mean()), float(t.std(unbiased=False)))
