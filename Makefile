@@ -29,7 +29,7 @@ system-deps:
 
 run: $(STAMP)
 	@echo "Whisper Inquiry: open http://localhost:$(PORT) (the first analysis of the bundled sample starts by itself)"
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) scripts/serve.py --server.port $(PORT)
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .

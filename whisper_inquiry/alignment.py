@@ -91,12 +91,16 @@ def logit_lens(model, residuals: np.ndarray, targets: list[int], tokenizer: Toke
 
 
 def word_timings(scores: torch.Tensor, heads: list[list[int]], targets: list[int], token_probs: list[float],
-                 tokenizer: Tokenizer, content_frames: int, start_s: float, medfilt_width: int = 7) -> list[Word]:
-    """DTW over the alignment heads, on the rows that predict text tokens (and the final end-of-text)."""
+                 tokenizer: Tokenizer, content_frames: int, start_s: float,
+                 medfilt_width: int = 7) -> tuple[list[Word], np.ndarray | None]:
+    """DTW over the alignment heads, on the rows that predict text tokens (and the final end-of-text).
+
+    Returns the words and the warping path as (n_points, 2) int32 pairs of
+    (index into `targets`, audio position)."""
     text_rows = [i for i, t in enumerate(targets) if t < tokenizer.eot]
     text_tokens = [targets[i] for i in text_rows]
     if not text_tokens or targets[-1] != tokenizer.eot:
-        return []
+        return [], None
     keep = text_rows + [len(targets) - 1]
     weights = torch.stack([scores[layer, head] for layer, head in heads])[:, keep, : content_frames // 2]
     weights = weights.softmax(-1)
@@ -104,9 +108,11 @@ def word_timings(scores: torch.Tensor, heads: list[list[int]], targets: list[int
     weights = median_filter((weights - mean) / std, medfilt_width)
     matrix = weights.mean(0)
     text_indices, time_indices = dtw(-matrix)
+    keep_rows = np.array(keep)
+    path = np.stack([keep_rows[text_indices], time_indices], axis=1).astype(np.int32)
     words, word_tokens = tokenizer.split_to_word_tokens(text_tokens + [tokenizer.eot])
     if len(word_tokens) <= 1:
-        return []
+        return [], path
     boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
     jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
     jump_times = time_indices[jumps] * AUDIO_CTX_S
@@ -117,4 +123,5 @@ def word_timings(scores: torch.Tensor, heads: list[list[int]], targets: list[int
                                        jump_times[boundaries[1:]], boundaries[:-1], boundaries[1:])
     ]
     merge_punctuations(timings, PREPEND, APPEND)
-    return [Word(t.word, start_s + t.start, start_s + t.end, t.probability) for t in timings if t.word]
+    words = [Word(t.word, start_s + t.start, start_s + t.end, t.probability) for t in timings if t.word]
+    return words, path

@@ -13,7 +13,7 @@ import dataclasses
 import importlib
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,9 +51,10 @@ _transcribe_module = importlib.import_module("whisper.transcribe")  # `whisper.t
 class _Recorder:
     """State of one run: the windows seen so far and the time spent on instrumentation."""
 
-    def __init__(self, model, options: AnalysisOptions):
+    def __init__(self, model, options: AnalysisOptions, on_progress: Callable[[str], None] | None = None):
         self.model = model
         self.options = options
+        self.on_progress = on_progress or (lambda message: None)
         self.windows: list[dict] = []
         self.next_window: tuple[int, int] | None = None  # (seek, content frames) from pad_or_trim
         self.captured: dict[str, torch.Tensor] = {}  # latest output of each capture point
@@ -81,6 +82,10 @@ class _Recorder:
         decoder = RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, self.options.top_k)
         ranker = RecordingRanker(options.length_penalty)
         task.decoder, task.sequence_ranker = decoder, ranker
+        if self.next_window is not None:
+            seek, size = self.next_window
+            self.on_progress(f"window {len(self.windows) + 1}: {seek / 100:.1f} to {(seek + size) / 100:.1f} s")
+        self.on_progress(f"decoding at temperature {options.temperature:.1f}")
         result = task.run(mel.unsqueeze(0) if mel.ndim == 2 else mel)[0]
         if self.next_window is not None:
             self._start_window(mel)
@@ -128,15 +133,15 @@ class _Recorder:
             self.model, window["features"][:1], cross_kv, decoder.prompt + generated, task.sample_begin,
             self.options.cross_budget_mb,
         )
-        words = word_timings(scores, cross.alignment_heads, generated, [s.prob for s in steps], tokenizer,
-                             window["content_frames"], window["start_s"])
+        words, path = word_timings(scores, cross.alignment_heads, generated, [s.prob for s in steps], tokenizer,
+                                   window["content_frames"], window["start_s"])
         self.timings["cross-attention and words"] += time.perf_counter() - t
         return Attempt(
             temperature=float(result.temperature), text=result.text, tokens=list(result.tokens),
             avg_logprob=float(result.avg_logprob), compression_ratio=float(result.compression_ratio),
             no_speech_prob=float(result.no_speech_prob), rejected=None,
             prompt=describe_prompt(decoder.prompt, tokenizer), steps=steps, tree=tree,
-            cross=cross, words=words, residuals=residuals,
+            cross=cross, words=words, alignment_path=path, residuals=residuals,
         )
 
 
@@ -198,7 +203,7 @@ def _finish_window(w: dict, o: AnalysisOptions) -> Window:
     for i, a in enumerate(attempts):
         if i < len(attempts) - 1:  # a rejected attempt keeps its text, tokens and tree, not its attention
             a = dataclasses.replace(a, rejected=_rejection(a, o) or "rejected", cross=None, residuals=None,
-                                    words=[])
+                                    words=[], alignment_path=None)
         final.append(a)
     return Window(
         index=w["index"], start_s=w["start_s"], content_s=w["content_frames"] * FRAME_S, mel=w["mel"],
@@ -242,14 +247,17 @@ def _language(model, recorder: _Recorder, mel_first: torch.Tensor | None) -> Lan
     return LanguageGuess(True, detected, probs, note + (f" ({LANGUAGES.get(detected, detected)})" if detected else ""))
 
 
-def analyze(model, audio: Audio | np.ndarray | str | Path, options: AnalysisOptions | None = None) -> Trace:
-    """Transcribe `audio` as whisper.transcribe would, keeping every internal in the returned Trace."""
+def analyze(model, audio: Audio | np.ndarray | str | Path, options: AnalysisOptions | None = None,
+            on_progress: Callable[[str], None] | None = None) -> Trace:
+    """Transcribe `audio` as whisper.transcribe would, keeping every internal in the returned Trace.
+
+    `on_progress` hears one short line per stage (a window starts, a decode attempt starts)."""
     options = options or AnalysisOptions()
     if not isinstance(audio, Audio):
         audio = load_audio(audio) if isinstance(audio, (str, Path)) else Audio(
             np.asarray(audio, dtype=np.float32), "array", 16_000, 1, "pcm_f32le", "numpy")
     fp16 = model.device.type == "cuda"
-    recorder = _Recorder(model, options)
+    recorder = _Recorder(model, options, on_progress)
     started = time.perf_counter()
     with instrumented(model, recorder):
         result = whisper.transcribe(model, audio.samples, **options.transcribe_kwargs(model.is_multilingual, fp16))

@@ -38,6 +38,21 @@ def head_from_qk(qk: np.ndarray, n_head: int, head: int) -> np.ndarray:
     return torch.softmax(q @ k.T, dim=-1).numpy()
 
 
+def recompute_head(model, mel: np.ndarray, layer: int, head: int) -> np.ndarray:
+    """One head's full attention by re-running the encoder up to `layer`, for traces too big to keep q and k."""
+    from .capture import Hooks
+
+    blocks = model.encoder.blocks
+    with Hooks() as hooks, torch.no_grad():
+        hooks.output("q", blocks[layer].attn.query)
+        hooks.output("k", blocks[layer].attn.key)
+        model.encoder(torch.from_numpy(mel)[None].to(model.device))
+        q, k = hooks["q"][0].float(), hooks["k"][0].float()
+    n_head = model.dims.n_audio_head
+    qk = torch.stack([scaled(q, n_head), scaled(k, n_head)]).cpu().numpy()
+    return head_from_qk(qk, n_head, head)
+
+
 @functools.lru_cache(maxsize=2)  # one per context length in use; 9 MB each for 1500 positions
 def _distance(n_ctx: int) -> torch.Tensor:
     idx = torch.arange(n_ctx, dtype=torch.float32)

@@ -25,7 +25,7 @@ class Sample:
 
 
 SAMPLES = [
-    Sample("English: the weather", "english_weather.flac", "Synthetic English speech, two sentences (6 s).",
+    Sample("English: the weather", "english_weather.flac", "Synthetic English speech (espeak-ng), two sentences, 9 s.",
            "The weather today is sunny with light breeze. Tomorrow we expect rain in the afternoon."),
     Sample("English: numbers", "english_numbers.flac",
            "Digits and times spoken as words: watch how Whisper writes them as numerals.",

@@ -192,6 +192,7 @@ class Attempt:
     tree: SearchTree
     cross: CrossAttention | None = None
     words: list[Word] = field(default_factory=list)
+    alignment_path: np.ndarray | None = None  # (n_points, 2) int32: (row of `steps`, audio position) from DTW
     residuals: np.ndarray | None = None  # (n_text_layer, n_tokens, n_text_state) float16, for the logit lens
 
 

@@ -1,0 +1,1 @@
+"""Turn a Trace into plotly figures and small Streamlit widgets. No model code here."""

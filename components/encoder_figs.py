@@ -1,0 +1,98 @@
+"""The encoder: convolutional stem, positional embeddings, and every self-attention head."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from whisper_inquiry.trace import AUDIO_CTX_S, Activation, EncoderAttention, Window
+
+from .common import ATTENTION_SCALE, MEL_SCALE, style
+
+THUMB = 50  # thumbnail cells per side in the model view (0.6 s each)
+
+
+def activation_figure(act: Activation, title: str, start_s: float = 0.0) -> go.Figure:
+    z = act.display.astype(np.float32)
+    x = start_s + (np.arange(z.shape[1]) + 0.5) * act.seconds_per_column
+    bound = float(np.percentile(np.abs(z), 99)) or 1.0
+    fig = go.Figure(go.Heatmap(z=z, x=x, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
+                               hovertemplate="%{x:.2f} s, channel group %{y}: %{z:.2f}<extra></extra>"))
+    return style(fig, title, "time (s)", "channel (grouped)", 330)
+
+
+def positional_figure(positional: np.ndarray) -> go.Figure:
+    z = positional.astype(np.float32)  # (positions, dims), block-averaged over positions
+    seconds = (np.arange(z.shape[0]) + 0.5) * 30 / z.shape[0]
+    fig = go.Figure(go.Heatmap(z=z.T, x=seconds, colorscale="RdBu_r", zmid=0,
+                               hovertemplate="%{x:.2f} s, dimension %{y}: %{z:.2f}<extra></extra>"))
+    return style(fig, "Positional embedding (fixed sinusoids)",
+                 "position (s)", "embedding dimension", 330)
+
+
+def _shrink(pooled: np.ndarray, size: int) -> np.ndarray:
+    """(P, P) thumbnail with rows summing to one -> (size, size), still row-stochastic."""
+    f = pooled.shape[-1] // size
+    return pooled.reshape(size, f, size, f).mean(1).sum(-1)
+
+
+def model_view_figure(enc: EncoderAttention) -> go.Figure:
+    """Every layer (rows) by every head (columns), one thumbnail each, on one shared colour scale."""
+    L, H = enc.n_layer, enc.n_head
+    fig = make_subplots(rows=L, cols=H, horizontal_spacing=0.01, vertical_spacing=0.02,
+                        row_titles=[f"layer {i}" for i in range(L)], column_titles=[f"head {j}" for j in range(H)])
+    thumbs = np.stack([[_shrink(enc.pooled[i, j].astype(np.float32), THUMB) for j in range(H)] for i in range(L)])
+    zmax = float(np.percentile(thumbs, 99.5))
+    for i in range(L):
+        for j in range(H):
+            fig.add_trace(go.Heatmap(z=thumbs[i, j], coloraxis="coloraxis",
+                                     hovertemplate=f"layer {i} head {j}<br>query %{{y}} key %{{x}}: %{{z:.3f}}"
+                                                   "<extra></extra>"), row=i + 1, col=j + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    fig.update_layout(coloraxis={"colorscale": ATTENTION_SCALE, "cmin": 0, "cmax": zmax,
+                                 "colorbar": {"title": "weight"}})
+    return style(fig, "Model view: where each encoder head looks (each thumbnail: 30 s by 30 s)",
+                 height=max(420, 110 * L + 120))
+
+
+def head_view_figure(window: Window, head_map: np.ndarray, layer: int, head: int,
+                     t0: float, t1: float, max_cells: int = 300) -> go.Figure:
+    """One head over [t0, t1) s, with the log-mel above it on the same time axis."""
+    a, b = int(t0 / AUDIO_CTX_S), int(np.ceil(t1 / AUDIO_CTX_S))
+    z = head_map[a:b, a:b]
+    f = max(1, int(np.ceil(z.shape[0] / max_cells)))
+    n = z.shape[0] // f
+    z = z[: n * f, : n * f].reshape(n, f, n, f).mean(1).sum(-1)  # rows keep summing to one
+    times = window.start_s + (a + (np.arange(n) + 0.5) * f) * AUDIO_CTX_S
+    mel = window.mel[:, 2 * a: 2 * (a + n * f)]
+    mel = mel.reshape(mel.shape[0], n, -1).mean(-1)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.22, 0.78], vertical_spacing=0.03)
+    fig.add_trace(go.Heatmap(z=mel, x=times, colorscale=MEL_SCALE, showscale=False,
+                             hovertemplate="%{x:.2f} s, mel bin %{y}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=z, x=times, y=times, colorscale=ATTENTION_SCALE, zmin=0,
+                             zmax=float(np.percentile(z, 99.5)) or None, colorbar={"title": "weight", "y": 0.4,
+                                                                                    "len": 0.75},
+                             hovertemplate="query %{y:.2f} s looks at %{x:.2f} s: %{z:.4f}<extra></extra>"),
+                  row=2, col=1)
+    fig.update_yaxes(title_text="mel", showticklabels=False, row=1, col=1)
+    fig.update_yaxes(title_text="query: where the head is (s)", autorange="reversed", row=2, col=1)
+    fig.update_xaxes(title_text="key: what it looks at (s)", row=2, col=1)
+    res = f * AUDIO_CTX_S * 1000
+    return style(fig, f"Head view: layer {layer}, head {head} ({res:.0f} ms per cell)", height=760)
+
+
+def head_summary_figure(enc: EncoderAttention) -> go.Figure:
+    L, H = enc.n_layer, enc.n_head
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("entropy (bits): how spread out", "mean distance (ms)"),
+                        horizontal_spacing=0.12)
+    labels = {"x": [f"h{j}" for j in range(H)], "y": [f"L{i}" for i in range(L)]}
+    fig.add_trace(go.Heatmap(z=enc.entropy_bits, **labels, colorscale="Blues", texttemplate="%{z:.1f}",
+                             colorbar={"x": 0.44}, hovertemplate="%{y} %{x}: %{z:.2f} bits<extra></extra>"),
+                  row=1, col=1)
+    fig.add_trace(go.Heatmap(z=enc.distance_ms, **labels, colorscale="Oranges", texttemplate="%{z:.0f}",
+                             hovertemplate="%{y} %{x}: %{z:.0f} ms<extra></extra>"), row=1, col=2)
+    fig.update_yaxes(autorange="reversed")
+    return style(fig, "Per-head summaries over this window", height=max(300, 50 * L + 150))
+

@@ -1,0 +1,74 @@
+"""What the pages share: the cached model(s), the trace store and the current trace.
+
+The model is cached once per process (`st.cache_resource`) and shared by every session; the library's
+run lock serialises its use. Traces are kept in one bounded, process-wide store keyed by audio hash,
+model and options, so memory stays flat however many classes use the app in a day.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import streamlit as st
+
+from whisper_inquiry.models import load_model
+from whisper_inquiry.trace import Trace
+
+MAX_TRACES = 12  # about 15 MB each for a 30 s clip on tiny.en
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model ...")
+def model(name: str):
+    return load_model(name)
+
+
+class TraceStore:
+    """A small LRU of traces shared across sessions; traces are immutable, so sharing is safe."""
+
+    def __init__(self, capacity: int = MAX_TRACES):
+        self.capacity = capacity
+        self._items: OrderedDict[str, Trace] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Trace | None:
+        with self._lock:
+            trace = self._items.get(key)
+            if trace is not None:
+                self._items.move_to_end(key)
+            return trace
+
+    def put(self, key: str, trace: Trace) -> None:
+        with self._lock:
+            self._items[key] = trace
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@st.cache_resource
+def trace_store() -> TraceStore:
+    return TraceStore()
+
+
+def current_trace() -> Trace | None:
+    return st.session_state.get("trace")
+
+
+def require_trace() -> Trace:
+    trace = current_trace()
+    if trace is None:
+        st.warning("Choose audio in the sidebar to analyse it.")
+        st.stop()
+    return trace
+
+
+def window_ui(trace: Trace, key: str) -> int:
+    """Pick one 30 s window when the audio has several."""
+    if len(trace.windows) <= 1:
+        return 0
+    labels = [f"{w.start_s:.0f}-{w.start_s + w.content_s:.0f} s" for w in trace.windows]
+    return st.selectbox("Window", range(len(labels)), format_func=lambda i: labels[i], key=key)

@@ -1,0 +1,45 @@
+"""Alignment: where in the audio each token was found, and how word timings follow from it."""
+
+import pandas as pd
+import streamlit as st
+
+from components.alignment_figs import cross_attention_figure, cross_matrix, dtw_figure
+from components.common import page_end, page_start, show
+from components.session import require_trace, window_ui
+
+page_start("Where in the audio did each word come from?",
+           "While writing each token, the decoder's cross-attention looks back at the encoder's 1,500 moments. "
+           "A few heads (the 'alignment heads') look where the word is being spoken; whisper follows their "
+           "bright path with dynamic time warping to time every word.")
+trace = require_trace()
+index = window_ui(trace, "align_window")
+window = trace.windows[index]
+attempt = window.final
+if attempt.cross is None or not attempt.steps:
+    st.warning("No tokens were written for this window, so there is nothing to align.")
+    st.stop()
+
+cross = attempt.cross
+choices = ["alignment heads (average)"] + [f"layer {lyr}, head {hd}" for lyr in range(cross.weights.shape[0])
+                                           for hd in range(cross.weights.shape[1])]
+c1, c2 = st.columns([2, 1])
+choice = c1.selectbox("Attention from", choices, key="align_head")
+normalise = c2.toggle("Scale each row to its maximum", True, key="align_norm")
+if choice.startswith("alignment"):
+    layer = head = None
+    title = f"Cross-attention, mean of the {len(cross.alignment_heads)} alignment heads"
+else:
+    layer, head = (int(part.split()[-1]) for part in choice.split(","))
+    title = f"Cross-attention, layer {layer} head {head}"
+show(cross_attention_figure(attempt, window, cross_matrix(attempt, window, layer, head), title, normalise))
+st.caption(f"Each row is one token being written; each column is {cross.seconds_per_column * 1000:.0f} ms of "
+           f"audio. Alignment heads here: {', '.join(f'L{a}H{b}' for a, b in cross.alignment_heads)}.")
+
+show(dtw_figure(attempt, window))
+st.caption("Top: the log-mel with each word's span. Bottom: the warping path, which must move forward in time "
+           "as the tokens advance; a word starts where its first token's row begins.")
+if attempt.words:
+    st.dataframe(pd.DataFrame([{"word": w.word.strip(), "start (s)": round(w.start_s, 2),
+                                "end (s)": round(w.end_s, 2), "probability": round(w.prob, 3)}
+                               for w in attempt.words]), hide_index=True)
+page_end()

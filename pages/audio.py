@@ -1,0 +1,34 @@
+"""Audio and spectrogram: from sound waves to the picture Whisper actually reads."""
+
+import pandas as pd
+import streamlit as st
+
+from components.audio_figs import filterbank_figure, mel_figure, spectrogram_figure, waveform_figure
+from components.common import page_end, page_start, show
+from components.session import require_trace, window_ui
+
+page_start("How does Whisper see sound?",
+           "Whisper never hears the waveform directly. It cuts the audio into 30 s windows, takes a spectrogram "
+           "every 10 ms, folds the frequencies onto the mel scale (fine at low pitch, coarse at high pitch, as "
+           "our ears are), takes the logarithm and rescales it. That log-mel picture is the model's only input.")
+trace = require_trace()
+show(waveform_figure(trace))
+a = trace.audio
+st.dataframe(pd.DataFrame([{"samples": len(a), "duration (s)": round(trace.duration_s, 2), "max": float(a.max()),
+                            "min": float(a.min()), "mean": float(a.mean()), "std": float(a.std())}]),
+             hide_index=True)
+index = window_ui(trace, "audio_window")
+window = trace.windows[index]
+start = int(window.start_s * 16_000)
+show(spectrogram_figure(a[start:start + 30 * 16_000]))
+st.caption("Bright bands are loud frequencies: the stacked lines in speech are the harmonics of the voice.")
+show(mel_figure(window, st.toggle("All 3,000 frames (heavier page)", False)))
+st.caption("Each column is 10 ms. Shorter clips are padded to 30 s: the model always sees 3,000 columns, and the "
+           "flat block at the end (zeros) is that padding.")
+s = window.mel_stats
+st.dataframe(pd.DataFrame([{"shape": f"{s.shape[0]} x {s.shape[1]}", "min": round(s.minimum, 3),
+                            "max": round(s.maximum, 3), "mean": round(s.mean, 3), "std": round(s.std, 3)}]),
+             hide_index=True)
+st.caption("Whisper clips the log-mel at 8 below its maximum and rescales it to roughly -1 ... 1.")
+show(filterbank_figure(window.mel.shape[0]))
+page_end()

@@ -1,0 +1,68 @@
+"""Encoder: the convolutional stem, positions, and where every attention head looks."""
+
+import pandas as pd
+import streamlit as st
+
+from components.common import page_end, page_start, show
+from components.encoder_figs import (
+    activation_figure,
+    head_summary_figure,
+    head_view_figure,
+    model_view_figure,
+    positional_figure,
+)
+from components.session import model, require_trace, window_ui
+from whisper_inquiry.attention import recompute_head
+
+page_start("What does the encoder do with the sound?",
+           "Two convolutions turn the 3,000 log-mel columns into 1,500 vectors (one every 20 ms), a fixed "
+           "positional pattern is added, and then each encoder layer lets every moment look at every other "
+           "moment through several attention heads. Bright cells show where a head looks.")
+trace = require_trace()
+index = window_ui(trace, "encoder_window")
+window = trace.windows[index]
+enc = window.encoder
+
+st.header("1. Convolutional stem")
+c1, c2 = st.columns(2)
+with c1:
+    show(activation_figure(window.conv1, "conv1 + GELU: 3,000 frames (10 ms)", window.start_s))
+with c2:
+    show(activation_figure(window.conv2, "conv2 + GELU, stride 2: 1,500 frames (20 ms)", window.start_s))
+st.dataframe(pd.DataFrame([{"tensor": a.name, "shape (channels x time)": " x ".join(map(str, a.stats.shape)),
+                            "min": round(a.stats.minimum, 3), "max": round(a.stats.maximum, 3),
+                            "mean": round(a.stats.mean, 3), "std": round(a.stats.std, 3)}
+                           for a in (window.conv1, window.conv2, window.encoder_input)]), hide_index=True)
+st.caption("Red is positive, blue negative; channels are averaged in groups so the picture fits a screen.")
+
+st.header("2. Positions")
+c1, c2 = st.columns(2)
+with c1:
+    show(positional_figure(trace.model.positional))
+with c2:
+    show(activation_figure(window.encoder_input, "Encoder input = conv2 + positions",
+                           window.start_s))
+st.caption("Attention by itself has no sense of order; the sinusoids (slow on the right, fast on the left) give "
+           "each of the 1,500 positions a unique signature.")
+
+st.header("3. Self-attention: the model view")
+show(model_view_figure(enc))
+st.caption("Each thumbnail is one head: rows are where the head is, columns where it looks. A bright diagonal "
+           "means it attends to its neighbours; vertical stripes mean everyone looks at the same moments.")
+show(head_summary_figure(enc))
+st.caption("Entropy is low when a head focuses on few moments; distance is how far away (in ms) it looks on average.")
+
+st.header("4. One head, full size")
+c1, c2, c3 = st.columns([1, 1, 3])
+layer = c1.selectbox("Layer", range(enc.n_layer), index=enc.n_layer - 1, key="enc_layer")
+head = c2.selectbox("Head", range(enc.n_head), key="enc_head")
+span = c3.slider("Time range (s)", 0.0, 30.0, (0.0, float(max(1, min(30, round(window.content_s + 0.5))))), 0.5,
+                 key="enc_span")
+if enc.qk is not None:
+    head_map = enc.head(layer, head)
+else:
+    head_map = recompute_head(model(trace.model.name), window.mel, layer, head)
+show(head_view_figure(window, head_map, layer, head, span[0], span[1]))
+st.caption("The log-mel on top shares the time axis: find a word in the spectrogram, then read down to see "
+           "what that moment attends to. Narrow the range to 6 s or less to see every 20 ms cell.")
+page_end()

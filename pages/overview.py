@@ -1,0 +1,55 @@
+"""Overview: what was said, how sure the model was, and what it took."""
+
+import pandas as pd
+import streamlit as st
+
+from components.common import page_end, page_start, plain, show
+from components.session import require_trace
+from components.transcript import language_figure, transcript
+
+page_start("What did Whisper hear?",
+           "The transcript below is coloured by how sure the decoder was of each token: hover a token to see "
+           "its probability and the runners-up it beat. The other pages open up each step, from the sound "
+           "wave to the search over possible sentences.")
+trace = require_trace()
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Listen")
+    st.audio(trace.audio, sample_rate=16_000)
+    st.caption(f"{trace.duration_s:.1f} s from {trace.codec}, {trace.sample_rate_in} Hz, "
+               f"{trace.channels_in} channel(s), resampled to 16 kHz mono for Whisper.")
+    st.subheader("Transcript")
+    if not trace.text.strip():
+        st.warning("Whisper wrote nothing: it judged this audio to hold no speech "
+                   "(see the no-speech probability in the segments below).")
+    transcript(trace, st.toggle("Show timestamp tokens", False))
+with right:
+    st.subheader("Language")
+    if trace.language.applies:
+        show(language_figure(trace))
+        st.caption(trace.language.note)
+    else:
+        st.write(trace.language.note)
+    st.subheader("Time spent")
+    timings = {k: v for k, v in trace.timings_ms.items() if k != "total"}
+    st.dataframe(pd.DataFrame({"stage": list(timings), "ms": [round(v) for v in timings.values()]}),
+                 hide_index=True)
+    st.caption(f"Total {trace.timings_ms['total'] / 1000:.2f} s on {trace.model.device} with {trace.model.name}.")
+
+st.subheader("Segments")
+st.caption("Whisper writes timestamps itself; each segment is the text between two of them.")
+st.dataframe(pd.DataFrame([{
+    "start (s)": round(s.start_s, 2), "end (s)": round(s.end_s, 2), "text": s.text.strip(),
+    "avg log-prob": round(s.avg_logprob, 3), "no-speech prob": round(s.no_speech_prob, 3),
+    "temperature": s.temperature,
+} for s in trace.segments]), hide_index=True, width="stretch")
+
+st.subheader("The prompt: what the decoder is told before it writes")
+window = trace.windows[0]
+st.dataframe(pd.DataFrame([{"token": p.text, "id": p.id, "meaning": p.meaning} for p in window.final.prompt]),
+             hide_index=True)
+st.caption("Then the decoder writes one token at a time, each chosen from a probability distribution over "
+           f"{trace.model.dims['n_vocab']:,} tokens.")
+plain(f"File: {trace.audio_name}")
+page_end()

@@ -1,0 +1,19 @@
+"""Start the app as `streamlit run app.py`, with Streamlit's legacy `pages/` discovery switched off.
+
+Streamlit decides per process whether a top-level `pages/` folder means its old multipage mode, and
+only forgets it once `st.navigation` has run. Until then a deep link such as /encoder, if it is the
+first request the server sees, runs pages/encoder.py on its own, without app.py's sidebar and
+analysis. Setting the flag before the server starts makes every request go through app.py.
+"""
+
+import sys
+from pathlib import Path
+
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.web import cli
+
+if __name__ == "__main__":
+    PagesManager.uses_pages_directory = False
+    app = str(Path(__file__).resolve().parent.parent / "app.py")
+    sys.argv = ["streamlit", "run", app, *sys.argv[1:]]
+    sys.exit(cli.main())
