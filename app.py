@@ -5,13 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from components.common import error
-from components.session import model, trace_store
-from components.sidebar import Request, sidebar_ui
-from whisper_inquiry.analyze import analyze
-from whisper_inquiry.audio import load_audio
+from components.session import analysed
+from components.sidebar import sidebar_ui
 from whisper_inquiry.errors import InquiryError
 
-PAGES = [
+PAGES = {"From sound to text": [
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page("pages/audio.py", title="Audio and spectrogram", icon=":material/graphic_eq:"),
     st.Page("pages/encoder.py", title="Encoder", icon=":material/layers:"),
@@ -20,22 +18,12 @@ PAGES = [
     st.Page("pages/search.py", title="Search tree", icon=":material/account_tree:"),
     st.Page("pages/tokenizer.py", title="Tokenizer", icon=":material/content_cut:"),
     st.Page("pages/architecture.py", title="Architecture", icon=":material/schema:"),
-]
-
-
-def obtain_trace(request: Request):
-    """The trace for this audio, model and options: from the store, or analysed now with progress shown."""
-    store = trace_store()
-    trace = store.get(request.key)
-    if trace is not None:
-        return trace
-    audio = load_audio(request.audio, name=request.audio_name)
-    whisper_model = model(request.model_name)
-    with st.status(f"Analysing {audio.duration_s:.1f} s of audio with {request.model_name} ...") as status:
-        trace = analyze(whisper_model, audio, request.options, on_progress=status.write)
-        status.update(label=f"Analysed in {trace.timings_ms['total'] / 1000:.1f} s", state="complete", expanded=False)
-    store.put(request.key, trace)
-    return trace
+], "Go further": [
+    st.Page("pages/lens.py", title="Logit lens", icon=":material/visibility:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/live.py", title="Live microphone", icon=":material/mic:"),
+    st.Page("pages/export.py", title="Export and share", icon=":material/download:"),
+]}
 
 
 def main() -> None:
@@ -45,7 +33,8 @@ def main() -> None:
     st.session_state["trace"] = None
     if request is not None:
         try:
-            st.session_state["trace"] = obtain_trace(request)
+            st.session_state["trace"] = analysed(request.audio, request.audio_name, request.model_name,
+                                                 request.options)
             st.session_state["model_name"] = request.model_name
         except InquiryError as exc:
             error(str(exc))

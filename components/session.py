@@ -7,12 +7,17 @@ model and options, so memory stays flat however many classes use the app in a da
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 
+import numpy as np
 import streamlit as st
 
+from whisper_inquiry.analyze import analyze
+from whisper_inquiry.audio import Audio, load_audio
 from whisper_inquiry.models import load_model
+from whisper_inquiry.options import AnalysisOptions
 from whisper_inquiry.trace import Trace
 
 MAX_TRACES = 12  # about 15 MB each for a 30 s clip on tiny.en
@@ -52,6 +57,29 @@ class TraceStore:
 @st.cache_resource
 def trace_store() -> TraceStore:
     return TraceStore()
+
+
+def trace_key(audio: bytes | np.ndarray, model_name: str, options: AnalysisOptions) -> str:
+    data = audio if isinstance(audio, bytes) else np.ascontiguousarray(audio, dtype=np.float32).tobytes()
+    return f"{hashlib.sha1(data).hexdigest()[:16]}|{model_name}|{sorted(options.to_dict().items())}"
+
+
+def analysed(audio: bytes | Audio, name: str, model_name: str, options: AnalysisOptions) -> Trace:
+    """The trace for this audio, model and options: from the store, or analysed now with progress shown.
+
+    Raises the library's InquiryError for bad audio or an unavailable model."""
+    key = trace_key(audio if isinstance(audio, bytes) else audio.samples, model_name, options)
+    store = trace_store()
+    trace = store.get(key)
+    if trace is not None:
+        return trace
+    decoded = load_audio(audio, name=name) if isinstance(audio, bytes) else audio
+    whisper_model = model(model_name)
+    with st.status(f"Analysing {decoded.duration_s:.1f} s of audio with {model_name} ...") as status:
+        trace = analyze(whisper_model, decoded, options, on_progress=status.write)
+        status.update(label=f"Analysed in {trace.timings_ms['total'] / 1000:.1f} s", state="complete", expanded=False)
+    store.put(key, trace)
+    return trace
 
 
 def current_trace() -> Trace | None:

@@ -6,7 +6,6 @@ opens the same sample, model and options.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import streamlit as st
@@ -27,11 +26,6 @@ class Request:
     audio_name: str
     model_name: str
     options: AnalysisOptions
-
-    @property
-    def key(self) -> str:
-        digest = hashlib.sha1(self.audio).hexdigest()[:16]
-        return f"{digest}|{self.model_name}|{sorted(self.options.to_dict().items())}"
 
 
 def _param(name: str, default, cast=str):

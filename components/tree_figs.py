@@ -51,16 +51,19 @@ def tree_figure(tree: SearchTree, first: int, last: int) -> go.Figure:
                              hoverinfo="skip", name="considered"))
     fig.add_trace(go.Scatter(x=path_x, y=path_y, mode="lines", line={"color": "#111111", "width": 4},
                              hoverinfo="skip", name="chosen path"))
+    few_steps = last - first <= 16
     for status, (symbol, labelled) in STATUS_STYLE.items():
         nodes = [i for i in pos if tree.status[i] == status]
         if not nodes:
             continue
         faded = status in ("pruned", "alternative")
+        labelled = labelled or few_steps  # the runners-up are worth reading when there is room
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in nodes], y=[pos[i][1] for i in nodes],
             mode="markers+text" if labelled else "markers",
-            text=[safe(tree.text[i]) for i in nodes] if labelled else None, textposition="top center",
-            textfont={"size": 13, "color": "#555" if faded else "#000"},
+            text=[safe(tree.text[i]) for i in nodes] if labelled else None,
+            textposition="middle right" if faded else "top center",
+            textfont={"size": 11 if faded else 13, "color": "#777" if faded else "#000"},
             marker={"symbol": symbol, "size": [16 if i in chosen else 10 for i in nodes],
                     "color": GREY if faded else [tree.logprob[i] for i in nodes],
                     "colorscale": "RdYlGn", "cmin": -5, "cmax": 0,
@@ -70,11 +73,11 @@ def tree_figure(tree: SearchTree, first: int, last: int) -> go.Figure:
             hovertemplate="%{customdata[0]}<br>log p = %{customdata[1]:.2f}, total %{customdata[2]:.2f}"
                           "<br>%{customdata[3]}<extra></extra>",
             name=status))
+    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0})
     fig.update_yaxes(autorange="reversed", title_text="rank at that step (best on top)", dtick=1)
     fig.update_xaxes(title_text="step (tokens written so far)", dtick=1)
     n_rows = 1 + max((y for _, y in pos.values()), default=0)
-    return style(fig, "Search tree: every candidate considered (bold: the final choice)",
-                 height=min(900, max(420, 42 * n_rows + 160)))
+    return style(fig, "Search tree (bold: the final choice)", height=min(900, max(460, 44 * n_rows + 200)))
 
 
 def step_count(tree: SearchTree) -> int:

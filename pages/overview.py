@@ -6,6 +6,7 @@ import streamlit as st
 from components.common import page_end, page_start, plain, show
 from components.session import require_trace
 from components.transcript import language_figure, transcript
+from whisper_inquiry.audio import to_wav_bytes
 
 page_start("What did Whisper hear?",
            "The transcript below is coloured by how sure the decoder was of each token: hover a token to see "
@@ -16,7 +17,7 @@ trace = require_trace()
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Listen")
-    st.audio(trace.audio, sample_rate=16_000)
+    st.audio(to_wav_bytes(trace.audio), format="audio/wav")
     st.caption(f"{trace.duration_s:.1f} s from {trace.codec}, {trace.sample_rate_in} Hz, "
                f"{trace.channels_in} channel(s), resampled to 16 kHz mono for Whisper.")
     st.subheader("Transcript")

@@ -135,3 +135,17 @@ def _decode(container, stream, name: str, max_duration_s: float) -> np.ndarray:
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     return (np.concatenate(chunks).astype(np.float32) / 32768.0)
+
+
+def to_wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit PCM WAV of float samples, for players and downloads (silence stays silence)."""
+    import wave
+
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    return buffer.getvalue()

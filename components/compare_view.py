@@ -1,0 +1,64 @@
+"""Two runs side by side: a word diff of the transcripts and token probabilities lined up."""
+
+from __future__ import annotations
+
+import difflib
+
+import plotly.graph_objects as go
+
+from whisper_inquiry.trace import Trace
+
+from .common import safe, style
+from .token_figs import label
+
+
+def word_diff_html(a: str, b: str) -> str:
+    """Words only in A struck through in red, words only in B underlined in green; all text escaped."""
+    wa, wb = a.split(), b.split()
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(safe(" ".join(wa[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(f'<del style="background:#f8d0d0">{safe(" ".join(wa[i1:i2]))}</del>')
+        if j2 > j1:
+            out.append(f'<ins style="background:#cdeccd">{safe(" ".join(wb[j1:j2]))}</ins>')
+    return f'<div style="font-size:1.3em;line-height:1.8">{" ".join(out)}</div>'
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word-level edit distance over the reference length (A taken as the reference)."""
+    r, h = reference.lower().split(), hypothesis.lower().split()
+    d = list(range(len(h) + 1))
+    for i, rw in enumerate(r, 1):
+        prev, d[0] = d[0], i
+        for j, hw in enumerate(h, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
+    return d[len(h)] / max(1, len(r))
+
+
+def aligned_probabilities_figure(a: Trace, b: Trace, name_a: str, name_b: str) -> go.Figure:
+    """Token probabilities of both runs, matched token by token where the two texts agree."""
+    sa = [s for s in a.steps if not s.is_timestamp]
+    sb = [s for s in b.steps if not s.is_timestamp]
+    rows = []
+    for _op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=[s.text for s in sa], b=[s.text for s in sb],
+                                                      autojunk=False).get_opcodes():
+        for k in range(max(i2 - i1, j2 - j1)):
+            ta = sa[i1 + k] if i1 + k < i2 else None
+            tb = sb[j1 + k] if j1 + k < j2 else None
+            rows.append((ta, tb))
+    x = list(range(len(rows)))
+    names = [safe(label(ta or tb)) + ("" if ta and tb and ta.text == tb.text else " *") for ta, tb in rows]
+    fig = go.Figure()
+    for name, pick, colour in ((name_a, 0, "#4c78a8"), (name_b, 1, "#f58518")):
+        steps = [r[pick] for r in rows]
+        fig.add_trace(go.Bar(x=x, y=[s.prob if s else None for s in steps], name=safe(name), marker_color=colour,
+                             customdata=[safe(label(s)) if s else "-" for s in steps],
+                             hovertemplate="%{customdata}: %{y:.3f}<extra>" + safe(name) + "</extra>"))
+    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=names, tickangle=-60)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.12})
+    return style(fig, "Token probabilities side by side (* where the two runs wrote different tokens)",
+                 None, "probability", 420)

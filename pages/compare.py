@@ -1,0 +1,88 @@
+"""Compare: two runs side by side, for a model, a decoding choice, or a change to the audio."""
+
+import streamlit as st
+
+from components.common import error, page_end, page_start, show
+from components.compare_view import aligned_probabilities_figure, word_diff_html, word_error_rate
+from components.encoder_figs import model_view_figure
+from components.session import analysed, require_trace
+from components.transcript import transcript_html
+from components.tree_figs import step_count, tree_figure
+from whisper_inquiry.audio import Audio
+from whisper_inquiry.errors import InquiryError
+from whisper_inquiry.models import list_models
+from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.perturb import PERTURBATIONS, Perturbation, apply
+
+page_start("What changes if ...?",
+           "Run A is the analysis chosen in the sidebar. Run B changes one thing: the model, the decoding, or "
+           "the audio itself (noise, speed, trimming, silence, or pure noise, a classic trigger of "
+           "hallucinations). Differences in the text are marked; the charts line the two runs up.")
+trace_a = require_trace()
+options_a = AnalysisOptions.from_dict(trace_a.options)
+kind = st.radio("Compare", ["two models", "two decodings", "clean vs changed audio"], horizontal=True)
+audio_b = Audio(trace_a.audio, trace_a.audio_name, trace_a.sample_rate_in, trace_a.channels_in, trace_a.codec, "")
+model_b, options_b, what_b = trace_a.model.name, options_a, ""
+if kind == "two models":
+    offline = [m.name for m in list_models() if m.available_offline]
+    others = [n for n in offline if n != trace_a.model.name] or offline
+    model_b = st.selectbox("Model B", others)
+    what_b = model_b
+elif kind == "two decodings":
+    c1, c2 = st.columns(2)
+    strategy = c1.radio("Decoding B", ["beam", "greedy", "sampling"], horizontal=True)
+    if strategy == "beam":
+        options_b = AnalysisOptions(**{**options_a.to_dict(), "strategy": "beam",
+                                       "beam_size": c2.slider("Beam size", 2, 8, 5)})
+        what_b = f"beam search, {options_b.beam_size} beams"
+    elif strategy == "sampling":
+        options_b = AnalysisOptions(**{**options_a.to_dict(), "strategy": "sampling", "fallback": False,
+                                       "temperature": c2.slider("Temperature", 0.1, 1.5, 1.0, 0.1)})
+        what_b = f"sampling at temperature {options_b.temperature:g}"
+    else:
+        options_b = AnalysisOptions(**{**options_a.to_dict(), "strategy": "greedy"})
+        what_b = "greedy"
+else:
+    c1, c2 = st.columns(2)
+    change = c1.selectbox("Change", PERTURBATIONS)
+    ranges = {"added noise": (-5.0, 30.0, 5.0, 5.0), "speed": (0.5, 2.0, 1.5, 0.1), "trim": (0.0, 5.0, 1.0, 0.5),
+              "silence before": (0.0, 20.0, 10.0, 1.0), "pure noise": (1.0, 30.0, 10.0, 1.0)}
+    lo, hi, default, step = ranges[change]
+    perturbation = Perturbation(change, c2.slider("Amount", lo, hi, default, step))
+    audio_b = Audio(apply(trace_a.audio, perturbation), f"{trace_a.audio_name} ({perturbation.describe()})",
+                    16_000, 1, "pcm", "")
+    what_b = perturbation.describe()
+
+try:
+    trace_b = analysed(audio_b, audio_b.name, model_b, options_b)
+except InquiryError as exc:
+    error(str(exc))
+    st.stop()
+
+name_a = f"A: {trace_a.model.name}, {options_a.strategy}"
+name_b = f"B: {what_b}"
+left, right = st.columns(2)
+for column, name, trace in ((left, name_a, trace_a), (right, name_b, trace_b)):
+    with column:
+        st.subheader(name)
+        st.html(transcript_html(trace.steps))
+        st.caption(f"Analysed in {trace.timings_ms['total'] / 1000:.2f} s; "
+                   f"{len(trace.steps)} tokens; language {trace.language.detected or 'n/a'}.")
+st.subheader("What changed in the text")
+st.html(word_diff_html(trace_a.text.strip(), trace_b.text.strip()))
+st.caption(f"Word error rate of B against A: {word_error_rate(trace_a.text, trace_b.text):.0%}. "
+           "Struck through: only in A. Underlined: only in B.")
+show(aligned_probabilities_figure(trace_a, trace_b, name_a, name_b))
+
+st.subheader("Search trees (first window, first 12 steps)")
+left, right = st.columns(2)
+for column, trace, key in ((left, trace_a, "tree_a"), (right, trace_b, "tree_b")):
+    with column:
+        tree = trace.windows[0].final.tree
+        show(tree_figure(tree, 0, min(step_count(tree), 12)), key=key)
+st.subheader("Encoder attention (first window)")
+left, right = st.columns(2)
+for column, trace, key in ((left, trace_a, "enc_a"), (right, trace_b, "enc_b")):
+    with column:
+        show(model_view_figure(trace.windows[0].encoder), key=key)
+page_end()

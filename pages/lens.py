@@ -1,0 +1,51 @@
+"""Logit lens: at which decoder layer the next token becomes clear."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from components.common import page_end, page_start, safe, show, style
+from components.session import model, require_trace, window_ui
+from components.token_figs import label
+from whisper_inquiry.alignment import logit_lens
+from whisper_inquiry.analyze import tokenizer_for
+
+page_start("Where in the decoder does each token form?",
+           "The decoder is a stack of layers, each adding to a running vector (the residual stream). The logit "
+           "lens reads that vector after every layer as if it were the last: through the final layer norm and "
+           "the token table. Where the right token turns up, and how early, shows where the answer forms.")
+trace = require_trace()
+index = window_ui(trace, "lens_window")
+attempt = trace.windows[index].final
+if attempt.residuals is None or not attempt.steps:
+    st.warning("No tokens were written for this window.")
+    st.stop()
+
+key = ("lens", id(trace), index)
+if key not in st.session_state:
+    whisper_model = model(trace.model.name)
+    tokenizer = tokenizer_for(whisper_model, trace.options["task"], trace.language.detected)
+    st.session_state[key] = logit_lens(whisper_model, attempt.residuals, [s.id for s in attempt.steps], tokenizer)
+lens = st.session_state[key]
+
+steps = attempt.steps
+n = st.slider("Tokens shown", 5, len(steps), min(len(steps), 30)) if len(steps) > 5 else len(steps)
+z = lens.target_probs[:, :n]
+text = [[safe(t) for t in row[:n]] for row in lens.top_texts]
+fig = go.Figure(go.Heatmap(z=z, x=[safe(label(s)) for s in steps[:n]], y=[f"layer {i}" for i in range(len(z))],
+                           text=text, texttemplate="%{text}", textfont={"size": 11}, colorscale="Blues",
+                           zmin=0, zmax=1, colorbar={"title": "p(final token)"},
+                           customdata=lens.top_probs[:, :n],
+                           hovertemplate="%{y}, writing %{x}<br>top guess %{text} (p = %{customdata:.2f})<br>"
+                                         "p(final token) = %{z:.2f}<extra></extra>"))
+fig.update_xaxes(tickangle=-60)
+fig = style(fig, "Each layer's guess (text) and its probability for the token finally written (colour)",
+            "token finally written", "decoder layer", 240 + 70 * len(z))
+fig.update_layout(margin={"b": 130})
+show(fig)
+first = [int(np.argmax(col > 0.5)) if (col > 0.5).any() else None for col in lens.target_probs.T]
+formed = [f for f in first if f is not None]
+if formed:
+    st.caption(f"On average the final token passes 50% at layer {np.mean(formed):.1f} "
+               f"(of {len(lens.target_probs) - 1}); {len(first) - len(formed)} token(s) never do before the end.")
+page_end()

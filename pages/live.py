@@ -1,0 +1,82 @@
+"""Live microphone: a rolling log-mel and a transcript of the last 30 s that updates as you speak."""
+
+import json
+import os
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from components.common import MEL_SCALE, page_end, page_start, show, style
+from components.session import model
+from components.transcript import transcript_html
+from whisper_inquiry.live import AudioBuffer, listen
+from whisper_inquiry.models import DEFAULT_MODEL
+
+# On localhost no ICE server is needed, and offline a default public STUN server would stall the
+# connection for about 40 s; to serve other machines, set the variable to a JSON list of servers.
+ICE_SERVERS = json.loads(os.environ.get("WHISPER_INQUIRY_ICE_SERVERS", "[]"))
+REFRESH_S = 1.5
+
+page_start("Talk to Whisper",
+           "Press START and allow the microphone. Every 1.5 s Whisper re-reads the last 30 seconds: watch the "
+           "log-mel scroll and the transcript change its mind as more context arrives. Colours show how sure "
+           "the decoder is of each token.")
+if "live_buffer" not in st.session_state:
+    st.session_state["live_buffer"] = AudioBuffer(30.0)
+buffer: AudioBuffer = st.session_state["live_buffer"]
+
+
+def on_audio(frame):
+    """Runs on streamlit-webrtc's worker thread: hand the audio over, touch nothing of Streamlit."""
+    buffer.push(frame)
+    return frame
+
+
+def _browser_session() -> bool:
+    """streamlit-webrtc needs a real server runtime; Streamlit's AppTest runs pages without one."""
+    from streamlit.runtime import Runtime
+
+    # the attribute streamlit-webrtc reads; AppTest's stand-in runtime lacks it
+    return Runtime.exists() and getattr(Runtime.instance(), "_session_mgr", None) is not None
+
+
+if _browser_session():
+    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, rtc_configuration={"iceServers": ICE_SERVERS},
+                          media_stream_constraints={"video": False, "audio": True}, audio_frame_callback=on_audio,
+                          sendback_audio=False)
+    playing = ctx.state.playing
+else:
+    st.info("The microphone stream needs a browser session.")
+    playing = False
+model_name = st.session_state.get("model_name", DEFAULT_MODEL)
+st.caption(f"Model: {model_name} (change it in the sidebar).")
+
+
+@st.fragment(run_every=REFRESH_S)
+def live_view() -> None:
+    if not playing:
+        if buffer.seconds:
+            buffer.clear()  # the stream stopped: free its audio
+        st.write("Not listening.")
+        return
+    samples = buffer.snapshot()
+    st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received.")
+    if len(samples) < 8000:
+        return
+    heard = listen(model(model_name), samples)
+    st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
+    mel = heard.mel[:, ::2]
+    times = np.arange(mel.shape[1]) * 0.02 - mel.shape[1] * 0.02
+    fig = go.Figure(go.Heatmap(z=mel, x=times, colorscale=MEL_SCALE, showscale=False))
+    show(style(fig, "Log-mel of the last 30 s (0 = now)", "seconds ago", "mel bin", 300), key="live_mel")
+    if heard.steps:
+        probs = go.Figure(go.Bar(x=[s.text for s in heard.steps], y=[s.prob for s in heard.steps],
+                                 marker_color="#4c78a8"))
+        probs.update_yaxes(range=[0, 1], tickformat=".0%")
+        show(style(probs, "Current token probabilities", None, "probability", 280), key="live_probs")
+
+
+live_view()
+page_end()

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from components.compare_view import word_diff_html, word_error_rate
+from whisper_inquiry.perturb import Perturbation, apply, snr_db
+
+
+def test_added_noise_has_the_requested_snr(weather):
+    noisy = apply(weather.samples, Perturbation("added noise", 10.0))
+    assert abs(snr_db(weather.samples, noisy) - 10) < 0.5
+    assert np.array_equal(noisy, apply(weather.samples, Perturbation("added noise", 10.0)))  # seeded
+
+
+@pytest.mark.parametrize("kind,amount,expected_s", [("speed", 2.0, 0.5), ("trim", 1.0, -1.0),
+                                                    ("silence before", 3.0, 3.0)])
+def test_time_changes_change_the_length(weather, kind, amount, expected_s):
+    out = apply(weather.samples, Perturbation(kind, amount))
+    if kind == "speed":
+        assert abs(len(out) / len(weather.samples) - expected_s) < 0.01
+    else:
+        assert abs((len(out) - len(weather.samples)) / 16000 - expected_s) < 0.01
+
+
+def test_pure_noise_preset_is_noise_of_the_given_length():
+    out = apply(np.zeros(10, np.float32), Perturbation("pure noise", 4.0))
+    assert len(out) == 64000 and 0.05 < out.std() < 0.2
+
+
+def test_word_diff_marks_changes_and_escapes_text():
+    html = word_diff_html("the <b>cat</b> sat", "the dog sat")
+    assert "<del" in html and "<ins" in html and "&lt;b&gt;cat&lt;/b&gt;" in html and "<b>" not in html
+    assert word_error_rate("a b c d", "a x c d") == 0.25
