@@ -24,7 +24,6 @@ from .search import RecordingDecoder
 from .tokens import token_steps
 from .trace import TokenStep
 
-
 NO_SPEECH_THRESHOLD = 0.6  # whisper.transcribe's defaults
 LOGPROB_THRESHOLD = -1.0
 
