@@ -6,7 +6,7 @@ import os
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
+from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
 
 from components.common import MEL_SCALE, page_end, page_start, show, style
 from components.session import model
@@ -28,12 +28,6 @@ if "live_buffer" not in st.session_state:
 buffer: AudioBuffer = st.session_state["live_buffer"]
 
 
-def on_audio(frame):
-    """Runs on streamlit-webrtc's worker thread: hand the audio over, touch nothing of Streamlit."""
-    buffer.push(frame)
-    return frame
-
-
 def _browser_session() -> bool:
     """streamlit-webrtc needs a real server runtime; Streamlit's AppTest runs pages without one."""
     from streamlit.runtime import Runtime
@@ -43,9 +37,11 @@ def _browser_session() -> bool:
 
 
 if _browser_session():
-    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, rtc_configuration={"iceServers": ICE_SERVERS},
-                          media_stream_constraints={"video": False, "audio": True}, audio_frame_callback=on_audio,
-                          sendback_audio=False)
+    # The sink's callback runs on aiortc's event-loop thread for every frame: it only resamples into the
+    # bounded buffer and never touches Streamlit. When the stream ends the buffer is freed.
+    sink = create_audio_sink_track(callback=buffer.push, key="live-sink", on_ended=buffer.clear)
+    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": ICE_SERVERS},
+                          media_stream_constraints={"video": False, "audio": True}, sink_audio_track=sink)
     playing = ctx.state.playing
 else:
     st.info("The microphone stream needs a browser session.")
