@@ -38,8 +38,9 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(PY) -m whisper_inquiry.bench
+	$(PY) bench/app_bench.py
 
 samples: system-deps
 	scripts/make_samples.sh

@@ -53,16 +53,23 @@ show(head_summary_figure(enc))
 st.caption("Entropy is low when a head focuses on few moments; distance is how far away (in ms) it looks on average.")
 
 st.header("4. One head, full size")
-c1, c2, c3 = st.columns([1, 1, 3])
-layer = c1.selectbox("Layer", range(enc.n_layer), index=enc.n_layer - 1, key="enc_layer")
-head = c2.selectbox("Head", range(enc.n_head), key="enc_head")
-span = c3.slider("Time range (s)", 0.0, 30.0, (0.0, float(max(1, min(30, round(window.content_s + 0.5))))), 0.5,
-                 key="enc_span")
-if enc.qk is not None:
-    head_map = enc.head(layer, head)
-else:
-    head_map = recompute_head(model(trace.model.name), window.mel, layer, head)
-show(head_view_figure(window, head_map, layer, head, span[0], span[1]))
-st.caption("The log-mel on top shares the time axis: find a word in the spectrogram, then read down to see "
-           "what that moment attends to. Narrow the range to 6 s or less to see every 20 ms cell.")
+
+
+@st.fragment  # choosing a layer, head or time range redraws this chart alone, not the whole page
+def head_view() -> None:
+    c1, c2, c3 = st.columns([1, 1, 3])
+    layer = c1.selectbox("Layer", range(enc.n_layer), index=enc.n_layer - 1, key="enc_layer")
+    head = c2.selectbox("Head", range(enc.n_head), key="enc_head")
+    end_s = float(max(1, min(30, round(window.content_s + 0.5))))
+    span = c3.slider("Time range (s)", 0.0, 30.0, (0.0, end_s), 0.5, key="enc_span")
+    if enc.qk is not None:
+        head_map = enc.head(layer, head)
+    else:
+        head_map = recompute_head(model(trace.model.name), window.mel, layer, head)
+    show(head_view_figure(window, head_map, layer, head, span[0], span[1]))
+    st.caption("The log-mel on top shares the time axis: find a word in the spectrogram, then read down to see "
+               "what that moment attends to. Narrow the range to 6 s or less to see every 20 ms cell.")
+
+
+head_view()
 page_end()

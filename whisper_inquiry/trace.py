@@ -247,7 +247,7 @@ class ModelInfo:
     n_params: int
     params_by_module: dict[str, int]
     alignment_heads: list[list[int]]
-    positional: np.ndarray  # (n_audio_ctx, n_audio_state) float16, the encoder's sinusoids
+    positional: np.ndarray  # (150, 192) float16: the encoder's sinusoids, block-averaged for display
 
 
 @dataclass(frozen=True)
