@@ -7,7 +7,7 @@ import streamlit as st
 
 from whisper_inquiry.trace import TokenStep, Trace
 
-from .common import safe, style
+from .common import safe, show, style
 
 LEGEND = [(0.9, "#1a9850", "sure (90% or more)"), (0.6, "#91cf60", "likely"), (0.3, "#fee08b", "unsure"),
           (0.0, "#f46d43", "a guess (under 30%)")]
@@ -49,3 +49,13 @@ def language_figure(trace: Trace, top: int = 10) -> go.Figure:
                            marker_color="#4c78a8", texttemplate="%{x:.1%}", textposition="outside"))
     fig.update_xaxes(range=[0, 1.15], tickformat=".0%")
     return style(fig, "Which language is it? (top 10 of the first 30 s)", "probability", "language", 380)
+
+
+def language_section(trace: Trace) -> None:
+    """The language guess as a chart, or why there is none (English-only models)."""
+    st.subheader("Language")
+    if trace.language.applies:
+        show(language_figure(trace))
+        st.caption(trace.language.note)
+    else:
+        st.write(trace.language.note)

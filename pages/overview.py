@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, plain, show
+from components.common import page_end, page_start, plain
 from components.session import require_trace
-from components.transcript import language_figure, transcript
+from components.transcript import language_section, transcript
 from whisper_inquiry.audio import to_wav_bytes
 
 page_start("What did Whisper hear?",
@@ -26,12 +26,7 @@ with left:
                    "(see the no-speech probability in the segments below).")
     transcript(trace, st.toggle("Show timestamp tokens", False))
 with right:
-    st.subheader("Language")
-    if trace.language.applies:
-        show(language_figure(trace))
-        st.caption(trace.language.note)
-    else:
-        st.write(trace.language.note)
+    language_section(trace)
     st.subheader("Time spent")
     timings = {k: v for k, v in trace.timings_ms.items() if k != "total"}
     st.dataframe(pd.DataFrame({"stage": list(timings), "ms": [round(v) for v in timings.values()]}),

@@ -13,7 +13,7 @@ from components.token_figs import (
     probability_figure,
     timestamp_rows,
 )
-from components.transcript import language_figure
+from components.transcript import language_section
 
 page_start("How sure was the decoder of each token?",
            "The decoder writes one token at a time. At each step it scores every token in its vocabulary; "
@@ -58,10 +58,5 @@ if rows:
 else:
     st.write("This run decoded without timestamps.")
 
-st.subheader("Language")
-if trace.language.applies:
-    show(language_figure(trace))
-    st.caption(trace.language.note)
-else:
-    st.write(trace.language.note)
+language_section(trace)
 page_end()
