@@ -33,7 +33,8 @@ def cross_attention_figure(attempt: Attempt, window: Window, z: np.ndarray, titl
     fig = go.Figure(go.Heatmap(z=z, x=times, y=list(range(len(labels))), colorscale=ATTENTION_SCALE,
                                customdata=np.array(labels)[:, None].repeat(z.shape[1], 1),
                                hovertemplate="%{customdata} looks at %{x:.2f} s: %{z:.3f}<extra></extra>"))
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed",
+                     automargin=True, title_standoff=12)
     return style(fig, title, "audio time (s)", "token being written", max(420, 18 * len(labels) + 140))
 
 
@@ -60,7 +61,7 @@ def dtw_figure(attempt: Attempt, window: Window) -> go.Figure:
                       row=2, col=1)
         rows = sorted(set(path[:, 0].tolist()))
         fig.update_yaxes(tickmode="array", tickvals=rows, ticktext=[safe(label(attempt.steps[r])) for r in rows],
-                         autorange="reversed", row=2, col=1)
+                         autorange="reversed", automargin=True, tickfont={"size": 11}, row=2, col=1)
     fig.update_layout(showlegend=False)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_yaxes(showticklabels=False, row=1, col=1)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import html
 
+import plotly.colors as pc
 import plotly.graph_objects as go
 import streamlit as st
 
 FONT_SIZE = 16
 ATTENTION_SCALE = "Viridis"  # one colour scale for every attention map, so heads compare at a glance
-MEL_SCALE = "Magma"
+# plotly's Magma, its first stop written as rgb(): Streamlit's frontend rewrites the literal "#000004"
+# (it takes it for a placeholder) and silence would show violet instead of black
+MEL_SCALE = ["rgb(0,0,4)", *pc.sequential.Magma[1:]]
 CONFIDENCE_SCALE = "RdYlGn"
 GREY = "#b0b0b0"
 

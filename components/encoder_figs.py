@@ -28,7 +28,7 @@ def positional_figure(positional: np.ndarray) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z.T, x=seconds, colorscale="RdBu_r", zmid=0,
                                hovertemplate="%{x:.2f} s, dimension %{y}: %{z:.2f}<extra></extra>"))
     return style(fig, "Positional embedding (fixed sinusoids)",
-                 "position (s)", "embedding dimension", 330)
+                 "position (s)", "dimension (grouped)", 330)
 
 
 def _shrink(pooled: np.ndarray, size: int) -> np.ndarray:

@@ -7,6 +7,7 @@ model and options, so memory stays flat however many classes use the app in a da
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
@@ -71,8 +72,8 @@ def analysed(audio: bytes | Audio, name: str, model_name: str, options: Analysis
     key = trace_key(audio if isinstance(audio, bytes) else audio.samples, model_name, options)
     store = trace_store()
     trace = store.get(key)
-    if trace is not None:
-        return trace
+    if trace is not None:  # the same sound may come from another session under another (private) name
+        return dataclasses.replace(trace, audio_name=name) if trace.audio_name != name else trace
     decoded = load_audio(audio, name=name) if isinstance(audio, bytes) else audio
     whisper_model = model(model_name)
     with st.status(f"Analysing {decoded.duration_s:.1f} s of audio with {model_name} ...") as status:

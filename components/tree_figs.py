@@ -20,6 +20,14 @@ STATUS_STYLE = {  # marker symbol, and whether the node's label is printed
 }
 
 
+def short(text: str) -> str:
+    """Compact labels for crowded rows: <|3.92|> -> 3.92s, <|endoftext|> -> END."""
+    if text.startswith("<|") and text.endswith("|>"):
+        inner = text[2:-2]
+        return "END" if inner == "endoftext" else f"{inner}s" if inner.replace(".", "").isdigit() else inner
+    return text
+
+
 def layout(tree: SearchTree, first: int, last: int) -> dict[int, tuple[int, int]]:
     """(x, y) per node in steps [first, last]: x is the step, y the rank by cumulative log-probability."""
     by_step: dict[int, list[int]] = defaultdict(list)
@@ -61,7 +69,7 @@ def tree_figure(tree: SearchTree, first: int, last: int) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in nodes], y=[pos[i][1] for i in nodes],
             mode="markers+text" if labelled else "markers",
-            text=[safe(tree.text[i]) for i in nodes] if labelled else None,
+            text=[safe(short(tree.text[i])) for i in nodes] if labelled else None,
             textposition="middle right" if faded else "top center",
             textfont={"size": 11 if faded else 13, "color": "#777" if faded else "#000"},
             marker={"symbol": symbol, "size": [16 if i in chosen else 10 for i in nodes],

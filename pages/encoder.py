@@ -42,8 +42,8 @@ with c1:
 with c2:
     show(activation_figure(window.encoder_input, "Encoder input = conv2 + positions",
                            window.start_s))
-st.caption("Attention by itself has no sense of order; the sinusoids (slow on the right, fast on the left) give "
-           "each of the 1,500 positions a unique signature.")
+st.caption("Attention by itself has no sense of order; the sinusoids (fast-changing at the bottom of the left "
+           "chart, slow at the top) give each of the 1,500 positions a unique signature.")
 
 st.header("3. Self-attention: the model view")
 show(model_view_figure(enc))

@@ -34,7 +34,8 @@ with right:
     st.caption(f"Total {trace.timings_ms['total'] / 1000:.2f} s on {trace.model.device} with {trace.model.name}.")
 
 st.subheader("Segments")
-st.caption("Whisper writes timestamps itself; each segment is the text between two of them.")
+st.caption("Whisper writes timestamps itself; each segment is the text between two of them. Log-probability, "
+           "no-speech probability and temperature belong to the 30 s window a segment came from.")
 st.dataframe(pd.DataFrame([{
     "start (s)": round(s.start_s, 2), "end (s)": round(s.end_s, 2), "text": s.text.strip(),
     "avg log-prob": round(s.avg_logprob, 3), "no-speech prob": round(s.no_speech_prob, 3),

@@ -36,7 +36,7 @@ st.caption(f"Strategy: {tree.strategy}. {len(tree):,} candidates over {n_steps} 
            f"{tree.status.count('kept')} kept, {tree.status.count('pruned') + tree.status.count('alternative')} "
            f"dropped, {tree.status.count('finished')} finished.")
 if n_steps:
-    span = st.slider("Steps shown", 0, n_steps, (0, min(n_steps, 16)), key="tree_steps")
+    span = st.slider("Steps shown", 0, n_steps, (0, n_steps if n_steps <= 24 else 16), key="tree_steps")
     show(tree_figure(tree, span[0], span[1]))
     st.caption("Filled circles: candidates kept for the next step, coloured by the log-probability of their last "
                "token. Open circles: candidates dropped. Stars: finished (they wrote end-of-text).")

@@ -153,7 +153,7 @@ def build_tree(decoder: RecordingDecoder, ranker: RecordingRanker, chosen: list[
         strategy=strategy,
         parent=[index[n.parent] if n.parent is not None else -1 for n in nodes],
         token=[n.token for n in nodes],
-        text=[text_of([n.token]) if n.token >= 0 else "<prompt>" for n in nodes],
+        text=[text_of([n.token]) if n.token >= 0 else "start" for n in nodes],
         step=[len(k) for k in keys],
         logprob=[n.logprob for n in nodes],
         cum_logprob=[n.cum_logprob for n in nodes],

@@ -1,0 +1,303 @@
+"""End-to-end tests in a real, headless Chromium: the app as a student's browser sees it.
+
+Streamlit's AppTest runs the script without a browser, so it cannot drive what matters most here:
+the plotly charts and st.html transcripts actually drawn by the frontend, a file going through the
+real st.file_uploader, a clip recorded through st.audio_input's microphone (a fake one, fed a WAV),
+deep links such as /encoder opened cold, and whether a hostile file name stays text in the DOM.
+
+The app runs as a real server (scripts/serve.py) on a free port; the bundled tiny.en model does the
+recognition. Screenshots of every page land in artifacts/screenshots/ for a human to look at.
+Run with `pytest -m browser`; it needs Debian's /usr/bin/chromium (never a downloaded browser).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from playwright.sync_api import Page, expect, sync_playwright
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "whisper_inquiry" / "samples"
+ARTIFACTS = REPO / "artifacts"
+SHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+VIEWPORT = {"width": 1500, "height": 2400}  # tall: Streamlit scrolls inside its own container
+SLOW = 120_000  # ms; analysis on a 2-core CPU takes 3-10 s, more while other tests run
+PAGES = {
+    "": "What did Whisper hear?",
+    "audio": "How does Whisper see sound?",
+    "encoder": "What does the encoder do with the sound?",
+    "tokens": "How sure was the decoder of each token?",
+    "alignment": "Where in the audio did each word come from?",
+    "search": "Which other sentences did the decoder consider?",
+    "tokenizer": "How does Whisper turn text into tokens?",
+    "architecture": "What is inside the model?",
+    "lens": "Where in the decoder does each token form?",
+    "compare": "What changes if ...?",
+    "live": "Talk to Whisper",
+    "export": "Take it with you",
+}
+WEATHER = "weather today is sunny"
+HOSTILE = "<img src=x onerror=alert(1)>.wav"
+
+EXCEPTION = '[data-testid="stException"]'
+ERROR_ALERT = '[data-testid="stAlertContentError"]'
+
+
+# --- the server and the browser -------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server():
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "scripts/serve.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited with {proc.returncode}; see {ARTIFACTS / 'streamlit.log'}")
+            try:
+                if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("the app did not answer /_stcore/health within 60 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (never `playwright install`)")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    yield context.new_page()
+    context.close()
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def wait_idle(page: Page, timeout_s: float = 120, calm_s: float = 1.0) -> None:
+    """Wait until Streamlit's script has been "notRunning" for calm_s without a break."""
+    app = page.locator('[data-testid="stApp"]')
+    deadline, calm_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        state = app.get_attribute("data-test-script-state") if app.count() else None
+        if state == "notRunning":
+            calm_since = calm_since or time.monotonic()
+            if time.monotonic() - calm_since >= calm_s:
+                return
+        else:
+            calm_since = None
+        time.sleep(0.25)
+    raise AssertionError(f"the app was still busy after {timeout_s} s")
+
+
+def open_page(page: Page, server: str, path: str = "") -> None:
+    page.goto(server + path)
+    wait_idle(page)
+
+
+def choose_source(page: Page, label: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_text(label, exact=True).click()
+    expect(page.get_by_role("radio", name=label)).to_be_checked()
+    wait_idle(page)
+
+
+def upload(page: Page, file) -> None:
+    page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(file)
+    wait_idle(page)
+
+
+def screenshot(page: Page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside stMain, so grow the viewport to its full height first."""
+    height = page.get_by_test_id("stMain").evaluate("main => main.scrollHeight")
+    if height > VIEWPORT["height"]:
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+        page.wait_for_timeout(500)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def expect_no_exception(page: Page) -> None:
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+
+
+def wav_file(sample: str, tmp_path: Path, rate: int = 16_000, lead_s: float = 0.0) -> Path:
+    """A 16-bit PCM WAV of a bundled sample, resampled (linearly; fine for speech) to `rate`,
+    after `lead_s` of silence."""
+    audio, sr = sf.read(SAMPLES / f"{sample}.flac", dtype="float32")
+    audio = np.concatenate([np.zeros(int(lead_s * sr), "float32"), audio])
+    if rate != sr:
+        t_out = np.arange(int(len(audio) * rate / sr)) / rate
+        audio = np.interp(t_out, np.arange(len(audio)) / sr, audio).astype("float32")
+    path = tmp_path / f"{sample}_{rate}.wav"
+    sf.write(path, audio, rate, subtype="PCM_16")
+    return path
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+# /encoder first: a deep link as the very first request the server sees (see scripts/serve.py)
+FIRST_ENCODER = sorted(PAGES, key=lambda path: path != "encoder")
+
+
+@pytest.mark.parametrize("path", FIRST_ENCODER, ids=[p or "overview" for p in FIRST_ENCODER])
+def test_every_page_renders_without_an_exception(page, server, path):
+    open_page(page, server, path)
+    expect(page.locator("h1")).to_have_text(PAGES[path], timeout=SLOW)
+    # app.py ran around the page (a legacy pages/ run draws the title but no sidebar, no analysis)
+    expect(page.get_by_role("radio", name="Bundled sample")).to_be_checked()
+    expect_no_exception(page)
+    expect(page.locator(ERROR_ALERT)).to_have_count(0)
+    if path == "":
+        expect(page.get_by_test_id("stMain")).to_contain_text(WEATHER, ignore_case=True)
+    screenshot(page, path or "overview")
+
+
+def test_upload_a_file_through_the_uploader(page, server, tmp_path):
+    open_page(page, server)
+    choose_source(page, "Upload a file")
+    upload(page, wav_file("english_numbers", tmp_path))
+    expect(page.get_by_test_id("stMain")).to_contain_text("meeting starts", ignore_case=True, timeout=SLOW)
+    expect(page.get_by_text("File: english_numbers_16000.wav", exact=True)).to_be_visible()
+    expect_no_exception(page)
+
+
+def test_record_a_clip_with_the_fake_microphone(playwright, server, tmp_path):
+    clip = wav_file("english_weather", tmp_path, rate=48_000, lead_s=1.5)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={clip}%noloop"])
+    try:
+        context = browser.new_context(viewport=VIEWPORT)
+        context.grant_permissions(["microphone"])
+        page = context.new_page()
+        open_page(page, server)
+        choose_source(page, "Record")
+        button = page.get_by_test_id("stAudioInputActionButton")
+        expect(button).to_have_attribute("aria-label", "Record")
+        button.click()
+        expect(button).to_have_attribute("aria-label", "Stop recording")
+        time.sleep(11.5)  # 1.5 s of silence (the fake device starts before the recorder) + 8.7 s
+        button.click()
+        wait_idle(page)
+        expect(page.get_by_test_id("stMain")).to_contain_text("weather", ignore_case=True, timeout=SLOW)
+        expect(page.get_by_text("File: recording.wav", exact=True)).to_be_visible()
+        expect_no_exception(page)
+    finally:
+        browser.close()
+
+
+def test_a_hostile_file_name_is_shown_as_text(page, server, tmp_path):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    open_page(page, server)
+    choose_source(page, "Upload a file")
+    data = wav_file("english_weather", tmp_path).read_bytes()
+    upload(page, {"name": HOSTILE, "mimeType": "audio/wav", "buffer": data})
+    expect(page.get_by_text(f"File: {HOSTILE}", exact=True)).to_be_visible(timeout=SLOW)
+    expect(page.locator('img[src="x"]')).to_have_count(0)
+    expect_no_exception(page)
+    for path, title in PAGES.items():  # through the sidebar, so the session (and its upload) stays
+        page.locator(f'[data-testid="stSidebarNavLink"][href="{server}{path}"]').click()
+        wait_idle(page)
+        expect(page.locator("h1")).to_have_text(title, timeout=SLOW)
+        expect(page.locator('img[src="x"]')).to_have_count(0)
+        expect_no_exception(page)
+    assert dialogs == []
+
+
+def test_a_bad_upload_is_one_clear_error_and_the_app_keeps_working(page, server):
+    open_page(page, server)
+    choose_source(page, "Upload a file")
+    upload(page, {"name": "photo.wav", "mimeType": "audio/wav", "buffer": b"\x89PNG\r\n\x1a\n" + bytes(100)})
+    errors = page.locator(ERROR_ALERT)
+    expect(errors).to_have_count(1, timeout=SLOW)
+    expect(errors).to_contain_text("not an audio file")
+    expect_no_exception(page)
+    choose_source(page, "Bundled sample")
+    expect(page.get_by_test_id("stMain")).to_contain_text(WEATHER, ignore_case=True, timeout=SLOW)
+    expect(errors).to_have_count(0)
+    expect_no_exception(page)
+
+
+def test_live_page_transcribes_the_fake_microphone_over_webrtc(playwright, server, tmp_path):
+    """streamlit-webrtc on localhost with no ICE server: the fake microphone's words appear live."""
+    wav = wav_file("english_weather", tmp_path, rate=48_000, lead_s=1.0)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}"])
+    try:
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        open_page(page, server, "live")
+        expect(page.get_by_test_id("stMain")).to_contain_text("Not listening")
+        page.frame_locator('[data-testid="stCustomComponentV1"]').get_by_role("button", name="START").click()
+        main = page.get_by_test_id("stMain")
+        expect(main).to_contain_text("Listening:", timeout=60_000)
+        expect(main).to_contain_text("weather", ignore_case=True, timeout=SLOW)
+        expect_no_exception(page)
+        screenshot(page, "live")
+        page.frame_locator('[data-testid="stCustomComponentV1"]').get_by_role("button", name="STOP").click()
+        expect(main).to_contain_text("Not listening", timeout=60_000)
+    finally:
+        browser.close()
+
+
+def test_compare_page_runs_a_second_model_and_a_perturbed_clip(page, server):
+    open_page(page, server, "compare")
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("B: base", timeout=SLOW)
+    expect(main).to_contain_text("Word error rate of B against A")
+    expect(page.locator(".js-plotly-plot")).to_have_count(5, timeout=SLOW)
+    page.get_by_text("clean vs changed audio", exact=True).click()
+    wait_idle(page)
+    expect(main).to_contain_text("B: white noise at 5 dB SNR", timeout=SLOW)
+    expect_no_exception(page)
+    screenshot(page, "compare")
