@@ -47,11 +47,11 @@ def dtw_figure(attempt: Attempt, window: Window) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.45, 0.55], vertical_spacing=0.04)
     fig.add_trace(go.Heatmap(z=mel, x=times, colorscale=MEL_SCALE, showscale=False,
                              hovertemplate="%{x:.2f} s<extra></extra>"), row=1, col=1)
-    for word in attempt.words:
-        fig.add_vrect(x0=word.start_s, x1=word.end_s, line_width=1, line_color="white", fillcolor="white",
-                      opacity=0.08, row=1, col=1)
-        fig.add_annotation(x=(word.start_s + word.end_s) / 2, y=1.02, yref="y domain", text=safe(word.word.strip()),
-                           showarrow=False, font={"size": 13}, textangle=-45, row=1, col=1)
+    for i, word in enumerate(attempt.words):
+        fig.add_vline(x=word.start_s, line_width=1.5, line_color="white", row=1, col=1)
+        fig.add_annotation(x=(word.start_s + word.end_s) / 2, y=mel.shape[0] * (0.88 if i % 2 else 0.72),
+                           text=safe(word.word.strip()), showarrow=False, font={"size": 13, "color": "black"},
+                           bgcolor="rgba(255,255,255,0.85)", row=1, col=1)
     if attempt.alignment_path is not None:
         path = attempt.alignment_path
         labels = [safe(label(attempt.steps[r])) for r in path[:, 0]]

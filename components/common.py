@@ -25,6 +25,8 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
         margin={"l": 70, "r": 30, "t": 60, "b": 60},
         hoverlabel={"font_size": FONT_SIZE},
     )
+    fig.update_xaxes(automargin=True, title_standoff=14)  # long rotated tick labels push the title down
+    fig.update_yaxes(automargin=True)
     if x is not None:
         fig.update_xaxes(title_text=x)
     if y is not None:

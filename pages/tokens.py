@@ -35,7 +35,8 @@ clicked = None
 if event and event.selection and event.selection.points:
     clicked = event.selection.points[0].get("point_index")
 choices = list(range(len(steps)))
-chosen = st.selectbox("Inspect token", choices, index=clicked if clicked is not None else 0,
+least_sure = min(choices, key=lambda i: steps[i].prob)  # the most instructive token to open on
+chosen = st.selectbox("Inspect token", choices, index=clicked if clicked is not None else least_sure,
                       format_func=lambda i: f"{i}: {label(steps[i])}  (p = {steps[i].prob:.2f})")
 c1, c2 = st.columns([3, 2])
 with c1:
