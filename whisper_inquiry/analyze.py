@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -212,7 +213,18 @@ def _finish_window(w: dict, o: AnalysisOptions) -> Window:
     )
 
 
+_MODEL_INFO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # explicit cache: one entry per live model
+
+
 def model_info(model) -> ModelInfo:
+    """What the trace says about the model; computed once per model object (it never changes)."""
+    info = _MODEL_INFO.get(model)
+    if info is None or info.device != str(model.device):
+        info = _MODEL_INFO[model] = _describe_model(model)
+    return info
+
+
+def _describe_model(model) -> ModelInfo:
     by_module = {
         "encoder.conv": sum(p.numel() for m in (model.encoder.conv1, model.encoder.conv2) for p in m.parameters()),
         "encoder.blocks": sum(p.numel() for p in model.encoder.blocks.parameters()),

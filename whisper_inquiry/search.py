@@ -58,10 +58,12 @@ class RecordingDecoder(TokenDecoder):
             self.prompt = tokens[0, : self.sample_begin].tolist()
         logprobs = F.log_softmax(logits.float(), dim=-1)  # what whisper's decoders compute first
         top = logprobs.topk(self.top_k)
-        entropy = torch.special.entr(logprobs.exp()).sum(-1) / np.log(2)
-        prefixes = [self._key(row) for row in tokens]
-        before = sum_logprobs.clone()
-        finished_before = self._finished()
+        p = logprobs.exp()
+        # -sum p log p; suppressed tokens have log p = -inf and p = 0, so clamp to keep 0 * -inf out
+        entropy = -(p * logprobs.clamp_min(-1e30)).sum(-1) / np.log(2)
+        prefixes = [tuple(row) for row in tokens[:, self.sample_begin:].tolist()]
+        before = sum_logprobs.clone() if self.beam else None
+        finished_before = self._finished() if self.beam else set()
         for r, key in enumerate(prefixes):
             if key and key[-1] == self.eot:
                 continue  # a finished greedy row only repeats end-of-text, at no cost
@@ -74,7 +76,7 @@ class RecordingDecoder(TokenDecoder):
         if self.beam:
             self._record_beam(prefixes, before, top, new_tokens, finished_before)
         else:
-            self._record_greedy(prefixes, logprobs, top, new_tokens, sum_logprobs)
+            self._record_greedy(prefixes, logprobs, new_tokens, sum_logprobs)
         return new_tokens, completed
 
     def _add(self, key: Key, logprob: float, cum: float, status: str, rank: int) -> None:
@@ -82,15 +84,21 @@ class RecordingDecoder(TokenDecoder):
         if old is None or old.status in ("pruned", "alternative"):
             self.nodes[key] = Node(key[:-1], key[-1], logprob, cum, status, rank)
 
-    def _record_greedy(self, prefixes, logprobs, top, new_tokens, sum_logprobs) -> None:
+    def _record_greedy(self, prefixes, logprobs, new_tokens, sum_logprobs) -> None:
+        chosen_tokens = new_tokens[:, -1].tolist()
         for r, key in enumerate(prefixes):
             if key and key[-1] == self.eot:
                 continue
-            chosen = int(new_tokens[r, -1])
-            lp = float(logprobs[r, chosen])
-            rank = int((logprobs[r] > logprobs[r, chosen]).sum())
+            node = self.nodes[key]
+            chosen = chosen_tokens[r]
+            if chosen in node.top_ids:  # the usual case: its rank is its place among the top-k
+                rank = node.top_ids.index(chosen)
+                lp = node.top_logprobs[rank]
+            else:  # sampled from the tail
+                lp = float(logprobs[r, chosen])
+                rank = int((logprobs[r] > lp).sum())
             cum = float(sum_logprobs[r])
-            for i, (t, alt_lp) in enumerate(zip(top.indices[r].tolist(), top.values[r].tolist())):
+            for i, (t, alt_lp) in enumerate(zip(node.top_ids, node.top_logprobs)):
                 if t != chosen:
                     self._add(key + (t,), alt_lp, cum - lp + alt_lp, "alternative", i)
             self._add(key + (chosen,), lp, cum, "finished" if chosen == self.eot else "kept", rank)
