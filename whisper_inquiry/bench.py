@@ -25,18 +25,25 @@ from .serialize import trace_to_bytes
 
 
 def _median_s(fn, repeats: int) -> float:
-    times = []
+    return _interleaved([fn], repeats)[0]
+
+
+def _interleaved(fns: list, repeats: int) -> list[float]:
+    """Median seconds of each function, run in turn in every round, so a slow spell of the machine
+    weighs on all of them alike instead of on whichever happened to run then."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for fn, bucket in zip(fns, times):
+            started = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - started)
+    return [statistics.median(t) for t in times]
 
 
 def thirty_seconds(paths: list[str], limit_s: float = 26.0) -> np.ndarray:
-    """Speech filling one 30 s window: whole clips (the given files, else the bundled English samples) in
+    """Speech filling one 30 s window: whole clips (the given files, else the bundled 24 s passage) in
     turn while they fit, so the last sentence ends inside the window and transcribe needs just one."""
-    sources = paths or [str(sample_named(n).path) for n in ("english_weather", "english_numbers")]
+    sources = paths or [str(sample_named("english_story").path)]
     clips = [load_audio(p).samples for p in sources]
     out: list[np.ndarray] = []
     used = 0
@@ -72,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m whisper_inquiry.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--audio", nargs="*", default=[], help="speech to fill the 30 s window (default: bundled)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
 
     model = load_model(args.model)
@@ -85,13 +92,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     trace = analyze(model, audio, options)  # warm-up: numba compiles whisper's DTW on first use
     whisper.decode(model, mel, decode_options)
-    decode_s = _median_s(lambda: whisper.decode(model, mel, decode_options), args.repeats)
-    transcribe_s = _median_s(lambda: whisper.transcribe(model, audio, **kwargs), args.repeats)
-    analyze_s = _median_s(lambda: analyze(model, audio, options), args.repeats)
+    decode_s, transcribe_s, analyze_s = _interleaved([
+        lambda: whisper.decode(model, mel, decode_options),
+        lambda: whisper.transcribe(model, audio, **kwargs),
+        lambda: analyze(model, audio, options),
+    ], args.repeats)
     beam = AnalysisOptions(fallback=False, strategy="beam", beam_size=5)
     beam_decode = whisper.DecodingOptions(language=kwargs["language"], fp16=fp16, beam_size=5)
-    beam_decode_s = _median_s(lambda: whisper.decode(model, mel, beam_decode), max(1, args.repeats // 2))
-    beam_analyze_s = _median_s(lambda: analyze(model, audio, beam), max(1, args.repeats // 2))
+    beam_decode_s, beam_analyze_s = _interleaved([
+        lambda: whisper.decode(model, mel, beam_decode),
+        lambda: analyze(model, audio, beam),
+    ], max(1, args.repeats // 2))
 
     window = trace.windows[0]
     heads = [(layer, head) for layer in range(window.encoder.n_layer) for head in (0, window.encoder.n_head - 1)]

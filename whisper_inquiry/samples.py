@@ -30,6 +30,9 @@ SAMPLES = [
     Sample("English: numbers", "english_numbers.flac",
            "Digits and times spoken as words: watch how Whisper writes them as numerals.",
            "Please call me at 5551234 The meeting starts at 930"),
+    Sample("English: a longer passage", "english_story.flac",
+           "24 s of synthetic English filling most of one 30 s window; tiny.en mishears a few words that "
+           "base gets right (try Compare)."),
     Sample("Spanish", "spanish.flac",
            "Synthetic Spanish speech: language ID and translation on the multilingual base model; "
            "the English-only tiny.en invents English words for it."),
