@@ -43,7 +43,8 @@ def test_trace_round_trips_exactly(request, tmp_path, fixture):
 
 
 def test_saved_trace_is_npz_and_json_without_pickle(greedy_trace):
-    data = trace_to_bytes(greedy_trace)
+    data = trace_to_bytes(greedy_trace)  # what the Export page offers for download
+    _assert_same(greedy_trace, load_trace(data))
     with np.load(__import__("io").BytesIO(data), allow_pickle=False) as npz:
         doc = json.loads(npz["trace.json"].tobytes())
         assert all(npz[name].dtype != object for name in npz.files)
