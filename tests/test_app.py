@@ -5,23 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from page_titles import PAGE_TITLES
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = {
-    "overview": "What did Whisper hear?",
-    "audio": "How does Whisper see sound?",
-    "encoder": "What does the encoder do with the sound?",
-    "tokens": "How sure was the decoder of each token?",
-    "alignment": "Where in the audio did each word come from?",
-    "search": "Which other sentences did the decoder consider?",
-    "tokenizer": "How does Whisper turn text into tokens?",
-    "architecture": "What is inside the model?",
-    "lens": "Where in the decoder does each token form?",
-    "compare": "What changes if ...?",
-    "live": "Talk to Whisper",
-    "export": "Take it with you",
-}
+PAGES = PAGE_TITLES
 
 
 def _widget(elements, label):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from page_titles import PAGE_TITLES
 from playwright.sync_api import Page, expect, sync_playwright
 
 pytestmark = pytest.mark.browser
@@ -37,20 +38,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run"]
 VIEWPORT = {"width": 1500, "height": 2400}  # tall: Streamlit scrolls inside its own container
 SLOW = 120_000  # ms; analysis on a 2-core CPU takes 3-10 s, more while other tests run
-PAGES = {
-    "": "What did Whisper hear?",
-    "audio": "How does Whisper see sound?",
-    "encoder": "What does the encoder do with the sound?",
-    "tokens": "How sure was the decoder of each token?",
-    "alignment": "Where in the audio did each word come from?",
-    "search": "Which other sentences did the decoder consider?",
-    "tokenizer": "How does Whisper turn text into tokens?",
-    "architecture": "What is inside the model?",
-    "lens": "Where in the decoder does each token form?",
-    "compare": "What changes if ...?",
-    "live": "Talk to Whisper",
-    "export": "Take it with you",
-}
+PAGES = {("" if stem == "overview" else stem): title for stem, title in PAGE_TITLES.items()}  # URL path
 WEATHER = "weather today is sunny"
 HOSTILE = "<img src=x onerror=alert(1)>.wav"
 
