@@ -1,6 +1,7 @@
 """Encoder and cross-attention in the trace are the attention whisper computes."""
 
 import numpy as np
+import pytest
 import torch
 from whisper.model import disable_sdpa
 
@@ -61,3 +62,31 @@ def test_stem_activations_and_mel_are_what_the_encoder_saw(greedy_trace, tiny):
 
 def test_trace_memory_for_one_window_is_within_budget(greedy_trace):
     assert greedy_trace.nbytes() < 16e6
+
+
+def test_over_budget_traces_keep_summaries_and_recompute_heads_with_the_model(tiny, weather):
+    from whisper_inquiry.analyze import analyze
+    from whisper_inquiry.attention import recompute_head
+    from whisper_inquiry.options import AnalysisOptions
+
+    trace = analyze(tiny, weather, AnalysisOptions(qk_budget_mb=0, fallback=False))
+    enc = trace.windows[0].encoder
+    assert enc.qk is None and enc.summaries is not None  # computed during the run, nothing to defer
+    assert enc.pooled.shape == (4, 6, 100, 100)
+    with pytest.raises(LookupError):
+        enc.head(0, 0)
+    head = recompute_head(tiny, trace.windows[0].mel, 2, 3)
+    assert np.allclose(head.sum(-1), 1, atol=1e-4)
+    full = head.reshape(100, 15, 100, 15).sum(3).mean(1)
+    assert np.abs(full - enc.pooled[2, 3].astype(np.float32)).max() < 2e-3
+
+
+def test_summaries_are_computed_once_and_saved_with_the_trace(greedy_trace, tmp_path):
+    from whisper_inquiry.serialize import load_trace, save_trace
+
+    enc = greedy_trace.windows[0].encoder
+    first = enc.summary()
+    assert enc.summary() is first
+    save_trace(greedy_trace, tmp_path / "t.npz")
+    loaded = load_trace(tmp_path / "t.npz").windows[0].encoder
+    assert loaded.summaries is not None and np.array_equal(loaded.pooled, enc.pooled)

@@ -27,7 +27,7 @@ from whisper.decoding import DecodingTask
 from whisper.tokenizer import LANGUAGES, get_tokenizer
 
 from .alignment import teacher_forced, word_timings
-from .attention import activation, block_mean, summarise_encoder
+from .attention import activation, block_mean, encoder_attention
 from .audio import Audio, load_audio
 from .capture import RUN_LOCK, Hooks
 from .options import AnalysisOptions
@@ -101,7 +101,7 @@ class _Recorder:
         pos = self.model.encoder.positional_embedding
         conv2 = F.gelu(enc["encoder.conv2"][0].float())
         t = time.perf_counter()
-        attention = summarise_encoder(
+        attention = encoder_attention(
             [enc[f"encoder.{i}.attn.query"][0] for i in range(n)],
             [enc[f"encoder.{i}.attn.key"][0] for i in range(n)],
             self.model.dims.n_audio_head, self.options.qk_budget_mb,

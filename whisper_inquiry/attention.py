@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .trace import AUDIO_CTX_S, Activation, EncoderAttention, Stats
+from .trace import AUDIO_CTX_S, Activation, EncoderAttention, HeadSummaries, Stats
 
 POOLED_SIZE = 100  # thumbnail cells per side: 1500 positions -> 15 per cell (0.3 s)
 
@@ -59,9 +59,9 @@ def _distance(n_ctx: int) -> torch.Tensor:
     return (idx[:, None] - idx[None, :]).abs()  # (n_ctx, n_ctx)
 
 
-def summarise_encoder(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int,
-                      qk_budget_mb: float, chunk: int = 150) -> EncoderAttention:
-    """Thumbnails, entropy and mean distance of every head, from per-layer (n_ctx, n_state) q and k.
+def head_summaries(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int, chunk: int = 150) -> HeadSummaries:
+    """Thumbnails, entropy and mean distance of every head, from per-layer (n_ctx, n_state) q and k
+    that are already scaled by d_head**-0.25.
 
     Query rows go `chunk` at a time so the working set stays in cache (3x faster than whole heads
     here), and every statistic is one multiply-and-sum over the weights."""
@@ -76,8 +76,8 @@ def summarise_encoder(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: in
     pooled, entropy, dist = [], [], []
     with torch.no_grad():
         for q, k in zip(qs, ks):
-            qh = split_heads(scaled(q.float(), n_head), n_head)
-            kt = split_heads(scaled(k.float(), n_head), n_head).transpose(-1, -2).contiguous()
+            qh = split_heads(q.float(), n_head)
+            kt = split_heads(k.float(), n_head).transpose(-1, -2).contiguous()
             ent = torch.empty(n_head, n_ctx, device=device)
             far = torch.empty(n_head, n_ctx, device=device)
             thumb = torch.empty(n_head, POOLED_SIZE, POOLED_SIZE, device=device)
@@ -97,18 +97,30 @@ def summarise_encoder(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: in
             entropy.append(ent.mean(-1) / math.log(2))
             dist.append(far.mean(-1) * AUDIO_CTX_S * 1000)
             pooled.append(thumb.half())
-    qk_bytes = len(qs) * 2 * qs[0].numel() * 2
-    qk = None
-    if qk_bytes <= qk_budget_mb * 1e6:
-        qk = torch.stack([torch.stack([scaled(q, n_head), scaled(k, n_head)]) for q, k in zip(qs, ks)])
-        qk = qk.half().cpu().numpy()  # (n_layer, 2, n_ctx, n_state)
-    return EncoderAttention(
+    return HeadSummaries(
         pooled=torch.stack(pooled).cpu().numpy(),
         entropy_bits=torch.stack(entropy).float().cpu().numpy(),
         distance_ms=torch.stack(dist).float().cpu().numpy(),
-        qk=qk,
-        n_head=n_head,
     )
+
+
+def summaries_from_qk(qk: np.ndarray, n_head: int) -> HeadSummaries:
+    """The summaries from a trace's stored (n_layer, 2, n_ctx, n_state) queries and keys."""
+    t = torch.from_numpy(np.asarray(qk))
+    return head_summaries([layer[0] for layer in t], [layer[1] for layer in t], n_head)
+
+
+def encoder_attention(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int,
+                      qk_budget_mb: float) -> EncoderAttention:
+    """What a window keeps of its encoder attention: the scaled q and k while they fit the budget
+    (summaries then follow on first use), else the summaries alone, computed now."""
+    scaled_qs = [scaled(q, n_head) for q in qs]
+    scaled_ks = [scaled(k, n_head) for k in ks]
+    if len(qs) * 2 * qs[0].numel() * 2 <= qk_budget_mb * 1e6:
+        qk = torch.stack([torch.stack([q, k]) for q, k in zip(scaled_qs, scaled_ks)]).half().cpu().numpy()
+        return EncoderAttention(qk=qk, n_head=n_head, n_layer=len(qs))
+    return EncoderAttention(qk=None, n_head=n_head, n_layer=len(qs),
+                            summaries=head_summaries(scaled_qs, scaled_ks, n_head))
 
 
 def block_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:

@@ -48,26 +48,48 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class HeadSummaries:
+    """Per-head statistics of one window's encoder self-attention."""
+
+    pooled: np.ndarray  # (n_layer, n_head, 100, 100) float16: block means of each map, rows sum to one
+    entropy_bits: np.ndarray  # (n_layer, n_head) float32, mean over query positions
+    distance_ms: np.ndarray  # (n_layer, n_head) float32, mean |query - key| weighted by attention
+
+
+@dataclass(frozen=True)
 class EncoderAttention:
     """Self-attention of every encoder layer and head for one window.
 
-    `pooled` is every head's attention map averaged in blocks (each row still sums to one); `qk`
-    holds the scaled queries and keys, from which any head is recomputed exactly at full resolution
-    (`head`). `qk` is left out when it would exceed the options' budget (large models)."""
+    `qk` holds each layer's queries and keys (already scaled), from which any head is rebuilt exactly
+    at full resolution (`head`) and the per-head summaries are computed once, on first use. When `qk`
+    would exceed the options' budget (large models) it is not kept, and the summaries are computed
+    during the run instead."""
 
-    pooled: np.ndarray  # (n_layer, n_head, P, P) float16
-    entropy_bits: np.ndarray  # (n_layer, n_head) float32, mean over query positions
-    distance_ms: np.ndarray  # (n_layer, n_head) float32, mean |query - key| weighted by attention
-    qk: np.ndarray | None  # (n_layer, 2, n_ctx, n_state) float16, q and k already scaled by d_head**-0.25
+    qk: np.ndarray | None  # (n_layer, 2, n_ctx, n_state) float16, q and k scaled by d_head**-0.25
     n_head: int
+    n_layer: int
+    summaries: HeadSummaries | None = None
+
+    def summary(self) -> HeadSummaries:
+        if self.summaries is None:
+            from .attention import summaries_from_qk
+
+            # a derived value cached on a frozen object, as functools.cached_property would; two
+            # threads racing here compute the same numbers twice, which is harmless
+            object.__setattr__(self, "summaries", summaries_from_qk(self.qk, self.n_head))
+        return self.summaries
 
     @property
-    def n_layer(self) -> int:
-        return int(self.pooled.shape[0])
+    def pooled(self) -> np.ndarray:
+        return self.summary().pooled
 
     @property
-    def seconds_per_pooled_cell(self) -> float:
-        return AUDIO_CTX_S * (1500 if self.qk is None else self.qk.shape[2]) / self.pooled.shape[-1]
+    def entropy_bits(self) -> np.ndarray:
+        return self.summary().entropy_bits
+
+    @property
+    def distance_ms(self) -> np.ndarray:
+        return self.summary().distance_ms
 
     def head(self, layer: int, head: int) -> np.ndarray:
         """One head's full (n_ctx, n_ctx) attention, exact from the stored queries and keys."""
