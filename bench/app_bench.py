@@ -83,7 +83,7 @@ def main() -> dict:
             idle_s = time.perf_counter() - started
             _charts_drawn(page, 7)
             open_s = time.perf_counter() - started
-            print(f"script run finished after {idle_s:.2f} s, charts drawn after {open_s:.2f} s")
+            print(f"page script finished after {idle_s:.2f} s, all charts drawn after {open_s:.2f} s")
             open_bytes = received["bytes"]
 
             switch = []

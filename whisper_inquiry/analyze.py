@@ -240,7 +240,7 @@ def _describe_model(model) -> ModelInfo:
         dtype="float16" if model.device.type == "cuda" else "float32", multilingual=model.is_multilingual,
         n_params=sum(p.numel() for p in model.parameters()), params_by_module=by_module,
         alignment_heads=model.alignment_heads.to_dense().nonzero().tolist(),
-        positional=block_mean(pos, 150, 192).astype(np.float16),
+        positional=block_mean(pos, 150, 96).astype(np.float16),
     )
 
 

@@ -132,9 +132,9 @@ def block_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def activation(name: str, x: torch.Tensor, seconds_per_frame: float) -> Activation:
-    """A (channels, time) activation: its statistics and a picture of at most 128 x 300 cells."""
+    """A (channels, time) activation: its statistics and a picture of at most 64 x 300 cells."""
     x = x.detach().float()
-    rows, cols = max(1, x.shape[0] // 128), max(1, x.shape[1] // 300)
+    rows, cols = max(1, x.shape[0] // 64), max(1, x.shape[1] // 300)
     display = F.avg_pool2d(x[None], (rows, cols))[0]  # block means, the remainder cropped
     return Activation(
         name=name,

@@ -269,7 +269,7 @@ class ModelInfo:
     n_params: int
     params_by_module: dict[str, int]
     alignment_heads: list[list[int]]
-    positional: np.ndarray  # (150, 192) float16: the encoder's sinusoids, block-averaged for display
+    positional: np.ndarray  # (150, 96) float16: the encoder's sinusoids, block-averaged for display
 
 
 @dataclass(frozen=True)
