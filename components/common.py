@@ -35,14 +35,22 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
 
 
 def show(fig: go.Figure, key: str | None = None) -> None:
-    """Draw a figure and count what it costs to send (reported at the foot of each page)."""
+    """Draw a figure, offer it as a standalone HTML file, and count what it costs to send (reported at the
+    foot of each page). The camera in the chart's toolbar saves a PNG, made by the browser itself."""
     st.session_state["_page_bytes"] = st.session_state.get("_page_bytes", 0) + len(fig.to_json())
     st.plotly_chart(fig, key=key, theme=None, config={"displaylogo": False, "toImageButtonOptions": {"scale": 2}})
+    number = st.session_state["_chart_no"] = st.session_state.get("_chart_no", 0) + 1
+    title = (fig.layout.title.text or "chart").split(":")[0]
+    slug = "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")[:40] or "chart"
+    st.download_button("Chart as HTML", data=lambda: fig.to_html(include_plotlyjs=True), file_name=f"{slug}.html",
+                       mime="text/html", key=f"html_{key or number}", type="tertiary",
+                       icon=":material/download:", help="An interactive copy that works offline (4 MB with plotly.js)")
 
 
 def page_start(title: str, what: str) -> None:
     """Title and the short 'what am I looking at' note every page opens with."""
     st.session_state["_page_bytes"] = 0
+    st.session_state["_chart_no"] = 0
     st.title(title)
     st.info(what)
 

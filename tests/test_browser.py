@@ -289,3 +289,18 @@ def test_compare_page_runs_a_second_model_and_a_perturbed_clip(page, server):
     expect(main).to_contain_text("B: white noise at 5 dB SNR", timeout=SLOW)
     expect_no_exception(page)
     screenshot(page, "compare")
+
+
+def test_a_chart_downloads_as_standalone_html(browser, server):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    try:
+        page = context.new_page()
+        open_page(page, server, "audio")
+        with page.expect_download(timeout=SLOW) as download:
+            page.get_by_role("button", name="Chart as HTML").first.click()
+        html = Path(download.value.path()).read_text()
+        assert download.value.suggested_filename == "waveform.html"
+        assert html.lstrip().lower().startswith("<!doctype html>") and "Plotly.newPlot" in html
+        expect_no_exception(page)
+    finally:
+        context.close()
