@@ -16,7 +16,7 @@ def _token_json(step: TokenStep) -> dict:
 
 def segment_steps(trace: Trace) -> list[list[TokenStep]]:
     """The decoding steps behind each segment, matched in order (transcribe may drop a window's tail)."""
-    pool = [s for w in trace.windows if not w.skipped_as_silence for s in w.final.steps if not s.is_eot]
+    pool = trace.steps
     out, cursor = [], 0
     for segment in trace.segments:
         ids = segment.tokens
@@ -54,8 +54,7 @@ def to_json(trace: Trace) -> dict:
             {"start": seg.start_s, "end": seg.end_s, "text": seg.text, "tokens": [_token_json(s) for s in steps]}
             for seg, steps in zip(trace.segments, segment_steps(trace))
         ],
-        "words": [{"word": wd.word, "start": wd.start_s, "end": wd.end_s, "prob": wd.prob}
-                  for w in trace.windows if not w.skipped_as_silence for wd in w.final.words],
+        "words": [{"word": wd.word, "start": wd.start_s, "end": wd.end_s, "prob": wd.prob} for wd in trace.words],
         "tree": {"nodes": nodes, "pruned": pruned, "finished": finished},
         "timings_ms": trace.timings_ms,
     }
@@ -81,7 +80,7 @@ def to_srt(trace: Trace) -> str:
 
 def to_vtt(trace: Trace) -> str:
     """WebVTT with one cue per segment and each word's start as an inline timestamp (karaoke style)."""
-    words = [wd for w in trace.windows if not w.skipped_as_silence for wd in w.final.words]
+    words = trace.words
     cues = []
     for s in trace.segments:
         inside = [wd for wd in words if s.start_s - 0.01 <= wd.start_s < s.end_s + 0.01]

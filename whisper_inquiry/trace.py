@@ -26,13 +26,8 @@ class Stats:
     std: float
 
     @classmethod
-    def of(cls, array: np.ndarray) -> Stats:
-        a = np.asarray(array, dtype=np.float64)
-        return cls(list(a.shape), float(a.min()), float(a.max()), float(a.mean()), float(a.std()))
-
-    @classmethod
     def of_tensor(cls, t) -> Stats:
-        """The same from a torch tensor, without leaving the device (population std, as numpy's)."""
+        """Statistics of a torch tensor, computed where it lives (population std, as numpy's)."""
         t = t.double()
         return cls(list(t.shape), float(t.min()), float(t.max()), float(t.mean()), float(t.std(unbiased=False)))
 
@@ -296,6 +291,11 @@ class Trace:
     def steps(self) -> list[TokenStep]:
         """Every token of the final text in order, across windows (end-of-text steps left out)."""
         return [s for w in self.windows if not w.skipped_as_silence for s in w.final.steps if not s.is_eot]
+
+    @property
+    def words(self) -> list[Word]:
+        """Every timed word of the final text in order, across windows."""
+        return [wd for w in self.windows if not w.skipped_as_silence for wd in w.final.words]
 
     def nbytes(self) -> int:
         """Bytes held in arrays: what a trace costs to keep in memory, in the app or on disk."""
