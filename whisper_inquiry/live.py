@@ -34,6 +34,7 @@ class AudioBuffer:
     def __init__(self, seconds: float = 30.0):
         self._data = np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
         self._filled = 0
+        self._end = 0  # ring position just after the newest sample
         self._lock = threading.Lock()
         self._resampler: av.AudioResampler | None = None
         self.frames_in = 0
@@ -49,21 +50,26 @@ class AudioBuffer:
         self.frames_in += 1
 
     def extend(self, samples: np.ndarray) -> None:
+        """Write into a ring: 50 frames a second must not each copy the whole 30 s."""
         n = len(self._data)
         samples = samples[-n:]
         with self._lock:
-            self._data = np.roll(self._data, -len(samples))
-            self._data[-len(samples):] = samples
+            first = min(len(samples), n - self._end)
+            self._data[self._end:self._end + first] = samples[:first]
+            self._data[:len(samples) - first] = samples[first:]
+            self._end = (self._end + len(samples)) % n
             self._filled = min(n, self._filled + len(samples))
 
     def snapshot(self) -> np.ndarray:
+        """The buffered audio, oldest first."""
         with self._lock:
-            return self._data[len(self._data) - self._filled:].copy()
+            ordered = np.concatenate([self._data[self._end:], self._data[:self._end]])
+            return ordered[len(ordered) - self._filled:]
 
     def clear(self) -> None:
         with self._lock:
             self._data[:] = 0
-            self._filled = 0
+            self._filled = self._end = 0
             self._resampler = None
             self.frames_in = 0
 
