@@ -9,6 +9,7 @@ from components.session import analysed, require_trace
 from components.transcript import transcript_html
 from components.tree_figs import step_count, tree_figure
 from whisper_inquiry.audio import Audio
+from whisper_inquiry.derived import head_summaries
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.models import list_models
 from whisper_inquiry.options import AnalysisOptions
@@ -19,7 +20,7 @@ page_start("What changes if ...?",
            "the audio itself (noise, speed, trimming, silence, or pure noise, a classic trigger of "
            "hallucinations). Differences in the text are marked; the charts line the two runs up.")
 trace_a = require_trace()
-options_a = AnalysisOptions.from_dict(trace_a.options)
+options_a = trace_a.options
 kind = st.radio("Compare", ["two models", "two decodings", "clean vs changed audio"], horizontal=True)
 audio_b = Audio(trace_a.audio, trace_a.audio_name, trace_a.sample_rate_in, trace_a.channels_in, trace_a.codec, "")
 model_b, options_b, what_b = trace_a.model.name, options_a, ""
@@ -84,5 +85,5 @@ st.subheader("Encoder attention (first window)")
 left, right = st.columns(2)
 for column, trace, key in ((left, trace_a, "enc_a"), (right, trace_b, "enc_b")):
     with column:
-        show(model_view_figure(trace.windows[0].encoder), key=key)
+        show(model_view_figure(head_summaries(trace, 0)), key=key)
 page_end()

@@ -13,6 +13,7 @@ from components.encoder_figs import (
 )
 from components.session import model, require_trace, window_ui
 from whisper_inquiry.attention import recompute_head
+from whisper_inquiry.derived import full_head, head_summaries
 
 page_start("What does the encoder do with the sound?",
            "Two convolutions turn the 3,000 log-mel columns into 1,500 vectors (one every 20 ms), a fixed "
@@ -46,10 +47,10 @@ st.caption("Attention by itself has no sense of order; the sinusoids (fast-chang
            "chart, slow at the top) give each of the 1,500 positions a unique signature.")
 
 st.header("3. Self-attention: the model view")
-show(model_view_figure(enc))
+show(model_view_figure(head_summaries(trace, index)))
 st.caption("Each thumbnail is one head: rows are where the head is, columns where it looks. A bright diagonal "
            "means it attends to its neighbours; vertical stripes mean everyone looks at the same moments.")
-show(head_summary_figure(enc))
+show(head_summary_figure(head_summaries(trace, index)))
 st.caption("Entropy is low when a head focuses on few moments; distance is how far away (in ms) it looks on average.")
 
 st.header("4. One head, full size")
@@ -63,7 +64,7 @@ def head_view() -> None:
     end_s = float(max(1, min(30, round(window.content_s + 0.5))))
     span = c3.slider("Time range (s)", 0.0, 30.0, (0.0, end_s), 0.5, key="enc_span")
     if enc.qk is not None:
-        head_map = enc.head(layer, head)
+        head_map = full_head(trace, index, layer, head)
     else:
         head_map = recompute_head(model(trace.model.name), window.mel, layer, head)
     show(head_view_figure(window, head_map, layer, head, span[0], span[1]))

@@ -8,7 +8,8 @@ from components.common import page_end, page_start, safe, show, style
 from components.session import model, require_trace, window_ui
 from components.token_figs import label
 from whisper_inquiry.alignment import logit_lens
-from whisper_inquiry.analyze import tokenizer_for
+from whisper_inquiry.derived import trace_key
+from whisper_inquiry.tokens import tokenizer_for
 
 page_start("Where in the decoder does each token form?",
            "The decoder is a stack of layers, each adding to a running vector (the residual stream). The logit "
@@ -21,10 +22,11 @@ if attempt.residuals is None or not attempt.steps:
     st.warning("No tokens were written for this window.")
     st.stop()
 
-key = ("lens", id(trace), index)
+key = ("lens", trace_key(trace), index)
 if key not in st.session_state:
     whisper_model = model(trace.model.name)
-    tokenizer = tokenizer_for(whisper_model, trace.options["task"], trace.language.detected)
+    tokenizer = tokenizer_for(whisper_model.is_multilingual, whisper_model.num_languages, trace.options.task,
+                              trace.language.detected)
     st.session_state[key] = logit_lens(whisper_model, attempt.residuals, [s.id for s in attempt.steps], tokenizer)
 lens = st.session_state[key]
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from whisper_inquiry.alignment import logit_lens
-from whisper_inquiry.analyze import tokenizer_for
+from whisper_inquiry.tokens import tokenizer_for
 
 
 def test_dtw_words_cover_the_text_in_order(greedy_trace):
@@ -19,7 +19,7 @@ def test_dtw_words_cover_the_text_in_order(greedy_trace):
 def test_logit_lens_last_layer_predicts_the_chosen_tokens(tiny, greedy_trace):
     final = greedy_trace.windows[0].final
     targets = [s.id for s in final.steps]
-    lens = logit_lens(tiny, final.residuals, targets, tokenizer_for(tiny))
+    lens = logit_lens(tiny, final.residuals, targets, tokenizer_for(tiny.is_multilingual))
     assert lens.top_ids.shape == (4, len(targets))
     # the last layer is the model's own (unfiltered) prediction: it agrees with greedy almost everywhere
     agree = np.mean(lens.top_ids[-1] == np.array(targets))

@@ -80,7 +80,7 @@ def test_changing_only_the_view_never_reruns_the_model(app):
 def test_beam_search_from_the_sidebar_shows_its_tree_and_ranking():
     at = _open("search", strategy="beam", beam="3")
     trace = at.session_state["trace"]
-    assert trace.options["strategy"] == "beam" and trace.options["beam_size"] == 3
+    assert trace.options.strategy == "beam" and trace.options.beam_size == 3
     ranking = at.dataframe[-1].value
     assert len(ranking) >= 3 and list(ranking["chosen"]).count("✔") == 1
     assert not at.exception

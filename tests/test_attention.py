@@ -5,6 +5,11 @@ import pytest
 import torch
 from whisper.model import disable_sdpa
 
+from whisper_inquiry.analyze import analyze
+from whisper_inquiry.attention import content_positions, recompute_head
+from whisper_inquiry.derived import SUMMARIES, full_head, head_summaries, trace_nbytes
+from whisper_inquiry.options import AnalysisOptions
+
 
 def test_on_demand_head_equals_whispers_own_attention_weights(tiny, greedy_trace):
     window = greedy_trace.windows[0]
@@ -21,21 +26,21 @@ def test_on_demand_head_equals_whispers_own_attention_weights(tiny, greedy_trace
     finally:
         handle.remove()
     expected = captured["qk"][0, 3].softmax(-1).numpy()  # layer 2, head 3
-    head = window.encoder.head(2, 3)
+    head = full_head(greedy_trace, 0, 2, 3)
     assert head.shape == (1500, 1500)
     assert np.allclose(head.sum(-1), 1, atol=1e-4)
     assert np.abs(head - expected).max() < 2e-3  # fp16 storage of q and k
 
 
 def test_thumbnails_and_summaries_cover_every_layer_and_head(greedy_trace):
-    enc = greedy_trace.windows[0].encoder
+    enc = head_summaries(greedy_trace, 0)
     assert enc.pooled.shape == (4, 6, 100, 100)
     assert np.allclose(enc.pooled.astype(np.float32).sum(-1), 1, atol=2e-2)
     assert enc.entropy_bits.shape == (4, 6) and (enc.entropy_bits > 0).all()
     assert (enc.entropy_bits <= np.log2(1500) + 1e-3).all()
     assert enc.distance_ms.shape == (4, 6) and (enc.distance_ms >= 0).all() and (enc.distance_ms < 30_000).all()
     # the on-demand head agrees with its thumbnail
-    full = enc.head(1, 0)
+    full = full_head(greedy_trace, 0, 1, 0)
     pooled = full.reshape(100, 15, 100, 15).sum(3).mean(1)
     assert np.abs(pooled - enc.pooled[1, 0].astype(np.float32)).max() < 2e-3
 
@@ -61,32 +66,50 @@ def test_stem_activations_and_mel_are_what_the_encoder_saw(greedy_trace, tiny):
 
 
 def test_trace_memory_for_one_window_is_within_budget(greedy_trace):
-    assert greedy_trace.nbytes() < 16e6
+    assert trace_nbytes(greedy_trace) < 16e6
 
 
-def test_over_budget_traces_keep_summaries_and_recompute_heads_with_the_model(tiny, weather):
-    from whisper_inquiry.analyze import analyze
-    from whisper_inquiry.attention import recompute_head
-    from whisper_inquiry.options import AnalysisOptions
-
+def test_over_budget_traces_keep_summaries_and_recompute_heads_with_the_model(tiny, weather, greedy_trace):
     trace = analyze(tiny, weather, AnalysisOptions(qk_budget_mb=0, fallback=False))
     enc = trace.windows[0].encoder
     assert enc.qk is None and enc.summaries is not None  # computed during the run, nothing to defer
-    assert enc.pooled.shape == (4, 6, 100, 100)
+    assert head_summaries(trace, 0) is enc.summaries
     with pytest.raises(LookupError):
-        enc.head(0, 0)
+        full_head(trace, 0, 0, 0)
     head = recompute_head(tiny, trace.windows[0].mel, 2, 3)
     assert np.allclose(head.sum(-1), 1, atol=1e-4)
     full = head.reshape(100, 15, 100, 15).sum(3).mean(1)
-    assert np.abs(full - enc.pooled[2, 3].astype(np.float32)).max() < 2e-3
+    assert np.abs(full - enc.summaries.pooled[2, 3].astype(np.float32)).max() < 2e-3
+    # the same numbers as the deferred summaries of a trace that kept q and k (fp16 storage aside)
+    deferred = head_summaries(greedy_trace, 0)
+    assert np.abs(deferred.entropy_bits - enc.summaries.entropy_bits).max() < 0.02
+    assert np.abs(deferred.distance_ms - enc.summaries.distance_ms).max() < 5
 
 
-def test_summaries_are_computed_once_and_saved_with_the_trace(greedy_trace, tmp_path):
+def test_summaries_are_computed_once_cached_outside_the_trace_and_shared_by_a_loaded_copy(greedy_trace, tmp_path):
     from whisper_inquiry.serialize import load_trace, save_trace
 
-    enc = greedy_trace.windows[0].encoder
-    first = enc.summary()
-    assert enc.summary() is first
+    first = head_summaries(greedy_trace, 0)
+    assert head_summaries(greedy_trace, 0) is first
+    assert greedy_trace.windows[0].encoder.summaries is None  # the frozen trace was not written to
     save_trace(greedy_trace, tmp_path / "t.npz")
-    loaded = load_trace(tmp_path / "t.npz").windows[0].encoder
-    assert loaded.summaries is not None and np.array_equal(loaded.pooled, enc.pooled)
+    loaded = load_trace(tmp_path / "t.npz")
+    assert head_summaries(loaded, 0) is first  # keyed by content, not by object identity
+    assert len(SUMMARIES) <= SUMMARIES.capacity
+
+
+def test_entropy_and_distance_average_over_the_audios_own_frames_not_the_padding(greedy_trace):
+    window = greedy_trace.windows[0]
+    n = content_positions(window.content_s)
+    assert 400 < n < 1500  # the 9 s clip fills less than a third of the window
+    head = full_head(greedy_trace, 0, 3, 1).astype(np.float64)  # (1500, 1500)
+    rows = head[:n]
+    entropy = -(rows * np.log2(np.clip(rows, 1e-30, None))).sum(-1).mean()
+    idx = np.arange(1500)
+    distance_ms = (rows * np.abs(idx[:n, None] - idx[None, :])).sum(-1).mean() * 20
+    summaries = head_summaries(greedy_trace, 0)
+    assert abs(summaries.entropy_bits[3, 1] - entropy) < 0.01
+    assert abs(summaries.distance_ms[3, 1] - distance_ms) < 2
+    padding = head[n:]
+    entropy_all = -(head * np.log2(np.clip(head, 1e-30, None))).sum(-1).mean()
+    assert abs(entropy_all - entropy) > 0.05 or not padding.size  # the padding would have moved it

@@ -5,14 +5,18 @@ import threading
 
 import numpy as np
 import pytest
-from whisper.model import MultiHeadAttention
+import torch
+import whisper
+from whisper.audio import N_FRAMES, N_SAMPLES
+from whisper.model import ModelDimensions, MultiHeadAttention, Whisper
 
-from whisper_inquiry import analyze as analyze_module
+from whisper_inquiry import points
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.audio import Audio, load_audio
+from whisper_inquiry.audio import SAMPLE_RATE, load_audio
 from whisper_inquiry.options import AnalysisOptions
 from whisper_inquiry.samples import sample_named
 
+analyze_module = importlib.import_module("whisper_inquiry.analyze")  # the package's `analyze` is the function
 transcribe_module = importlib.import_module("whisper.transcribe")
 ORIGINAL_PAD_OR_TRIM = transcribe_module.pad_or_trim
 
@@ -66,7 +70,61 @@ def test_two_threads_get_the_same_traces_as_one_at_a_time(tiny):
     _assert_nothing_left(tiny)
 
 
-def test_array_input_is_accepted(tiny, weather):
-    trace = analyze(tiny, weather.samples[: 16000 * 2], AnalysisOptions(fallback=False))
-    assert trace.audio_name == "array" and isinstance(trace.windows[0].mel, np.ndarray)
-    assert Audio  # the typed input is the usual one; arrays are a convenience for notebooks
+def test_array_input_is_taken_as_16_khz_mono_samples(tiny, weather):
+    samples = weather.samples[: SAMPLE_RATE * 2]
+    trace = analyze(tiny, samples, AnalysisOptions(fallback=False))
+    assert trace.audio_name == "array" and trace.sample_rate_in == SAMPLE_RATE and trace.channels_in == 1
+    assert trace.duration_s == 2.0 and np.array_equal(trace.audio, samples)
+    window = trace.windows[0]
+    assert window.content_s == 2.0
+    mel = whisper.log_mel_spectrogram(samples, tiny.dims.n_mels, padding=N_SAMPLES)[:, :200]
+    assert np.allclose(window.mel, whisper.pad_or_trim(mel, N_FRAMES).numpy(), atol=1e-6)
+
+
+def test_every_core_capture_point_is_a_real_module_path(tiny):
+    for stage in (points.RUN, points.TEACHER_FORCED):
+        for point in points.points(stage):
+            for name in point.names(tiny):
+                assert isinstance(tiny.get_submodule(name), torch.nn.Module), name
+    assert points.encoder_query(3) == "encoder.blocks.3.attn.query"
+    assert len(points.CORE[3].names(tiny)) == tiny.dims.n_audio_layer
+
+
+def test_a_capture_point_added_through_the_registry_lands_in_the_trace_on_a_random_tiny_model(tmp_path):
+    from whisper_inquiry.serialize import load_trace, save_trace
+
+    torch.manual_seed(0)  # random weights: only the plumbing is under test, never the words
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
+                           n_vocab=51864, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2)
+    model = Whisper(dims).eval()
+    point = points.CapturePoint("encoder.blocks.{layer}.mlp", points.RUN, "made up for this test: mean MLP output",
+                                keep=lambda out: out[0].mean(0).float().cpu().numpy())  # (n_state,)
+    audio = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.1
+    points.register(point)
+    try:
+        trace = analyze(model, audio, AnalysisOptions(fallback=False, timestamps=False))
+    finally:
+        points.unregister(point.path)
+    window = trace.windows[0]
+    assert sorted(window.captured) == ["encoder.blocks.0.mlp", "encoder.blocks.1.mlp"]
+    seen = {}
+    handle = model.encoder.blocks[1].mlp.register_forward_hook(lambda m, i, out: seen.setdefault("out", out))
+    try:
+        with torch.no_grad():
+            model.encoder(torch.from_numpy(window.mel)[None])
+    finally:
+        handle.remove()
+    assert np.allclose(window.captured["encoder.blocks.1.mlp"], seen["out"][0].mean(0).numpy(), atol=1e-5)
+    save_trace(trace, tmp_path / "t.npz")
+    assert np.array_equal(load_trace(tmp_path / "t.npz").windows[0].captured["encoder.blocks.1.mlp"],
+                          window.captured["encoder.blocks.1.mlp"])
+    _assert_nothing_left(model)
+    assert not points.extras()
+
+
+def test_the_registry_refuses_a_point_it_cannot_record():
+    with pytest.raises(ValueError, match="needs `keep`"):
+        points.register(points.CapturePoint("encoder.blocks.{layer}.mlp", points.RUN, "no keep"))
+    with pytest.raises(ValueError, match="only encoder modules"):
+        points.register(points.CapturePoint("decoder.blocks.{layer}.mlp", points.RUN, "x", keep=lambda o: o))
+    assert not points.extras()

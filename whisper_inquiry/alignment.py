@@ -15,6 +15,7 @@ import torch
 from whisper.timing import WordTiming, dtw, median_filter, merge_punctuations
 from whisper.tokenizer import Tokenizer
 
+from . import points
 from .attention import scaled, split_heads
 from .capture import Hooks
 from .trace import AUDIO_CTX_S, CrossAttention, LogitLens, Word
@@ -44,8 +45,7 @@ def teacher_forced(model, audio_features: torch.Tensor, cross_kv: dict, context:
     targets = context[sample_begin:]
     rows = slice(sample_begin - 1, len(context) - 1)
     with Hooks() as hooks, torch.no_grad():
-        for i, block in enumerate(decoder.blocks):
-            hooks.output(f"decoder.{i}.cross_attn.query", block.cross_attn.query)
+        points.install(hooks, model, points.TEACHER_FORCED)
         # TextDecoder.forward without its final projection to the vocabulary, which nothing here needs,
         # and with the decode's own cross-attention keys and values as the blocks' cache
         x = decoder.token_embedding(inputs) + decoder.positional_embedding[: inputs.shape[-1]]
@@ -54,7 +54,7 @@ def teacher_forced(model, audio_features: torch.Tensor, cross_kv: dict, context:
         for i, block in enumerate(decoder.blocks):
             x = block(x, audio_features, mask=decoder.mask, kv_cache=cross_kv)
             residuals.append(x[0, rows])
-            q = scaled(hooks[f"decoder.{i}.cross_attn.query"][0, rows].float(), n_head)
+            q = scaled(hooks[points.cross_query(i)][0, rows].float(), n_head)
             k = scaled(cross_kv[block.cross_attn.key][0].float(), n_head)
             scores.append(split_heads(q, n_head) @ split_heads(k, n_head).transpose(-1, -2))
         scores_t = torch.stack(scores)  # (n_layer, n_head, n_tokens, n_ctx)

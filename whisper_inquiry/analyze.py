@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,14 @@ import torch.nn.functional as F
 import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram
 from whisper.decoding import DecodingTask
-from whisper.tokenizer import LANGUAGES, get_tokenizer
+from whisper.tokenizer import LANGUAGES
 
+from . import points
 from .alignment import teacher_forced, word_timings
-from .attention import activation, block_mean, encoder_attention
-from .audio import Audio, load_audio
+from .attention import activation, content_positions, encoder_attention, tensor_stats
+from .audio import SAMPLE_RATE, Audio, load_audio
 from .capture import RUN_LOCK, Hooks
+from .models import model_info
 from .options import AnalysisOptions
 from .search import RecordingDecoder, RecordingRanker, build_tree
 from .tokens import describe_prompt, token_steps
@@ -37,9 +39,10 @@ from .trace import (
     AUDIO_CTX_S,
     FRAME_S,
     TRACE_VERSION,
+    Activation,
     Attempt,
+    EncoderAttention,
     LanguageGuess,
-    ModelInfo,
     Segment,
     Stats,
     Trace,
@@ -49,6 +52,24 @@ from .trace import (
 _transcribe_module = importlib.import_module("whisper.transcribe")  # `whisper.transcribe` is the function
 
 
+@dataclass
+class _WindowRecord:
+    """One window while the run is still deciding it: what the encoder saw and every attempt so far."""
+
+    index: int
+    start_s: float
+    content_frames: int  # log-mel frames of audio; the rest of the 3000 is padding
+    mel: np.ndarray  # (n_mels, 3000) float32
+    mel_stats: Stats
+    conv1: Activation
+    conv2: Activation
+    encoder_input: Activation
+    encoder: EncoderAttention
+    features: torch.Tensor  # (1, n_ctx, n_state) the encoder's output, reused by the teacher-forced pass
+    captured: dict[str, np.ndarray]  # registered capture points, by module path
+    attempts: list[Attempt] = field(default_factory=list)
+
+
 class _Recorder:
     """State of one run: the windows seen so far and the time spent on instrumentation."""
 
@@ -56,11 +77,12 @@ class _Recorder:
         self.model = model
         self.options = options
         self.on_progress = on_progress or (lambda message: None)
-        self.windows: list[dict] = []
+        self.windows: list[_WindowRecord] = []
         self.next_window: tuple[int, int] | None = None  # (seek, content frames) from pad_or_trim
         self.captured: dict[str, torch.Tensor] = {}  # latest output of each capture point
         self.language_probs: dict[str, float] | None = None
         self.timings: dict[str, float] = defaultdict(float)
+        self.extras: list[points.CapturePoint] = []  # registered capture points hooked for this run
         self._pad_or_trim = None  # the originals, read under the run lock by `instrumented`
         self._detect_language = None
 
@@ -90,7 +112,7 @@ class _Recorder:
         result = task.run(mel.unsqueeze(0) if mel.ndim == 2 else mel)[0]
         if self.next_window is not None:
             self._start_window(mel)
-        self.windows[-1]["attempts"].append(self._attempt(task, decoder, ranker, result))
+        self.windows[-1].attempts.append(self._attempt(task, decoder, ranker, result))
         return result
 
     # -- what each call leaves behind --------------------------------------------------------
@@ -99,22 +121,22 @@ class _Recorder:
         self.next_window = None
         enc, n = self.captured, self.model.dims.n_audio_layer
         pos = self.model.encoder.positional_embedding
-        conv2 = F.gelu(enc["encoder.conv2"][0].float())
+        conv2 = F.gelu(enc[points.ENCODER_CONV2][0].float())
         t = time.perf_counter()
         attention = encoder_attention(
-            [enc[f"encoder.{i}.attn.query"][0] for i in range(n)],
-            [enc[f"encoder.{i}.attn.key"][0] for i in range(n)],
-            self.model.dims.n_audio_head, self.options.qk_budget_mb,
+            [enc[points.encoder_query(i)][0] for i in range(n)], [enc[points.encoder_key(i)][0] for i in range(n)],
+            self.model.dims.n_audio_head, self.options.qk_budget_mb, content_positions(size * FRAME_S),
         )
         self.timings["encoder attention"] += time.perf_counter() - t
-        mel_np = mel.float().cpu().numpy()  # (n_mels, 3000)
-        self.windows.append(dict(
-            index=len(self.windows), start_s=seek * FRAME_S, content_frames=size, mel=mel_np,
-            mel_stats=Stats.of_tensor(mel),
-            conv1=activation("conv1", F.gelu(enc["encoder.conv1"][0].float()), FRAME_S),
+        captured = {name: np.asarray(point.keep(enc[name]))
+                    for point in self.extras for name in point.names(self.model)}
+        self.windows.append(_WindowRecord(
+            index=len(self.windows), start_s=seek * FRAME_S, content_frames=size,
+            mel=mel.float().cpu().numpy(), mel_stats=tensor_stats(mel),
+            conv1=activation("conv1", F.gelu(enc[points.ENCODER_CONV1][0].float()), FRAME_S),
             conv2=activation("conv2", conv2, AUDIO_CTX_S),
             encoder_input=activation("encoder input", (conv2.T + pos.float()).T, AUDIO_CTX_S),
-            encoder=attention, features=enc["encoder"], attempts=[],
+            encoder=attention, features=enc[points.ENCODER_OUTPUT], captured=captured,
         ))
 
     def _attempt(self, task: DecodingTask, decoder: RecordingDecoder, ranker: RecordingRanker, result) -> Attempt:
@@ -126,16 +148,16 @@ class _Recorder:
         window = self.windows[-1]
         t = time.perf_counter()
         generated = [s.id for s in steps]
-        cross_kv = {}
-        for i, block in enumerate(self.model.decoder.blocks):
-            for name in ("key", "value"):
-                cross_kv[getattr(block.cross_attn, name)] = self.captured[f"decoder.{i}.cross_attn.{name}"][:1]
+        cross_kv = {  # the decode's own cross-attention keys and values, as the blocks' cache
+            self.model.get_submodule(name): self.captured[name][:1]
+            for i in range(self.model.dims.n_text_layer) for name in (points.cross_key(i), points.cross_value(i))
+        }
         cross, scores, residuals = teacher_forced(
-            self.model, window["features"][:1], cross_kv, decoder.prompt + generated, task.sample_begin,
+            self.model, window.features[:1], cross_kv, decoder.prompt + generated, task.sample_begin,
             self.options.cross_budget_mb,
         )
         words, path = word_timings(scores, cross.alignment_heads, generated, [s.prob for s in steps], tokenizer,
-                                   window["content_frames"], window["start_s"])
+                                   window.content_frames, window.start_s)
         self.timings["cross-attention and words"] += time.perf_counter() - t
         return Attempt(
             temperature=float(result.temperature), text=result.text, tokens=list(result.tokens),
@@ -148,21 +170,14 @@ class _Recorder:
 
 @contextmanager
 def instrumented(model, recorder: _Recorder) -> Iterator[Hooks]:
-    """Install the recording seams and encoder hooks; remove every one of them on the way out."""
+    """Install the recording seams and every capture point of the run (`points.py`); remove every one
+    of them on the way out."""
     with RUN_LOCK, Hooks() as hooks:
         def keep(name, output):
             recorder.captured[name] = output.detach()
 
-        enc = model.encoder
-        hooks.output("encoder.conv1", enc.conv1, keep)
-        hooks.output("encoder.conv2", enc.conv2, keep)
-        hooks.output("encoder", enc, keep)
-        for i, block in enumerate(enc.blocks):
-            hooks.output(f"encoder.{i}.attn.query", block.attn.query, keep)
-            hooks.output(f"encoder.{i}.attn.key", block.attn.key, keep)
-        for i, block in enumerate(model.decoder.blocks):  # computed once per decode, reused afterwards
-            hooks.output(f"decoder.{i}.cross_attn.key", block.cross_attn.key, keep)
-            hooks.output(f"decoder.{i}.cross_attn.value", block.cross_attn.value, keep)
+        installed = points.install(hooks, model, points.RUN, keep)
+        recorder.extras = [p for p in installed if p.keep is not None]
         original_pad_or_trim = _transcribe_module.pad_or_trim
         recorder._pad_or_trim, recorder._detect_language = original_pad_or_trim, model.detect_language
         model.decode = recorder.decode
@@ -198,8 +213,8 @@ def _skipped(a: Attempt, o: AnalysisOptions) -> bool:
     return skip
 
 
-def _finish_window(w: dict, o: AnalysisOptions) -> Window:
-    attempts = w["attempts"]
+def _finish_window(w: _WindowRecord, o: AnalysisOptions) -> Window:
+    attempts = w.attempts
     final = []
     for i, a in enumerate(attempts):
         if i < len(attempts) - 1:  # a rejected attempt keeps its text, tokens and tree, not its attention
@@ -207,40 +222,9 @@ def _finish_window(w: dict, o: AnalysisOptions) -> Window:
                                     words=[], alignment_path=None)
         final.append(a)
     return Window(
-        index=w["index"], start_s=w["start_s"], content_s=w["content_frames"] * FRAME_S, mel=w["mel"],
-        mel_stats=w["mel_stats"], conv1=w["conv1"], conv2=w["conv2"], encoder_input=w["encoder_input"],
-        encoder=w["encoder"], attempts=final, skipped_as_silence=_skipped(final[-1], o),
-    )
-
-
-_MODEL_INFO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # explicit cache: one entry per live model
-
-
-def model_info(model) -> ModelInfo:
-    """What the trace says about the model; computed once per model object (it never changes)."""
-    info = _MODEL_INFO.get(model)
-    if info is None or info.device != str(model.device):
-        info = _MODEL_INFO[model] = _describe_model(model)
-    return info
-
-
-def _describe_model(model) -> ModelInfo:
-    by_module = {
-        "encoder.conv": sum(p.numel() for m in (model.encoder.conv1, model.encoder.conv2) for p in m.parameters()),
-        "encoder.blocks": sum(p.numel() for p in model.encoder.blocks.parameters()),
-        "encoder.ln_post": sum(p.numel() for p in model.encoder.ln_post.parameters()),
-        "decoder.token_embedding": model.decoder.token_embedding.weight.numel(),
-        "decoder.positional_embedding": model.decoder.positional_embedding.numel(),
-        "decoder.blocks": sum(p.numel() for p in model.decoder.blocks.parameters()),
-        "decoder.ln": sum(p.numel() for p in model.decoder.ln.parameters()),
-    }
-    pos = model.encoder.positional_embedding.float().cpu().numpy()
-    return ModelInfo(
-        name=getattr(model, "name", "whisper"), dims=dataclasses.asdict(model.dims), device=str(model.device),
-        dtype="float16" if model.device.type == "cuda" else "float32", multilingual=model.is_multilingual,
-        n_params=sum(p.numel() for p in model.parameters()), params_by_module=by_module,
-        alignment_heads=model.alignment_heads.to_dense().nonzero().tolist(),
-        positional=block_mean(pos, 150, 96).astype(np.float16),
+        index=w.index, start_s=w.start_s, content_s=w.content_frames * FRAME_S, mel=w.mel,
+        mel_stats=w.mel_stats, conv1=w.conv1, conv2=w.conv2, encoder_input=w.encoder_input,
+        encoder=w.encoder, attempts=final, skipped_as_silence=_skipped(final[-1], o), captured=w.captured,
     )
 
 
@@ -267,7 +251,7 @@ def analyze(model, audio: Audio | np.ndarray | str | Path, options: AnalysisOpti
     options = options or AnalysisOptions()
     if not isinstance(audio, Audio):
         audio = load_audio(audio) if isinstance(audio, (str, Path)) else Audio(
-            np.asarray(audio, dtype=np.float32), "array", 16_000, 1, "pcm_f32le", "numpy")
+            np.asarray(audio, dtype=np.float32), "array", SAMPLE_RATE, 1, "pcm_f32le", "numpy")
     fp16 = model.device.type == "cuda"
     recorder = _Recorder(model, options, on_progress)
     started = time.perf_counter()
@@ -291,10 +275,6 @@ def analyze(model, audio: Audio | np.ndarray | str | Path, options: AnalysisOpti
     timings["decoding"] = timings["total"] - sum(v for k, v in timings.items() if k != "total")
     return Trace(
         version=TRACE_VERSION, audio_name=audio.name, audio=audio.samples, sample_rate_in=audio.sample_rate_in,
-        channels_in=audio.channels_in, codec=audio.codec, model=model_info(model), options=options.to_dict(),
+        channels_in=audio.channels_in, codec=audio.codec, model=model_info(model), options=options,
         language=language, windows=windows, segments=segments, text=result["text"], timings_ms=timings,
     )
-
-
-def tokenizer_for(model, task: str = "transcribe", language: str | None = None):
-    return get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language=language, task=task)

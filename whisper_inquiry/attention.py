@@ -13,8 +13,10 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from . import points
+from .arrays import block_mean
+from .capture import Hooks
 from .trace import AUDIO_CTX_S, Activation, EncoderAttention, HeadSummaries, Stats
 
 POOLED_SIZE = 100  # thumbnail cells per side: 1500 positions -> 15 per cell (0.3 s)
@@ -39,15 +41,13 @@ def head_from_qk(qk: np.ndarray, n_head: int, head: int) -> np.ndarray:
 
 
 def recompute_head(model, mel: np.ndarray, layer: int, head: int) -> np.ndarray:
-    """One head's full attention by re-running the encoder up to `layer`, for traces too big to keep q and k."""
-    from .capture import Hooks
-
-    blocks = model.encoder.blocks
+    """One head's full attention by re-running the encoder, for traces too big to keep q and k."""
+    query, key = points.encoder_query(layer), points.encoder_key(layer)
     with Hooks() as hooks, torch.no_grad():
-        hooks.output("q", blocks[layer].attn.query)
-        hooks.output("k", blocks[layer].attn.key)
+        hooks.output(query, model.get_submodule(query))
+        hooks.output(key, model.get_submodule(key))
         model.encoder(torch.from_numpy(mel)[None].to(model.device))
-        q, k = hooks["q"][0].float(), hooks["k"][0].float()
+        q, k = hooks[query][0].float(), hooks[key][0].float()
     n_head = model.dims.n_audio_head
     qk = torch.stack([scaled(q, n_head), scaled(k, n_head)]).cpu().numpy()
     return head_from_qk(qk, n_head, head)
@@ -59,13 +59,21 @@ def _distance(n_ctx: int) -> torch.Tensor:
     return (idx[:, None] - idx[None, :]).abs()  # (n_ctx, n_ctx)
 
 
-def head_summaries(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int, chunk: int = 150) -> HeadSummaries:
+def content_positions(content_s: float, n_ctx: int = 1500) -> int:
+    """Encoder positions that hold a window's own audio (at least one), the rest being the 30 s padding."""
+    return min(n_ctx, max(1, math.ceil(round(content_s / AUDIO_CTX_S, 6))))
+
+
+def head_summaries(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int, n_content: int | None = None,
+                   chunk: int = 150) -> HeadSummaries:
     """Thumbnails, entropy and mean distance of every head, from per-layer (n_ctx, n_state) q and k
-    that are already scaled by d_head**-0.25.
+    that are already scaled by d_head**-0.25. Entropy and distance average over the first `n_content`
+    query positions (the audio's own frames; all of them when None), the thumbnails cover the window.
 
     Query rows go `chunk` at a time so the working set stays in cache (3x faster than whole heads
     here), and every statistic is one multiply-and-sum over the weights."""
     n_ctx = qs[0].shape[0]
+    n_content = n_ctx if n_content is None else n_content
     cell = n_ctx // POOLED_SIZE
     assert n_ctx % chunk == 0 and chunk % cell == 0
     device = qs[0].device
@@ -94,8 +102,8 @@ def head_summaries(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int, 
                 # block-mean over query rows, block-sum over key columns: each thumbnail row sums to one
                 blocks = p.view(n_head, chunk // cell, cell, n_ctx).mean(2)
                 thumb[:, s // cell:(s + chunk) // cell] = blocks.view(n_head, chunk // cell, POOLED_SIZE, cell).sum(-1)
-            entropy.append(ent.mean(-1) / math.log(2))
-            dist.append(far.mean(-1) * AUDIO_CTX_S * 1000)
+            entropy.append(ent[:, :n_content].mean(-1) / math.log(2))
+            dist.append(far[:, :n_content].mean(-1) * AUDIO_CTX_S * 1000)
             pooled.append(thumb.half())
     return HeadSummaries(
         pooled=torch.stack(pooled).cpu().numpy(),
@@ -104,41 +112,38 @@ def head_summaries(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int, 
     )
 
 
-def summaries_from_qk(qk: np.ndarray, n_head: int) -> HeadSummaries:
+def summaries_from_qk(qk: np.ndarray, n_head: int, n_content: int | None = None) -> HeadSummaries:
     """The summaries from a trace's stored (n_layer, 2, n_ctx, n_state) queries and keys."""
     t = torch.from_numpy(np.asarray(qk))
-    return head_summaries([layer[0] for layer in t], [layer[1] for layer in t], n_head)
+    return head_summaries([layer[0] for layer in t], [layer[1] for layer in t], n_head, n_content)
 
 
 def encoder_attention(qs: list[torch.Tensor], ks: list[torch.Tensor], n_head: int,
-                      qk_budget_mb: float) -> EncoderAttention:
+                      qk_budget_mb: float, n_content: int | None = None) -> EncoderAttention:
     """What a window keeps of its encoder attention: the scaled q and k while they fit the budget
-    (summaries then follow on first use), else the summaries alone, computed now."""
+    (summaries then follow on first view, in `derived.py`), else the summaries alone, computed now."""
     scaled_qs = [scaled(q, n_head) for q in qs]
     scaled_ks = [scaled(k, n_head) for k in ks]
     if len(qs) * 2 * qs[0].numel() * 2 <= qk_budget_mb * 1e6:
         qk = torch.stack([torch.stack([q, k]) for q, k in zip(scaled_qs, scaled_ks)]).half().cpu().numpy()
         return EncoderAttention(qk=qk, n_head=n_head, n_layer=len(qs))
     return EncoderAttention(qk=None, n_head=n_head, n_layer=len(qs),
-                            summaries=head_summaries(scaled_qs, scaled_ks, n_head))
+                            summaries=head_summaries(scaled_qs, scaled_ks, n_head, n_content))
 
 
-def block_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Shrink a 2-D array to at most (rows, cols) by averaging blocks; shapes that do not divide are cropped."""
-    r = max(1, x.shape[0] // rows)
-    c = max(1, x.shape[1] // cols)
-    h, w = x.shape[0] // r, x.shape[1] // c
-    return x[: h * r, : w * c].reshape(h, r, w, c).mean(axis=(1, 3))
+def tensor_stats(t: torch.Tensor) -> Stats:
+    """Statistics of a torch tensor, computed where it lives (population std, as numpy's)."""
+    t = t.double()
+    return Stats(list(t.shape), float(t.min()), float(t.max()), float(t.mean()), float(t.std(unbiased=False)))
 
 
 def activation(name: str, x: torch.Tensor, seconds_per_frame: float) -> Activation:
     """A (channels, time) activation: its statistics and a picture of at most 64 x 300 cells."""
     x = x.detach().float()
-    rows, cols = max(1, x.shape[0] // 64), max(1, x.shape[1] // 300)
-    display = F.avg_pool2d(x[None], (rows, cols))[0]  # block means, the remainder cropped
+    display = block_mean(x, 64, 300)  # (<= 64, <= 300)
     return Activation(
         name=name,
-        stats=Stats.of_tensor(x),
+        stats=tensor_stats(x),
         display=display.half().cpu().numpy(),
-        seconds_per_column=seconds_per_frame * cols,
+        seconds_per_column=seconds_per_frame * max(1, x.shape[1] // 300),
     )

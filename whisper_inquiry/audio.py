@@ -17,8 +17,9 @@ import av
 import numpy as np
 
 from .errors import AudioError
+from .trace import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
+__all__ = ["SAMPLE_RATE", "Audio", "AudioError", "load_audio", "to_wav_bytes"]
 DEFAULT_MAX_DURATION_S = 600.0
 
 _MAGIC = {

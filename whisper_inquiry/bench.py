@@ -18,6 +18,7 @@ import whisper
 
 from .analyze import analyze
 from .audio import SAMPLE_RATE, load_audio
+from .derived import full_head, head_summaries, trace_nbytes
 from .models import BUNDLED, _bundled_files, load_model
 from .options import AnalysisOptions
 from .samples import sample_named
@@ -104,16 +105,16 @@ def main(argv: list[str] | None = None) -> dict:
         lambda: analyze(model, audio, beam),
     ], max(1, args.repeats // 2))
 
-    fresh = analyze(model, audio, options).windows[0].encoder
+    fresh = analyze(model, audio, options)
     started = time.perf_counter()
-    fresh.summary()  # per-head thumbnails, entropy and distance: computed once, on the first view that asks
+    head_summaries(fresh, 0)  # per-head thumbnails, entropy and distance: computed once, on the first view that asks
     summaries_s = time.perf_counter() - started
 
     window = trace.windows[0]
     heads = [(layer, head) for layer in range(window.encoder.n_layer) for head in (0, window.encoder.n_head - 1)]
     head_s = None
     if window.encoder.qk is not None:
-        head_s = max(_median_s(lambda lh=lh: window.encoder.head(*lh), 3) for lh in heads)
+        head_s = max(_median_s(lambda lh=lh: full_head(trace, 0, *lh), 3) for lh in heads)
     result = {
         "model": args.model,
         "device": str(model.device),
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         "beam5_analyze_s": round(beam_analyze_s, 3),
         "beam5_overhead_ratio": round(beam_analyze_s / beam_decode_s, 3),
         "analysis_stages_ms": {k: round(v) for k, v in trace.timings_ms.items()},
-        "trace_mb": round(trace.nbytes() / 1e6, 2),
+        "trace_mb": round(trace_nbytes(trace) / 1e6, 2),
         "trace_file_mb": round(len(trace_to_bytes(trace)) / 1e6, 2),
         "head_on_demand_s": None if head_s is None else round(head_s, 4),
         "faster_whisper_s": _faster_whisper_s(args.model, audio, args.repeats),

@@ -8,18 +8,23 @@ through `whisper.load_model`, exactly as openai-whisper would load it.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import whisper
 from whisper.model import Whisper
 
+from .arrays import block_mean
 from .ct2 import alignment_heads_mask, dims_from_variables, read_ct2_variables, to_state_dict
 from .errors import ModelUnavailableError
+from .trace import ModelInfo
 
 MODEL_DIR_ENV = "WHISPER_INQUIRY_MODEL_DIR"
 DEFAULT_MODEL = "tiny.en"
@@ -155,3 +160,34 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> Whisper:
         )
     model.name = name  # type: ignore[attr-defined]  # carried into traces
     return model.to(device).eval()
+
+
+_MODEL_INFO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # explicit cache: one entry per live model
+
+
+def model_info(model) -> ModelInfo:
+    """What the trace says about the model; computed once per model object (it never changes)."""
+    info = _MODEL_INFO.get(model)
+    if info is None or info.device != str(model.device):
+        info = _MODEL_INFO[model] = _describe_model(model)
+    return info
+
+
+def _describe_model(model) -> ModelInfo:
+    by_module = {
+        "encoder.conv": sum(p.numel() for m in (model.encoder.conv1, model.encoder.conv2) for p in m.parameters()),
+        "encoder.blocks": sum(p.numel() for p in model.encoder.blocks.parameters()),
+        "encoder.ln_post": sum(p.numel() for p in model.encoder.ln_post.parameters()),
+        "decoder.token_embedding": model.decoder.token_embedding.weight.numel(),
+        "decoder.positional_embedding": model.decoder.positional_embedding.numel(),
+        "decoder.blocks": sum(p.numel() for p in model.decoder.blocks.parameters()),
+        "decoder.ln": sum(p.numel() for p in model.decoder.ln.parameters()),
+    }
+    pos = model.encoder.positional_embedding.float().cpu().numpy()
+    return ModelInfo(
+        name=getattr(model, "name", "whisper"), dims=dataclasses.asdict(model.dims), device=str(model.device),
+        dtype="float16" if model.device.type == "cuda" else "float32", multilingual=model.is_multilingual,
+        n_params=sum(p.numel() for p in model.parameters()), params_by_module=by_module,
+        alignment_heads=model.alignment_heads.to_dense().nonzero().tolist(),
+        positional=block_mean(pos, 150, 96).astype(np.float16),
+    )

@@ -3,6 +3,11 @@
 No pickle anywhere: a trace from a stranger is data, never code. The JSON mirrors the dataclasses
 field by field, and each array is replaced by the name it has in the npz, so the file is readable
 with numpy and a JSON viewer alone.
+
+Older files load when this version can read them: a field a file lacks takes its default (version 1
+had no `Window.captured`), and version 1's per-head summaries, averaged over the 30 s padding too, are
+dropped where the queries and keys are there to recompute them over the audio's own frames. A file
+of an unknown version is refused with one line that names it.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from typing import Any
 import numpy as np
 
 from . import trace as T
-from .errors import TraceFormatError
+from .errors import InquiryError, TraceFormatError
+from .options import AnalysisOptions
 
 _ARRAY_KEY = "__array__"
+READABLE_VERSIONS = (1, T.TRACE_VERSION)
+_TYPES = {**vars(T), "AnalysisOptions": AnalysisOptions}  # names the Trace's annotations use
 
 
 def _encode(obj: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
@@ -50,9 +58,12 @@ def _decode(tp: Any, data: Any, arrays: dict[str, np.ndarray]) -> Any:
         return _decode(inner[0], data, arrays)
     if isinstance(data, dict) and _ARRAY_KEY in data:
         return arrays[data[_ARRAY_KEY]]
+    if tp is AnalysisOptions:
+        return AnalysisOptions.from_dict(data)  # options added since the file was written take their defaults
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp, vars(T))
-        return tp(**{f.name: _decode(hints[f.name], data[f.name], arrays) for f in dataclasses.fields(tp)})
+        hints = typing.get_type_hints(tp, _TYPES)
+        return tp(**{f.name: _decode(hints[f.name], data[f.name], arrays) for f in dataclasses.fields(tp)
+                     if f.name in data or _required(f)})
     if origin is list:
         (item,) = typing.get_args(tp)
         return [_decode(item, v, arrays) for v in data]
@@ -62,6 +73,22 @@ def _decode(tp: Any, data: Any, arrays: dict[str, np.ndarray]) -> Any:
     if tp is float:
         return float("nan") if data == "NaN" else float(data)
     return data
+
+
+def _required(f: dataclasses.Field) -> bool:
+    """A field without a default must be in the file (a KeyError names it); one with a default may be absent."""
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _upgrade(doc: dict) -> dict:
+    """A version-1 document as version 2 reads it: summaries kept with q and k were over the whole window."""
+    if doc.get("version") == 1:
+        for window in doc.get("windows", []):
+            encoder = window.get("encoder", {})
+            if encoder.get("qk") is not None:
+                encoder["summaries"] = None
+        doc["version"] = T.TRACE_VERSION
+    return doc
 
 
 def trace_to_bytes(trace: T.Trace) -> bytes:
@@ -89,9 +116,14 @@ def load_trace(source: str | Path | bytes) -> T.Trace:
     if "trace.json" not in arrays:
         raise TraceFormatError("not a Whisper Inquiry trace: no trace.json inside")
     doc = json.loads(arrays.pop("trace.json").tobytes().decode("utf-8"))
-    if doc.get("version") != T.TRACE_VERSION:
-        raise TraceFormatError(f"trace version {doc.get('version')} is not {T.TRACE_VERSION}, which this version reads")
-    return _decode(T.Trace, doc, arrays)
+    version = doc.get("version")
+    if version not in READABLE_VERSIONS:
+        raise TraceFormatError(f"trace version {version} cannot be read here: this Whisper Inquiry "
+                               f"reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+    try:
+        return _decode(T.Trace, _upgrade(doc), arrays)
+    except (KeyError, TypeError, ValueError, InquiryError) as exc:
+        raise TraceFormatError(f"damaged trace (version {version}): {type(exc).__name__} {exc}") from None
 
 
 def iter_arrays(obj: Any) -> Iterator[np.ndarray]:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 
-from whisper.tokenizer import LANGUAGES, Tokenizer
+from whisper.tokenizer import LANGUAGES, Tokenizer, get_tokenizer
 
 from .search import RecordingDecoder
-from .trace import Alternative, PromptToken, TokenStep
+from .trace import AUDIO_CTX_S, Alternative, PromptToken, TokenStep
 
-TIME_PER_TIMESTAMP_S = 0.02
+TIME_PER_TIMESTAMP_S = AUDIO_CTX_S  # one timestamp token per encoder position
+
+
+def tokenizer_for(multilingual: bool, num_languages: int = 99, task: str = "transcribe",
+                  language: str | None = None) -> Tokenizer:
+    """The one tokenizer factory: whisper's own (cached there). English-only models have no language or
+    task tokens, so those arguments only shape a multilingual tokenizer's start-of-transcript sequence."""
+    if not multilingual:
+        return get_tokenizer(False)
+    return get_tokenizer(True, num_languages=num_languages, language=language, task=task)
 
 
 def token_text(tokenizer: Tokenizer, token: int) -> str:

@@ -1,16 +1,24 @@
 """The Trace: everything one instrumented run saw, as frozen dataclasses and numpy arrays.
 
-Views read a Trace and never the model, so a Trace saved in a class can be opened later with no
-model at all. Shapes are written beside each array; times are in seconds unless a name says `_ms`.
+Plain data and nothing else: this module imports nothing of the project at run time and computes
+nothing, so a Trace saved in a class opens later with numpy alone. Values derived from it (head
+summaries, a head at full resolution, sizes) are functions in `derived.py`; what needs the model
+again (a head the trace could not keep, the logit lens) is asked of the `Engine`. Shapes are written
+beside each array; times are in seconds unless a name says `_ms`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-TRACE_VERSION = 1
+if TYPE_CHECKING:  # only a type name here: options.py is a leaf (it imports errors.py alone)
+    from .options import AnalysisOptions
+
+TRACE_VERSION = 2  # 2: options as AnalysisOptions, Window.captured, head summaries over the audio's own frames
+SAMPLE_RATE = 16_000  # Hz: the Trace's audio, and everything whisper hears
 FRAME_S = 0.01  # one log-mel frame (hop of 160 samples at 16 kHz)
 AUDIO_CTX_S = 0.02  # one encoder position (two mel frames, after conv2's stride)
 
@@ -25,11 +33,6 @@ class Stats:
     mean: float
     std: float
 
-    @classmethod
-    def of_tensor(cls, t) -> Stats:
-        """Statistics of a torch tensor, computed where it lives (population std, as numpy's)."""
-        t = t.double()
-        return cls(list(t.shape), float(t.min()), float(t.max()), float(t.mean()), float(t.std(unbiased=False)))
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,23 @@ class Activation:
 
 @dataclass(frozen=True)
 class HeadSummaries:
-    """Per-head statistics of one window's encoder self-attention."""
+    """Per-head statistics of one window's encoder self-attention.
+
+    Entropy and distance average over the query positions that hold the audio's own frames (the
+    window's content), not the 30 s padding, whose rows would otherwise dominate a short clip's
+    numbers; the thumbnails show the whole window, padding included."""
 
     pooled: np.ndarray  # (n_layer, n_head, 100, 100) float16: block means of each map, rows sum to one
-    entropy_bits: np.ndarray  # (n_layer, n_head) float32, mean over query positions
-    distance_ms: np.ndarray  # (n_layer, n_head) float32, mean |query - key| weighted by attention
+    entropy_bits: np.ndarray  # (n_layer, n_head) float32, mean over the content's query positions
+    distance_ms: np.ndarray  # (n_layer, n_head) float32, mean |query - key| weighted by attention, same rows
+
+    @property
+    def n_layer(self) -> int:
+        return self.pooled.shape[0]
+
+    @property
+    def n_head(self) -> int:
+        return self.pooled.shape[1]
 
 
 @dataclass(frozen=True)
@@ -56,43 +71,14 @@ class EncoderAttention:
     """Self-attention of every encoder layer and head for one window.
 
     `qk` holds each layer's queries and keys (already scaled), from which any head is rebuilt exactly
-    at full resolution (`head`) and the per-head summaries are computed once, on first use. When `qk`
-    would exceed the options' budget (large models) it is not kept, and the summaries are computed
-    during the run instead."""
+    at full resolution and the per-head summaries are computed on first view (`derived.py`). When
+    `qk` would exceed the options' budget (large models) it is not kept, and `summaries` is filled
+    during the run instead; exactly one of the two is set."""
 
     qk: np.ndarray | None  # (n_layer, 2, n_ctx, n_state) float16, q and k scaled by d_head**-0.25
     n_head: int
     n_layer: int
     summaries: HeadSummaries | None = None
-
-    def summary(self) -> HeadSummaries:
-        if self.summaries is None:
-            from .attention import summaries_from_qk
-
-            # a derived value cached on a frozen object, as functools.cached_property would; two
-            # threads racing here compute the same numbers twice, which is harmless
-            object.__setattr__(self, "summaries", summaries_from_qk(self.qk, self.n_head))
-        return self.summaries
-
-    @property
-    def pooled(self) -> np.ndarray:
-        return self.summary().pooled
-
-    @property
-    def entropy_bits(self) -> np.ndarray:
-        return self.summary().entropy_bits
-
-    @property
-    def distance_ms(self) -> np.ndarray:
-        return self.summary().distance_ms
-
-    def head(self, layer: int, head: int) -> np.ndarray:
-        """One head's full (n_ctx, n_ctx) attention, exact from the stored queries and keys."""
-        if self.qk is None:
-            raise LookupError("this trace kept no queries and keys (over budget); recompute with the model")
-        from .attention import head_from_qk
-
-        return head_from_qk(self.qk[layer], self.n_head, head)
 
 
 @dataclass(frozen=True)
@@ -228,6 +214,8 @@ class Window:
     encoder: EncoderAttention
     attempts: list[Attempt]
     skipped_as_silence: bool
+    # outputs of capture points added through `points.register`, by module path (shapes as their `keep` made them)
+    captured: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def final(self) -> Attempt:
@@ -276,7 +264,7 @@ class Trace:
     channels_in: int
     codec: str
     model: ModelInfo
-    options: dict
+    options: AnalysisOptions
     language: LanguageGuess
     windows: list[Window]
     segments: list[Segment]
@@ -285,7 +273,7 @@ class Trace:
 
     @property
     def duration_s(self) -> float:
-        return len(self.audio) / 16_000
+        return len(self.audio) / SAMPLE_RATE
 
     @property
     def steps(self) -> list[TokenStep]:
@@ -296,10 +284,4 @@ class Trace:
     def words(self) -> list[Word]:
         """Every timed word of the final text in order, across windows."""
         return [wd for w in self.windows if not w.skipped_as_silence for wd in w.final.words]
-
-    def nbytes(self) -> int:
-        """Bytes held in arrays: what a trace costs to keep in memory, in the app or on disk."""
-        from .serialize import iter_arrays
-
-        return sum(a.nbytes for a in iter_arrays(self))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from whisper.tokenizer import LANGUAGES, get_tokenizer
+from whisper.tokenizer import LANGUAGES
 
-from .tokens import meaning
+from .tokens import meaning, tokenizer_for
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,9 @@ class Tokenized:
     n_vocab: int
 
 
-def _tokenizer(multilingual: bool, num_languages: int = 99, task: str = "transcribe", language: str | None = None):
-    return get_tokenizer(multilingual, num_languages=num_languages, language=language if multilingual else None,
-                         task=task if multilingual else None)
-
-
 def tokenize(text: str, multilingual: bool) -> Tokenized:
     """How Whisper's byte-level BPE cuts `text`; pieces that end inside a UTF-8 character show as bytes."""
-    tok = _tokenizer(multilingual)
+    tok = tokenizer_for(multilingual)
     ids = tok.encode(text)
     pieces = []
     for i in ids:
@@ -42,13 +37,13 @@ def tokenize(text: str, multilingual: bool) -> Tokenized:
 
 
 def vocabulary_sizes() -> dict[str, int]:
-    return {"English-only (gpt2)": _tokenizer(False).encoding.n_vocab,
-            "multilingual": _tokenizer(True).encoding.n_vocab}
+    return {"English-only (gpt2)": tokenizer_for(False).encoding.n_vocab,
+            "multilingual": tokenizer_for(True).encoding.n_vocab}
 
 
 def special_tokens(multilingual: bool, num_languages: int = 99) -> list[tuple[int, str, str]]:
     """(id, text, meaning) of the control tokens a model of this kind knows, languages folded into one row."""
-    tok = _tokenizer(multilingual, num_languages)
+    tok = tokenizer_for(multilingual, num_languages)
     rows = []
     for token in (tok.eot, tok.sot, tok.sot_prev, tok.sot_lm, tok.no_speech, tok.no_timestamps):
         if token is not None:
@@ -73,7 +68,7 @@ def _special_meaning(tok, token: int) -> str:
 def prompt_format(multilingual: bool, language: str = "en", task: str = "transcribe",
                   timestamps: bool = True, previous: str = "") -> list[tuple[int, str, str]]:
     """The tokens the decoder is given before it writes anything, with their meanings."""
-    tok = _tokenizer(multilingual, task=task, language=language)
+    tok = tokenizer_for(multilingual, task=task, language=language)
     seq = list(tok.sot_sequence) if timestamps else list(tok.sot_sequence_including_notimestamps)
     if previous.strip():
         seq = [tok.sot_prev, *tok.encode(" " + previous.strip())] + seq
