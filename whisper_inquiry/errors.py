@@ -23,3 +23,7 @@ class OptionsError(InquiryError):
 
 class TraceFormatError(InquiryError):
     """A saved trace is not one this version can read."""
+
+
+class ModelMismatchError(InquiryError):
+    """A question about a trace needs the model that made it, and another one was asked."""

@@ -1,0 +1,84 @@
+"""The Engine: what the app asks of a loaded model, answered with plain data and cached by content."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from whisper.timing import dtw_cpu
+
+from whisper_inquiry.analyze import analyze
+from whisper_inquiry.attention import recompute_head
+from whisper_inquiry.derived import full_head, trace_key
+from whisper_inquiry.engine import AnalysisRequest, Engine
+from whisper_inquiry.errors import ModelMismatchError
+from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.perturb import Perturbation, apply
+
+
+@pytest.fixture(scope="module")
+def engine(tiny) -> Engine:
+    return Engine(tiny)
+
+
+def test_loading_warms_up_whispers_dtw_so_the_first_analysis_does_not_compile_it(engine):
+    assert dtw_cpu.signatures  # numba compiled it (once per process) before any analysis asked
+    assert engine.warm_up_s >= 0
+
+
+def test_analyze_is_the_librarys_analysis(engine, tiny, weather, greedy_trace):
+    trace = engine.analyze(weather, AnalysisOptions())
+    assert trace.text == greedy_trace.text
+    assert trace.windows[0].final.tokens == greedy_trace.windows[0].final.tokens
+    assert trace_key(trace) == trace_key(greedy_trace)
+
+
+def test_a_list_of_variants_is_one_request_answered_in_order(engine, tiny, weather):
+    options = AnalysisOptions(fallback=False)
+    trimmed = apply(weather.samples, Perturbation("trim", 4.0))
+    traces = engine.analyze_all([AnalysisRequest(weather, options), AnalysisRequest(trimmed, options)])
+    assert [t.text for t in traces] == [analyze(tiny, weather, options).text, analyze(tiny, trimmed, options).text]
+    assert traces[0].text != traces[1].text and traces[1].duration_s < traces[0].duration_s
+
+
+def test_head_comes_from_the_trace_when_it_kept_q_and_k_else_from_the_model(engine, tiny, weather, greedy_trace):
+    assert np.array_equal(engine.head(greedy_trace, 0, 2, 3), full_head(greedy_trace, 0, 2, 3))
+    lean = analyze(tiny, weather, AnalysisOptions(qk_budget_mb=0, fallback=False))
+    head = engine.head(lean, 0, 2, 3)
+    assert np.array_equal(head, recompute_head(tiny, lean.windows[0].mel, 2, 3))
+    assert np.abs(head - full_head(greedy_trace, 0, 2, 3)).max() < 2e-3  # the same head, kept or recomputed
+    other = dataclasses.replace(lean, model=dataclasses.replace(lean.model, name="base"))
+    with pytest.raises(ModelMismatchError, match="made with base"):
+        engine.head(other, 0, 2, 3)
+
+
+def test_logit_lens_is_computed_once_per_trace_content(engine, greedy_trace):
+    lens = engine.logit_lens(greedy_trace, 0)
+    targets = [s.id for s in greedy_trace.windows[0].final.steps]
+    assert lens.top_ids.shape == (4, len(targets))
+    assert np.mean(lens.top_ids[-1] == np.array(targets)) > 0.8
+    renamed = dataclasses.replace(greedy_trace, audio_name="the same sound under another name")
+    assert engine.logit_lens(renamed, 0) is lens
+
+
+def test_traces_of_other_decodings_have_other_keys(greedy_trace, beam_trace):
+    assert trace_key(greedy_trace) != trace_key(beam_trace)
+
+
+def test_embeddings_are_rows_of_the_token_table(engine, tiny):
+    ids = [50257, 464, 6193]
+    rows = engine.embeddings(ids)
+    assert rows.shape == (3, tiny.dims.n_text_state) and rows.dtype == np.float32
+    assert np.array_equal(rows, tiny.decoder.token_embedding.weight[ids].detach().numpy())
+
+
+def test_listen_hears_the_newest_audio(engine, weather):
+    heard = engine.listen(weather.samples)
+    assert "weather today is sunny" in heard.text
+
+
+def test_tokenizer_fits_the_model(engine):
+    tokenizer = engine.tokenizer()
+    assert tokenizer.decode(tokenizer.encode(" Hello there")) == " Hello there"
+    assert tokenizer.eot == 50256  # tiny.en: the English-only (gpt2) vocabulary

@@ -1,0 +1,137 @@
+"""The Engine: the one object between the app and a loaded model. Pages ask it, then draw.
+
+One Engine per loaded model (the app caches it, one per model name). Everything that runs the model
+goes through it: analyses (a sidebar choice, Compare's second run, a perturbed copy of the audio), a
+head at full resolution, the logit lens, token embeddings and live listening. Values it derives from a
+Trace are cached by the trace's content key (`derived.trace_key`), never by `id()`.
+
+The contract the batched engine of issue 10 keeps, so pages need not change when it arrives:
+
+- requests in, plain data out: `analyze(audio, options) -> Trace`, `analyze_all(requests) -> [Trace]`
+  (a list of variants of one clip is one request, so a batching engine may decode them together),
+  `listen(samples) -> Heard`, `head`, `head_summaries`, `logit_lens`, `embeddings`;
+- each result equals what the same request gets alone: the same tokens, probabilities, tree,
+  attention and word timings (today a request holds the model alone, under `capture.RUN_LOCK`);
+- arguments and results are values (numpy arrays, frozen dataclasses, AnalysisOptions), never the
+  model or a tensor, so the engine can later move to another process or machine (Ray Serve);
+- bad input raises the library's one-line `InquiryError`s, and one request's failure is its own;
+- the model is ready when the engine is: loading includes the warm-up (numba's DTW compile).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .alignment import logit_lens
+from .analyze import analyze
+from .attention import recompute_head
+from .audio import Audio
+from .derived import BoundedCache, full_head, head_summaries, trace_key
+from .errors import ModelMismatchError
+from .live import Heard, listen
+from .models import load_model, model_info
+from .options import AnalysisOptions
+from .tokens import tokenizer_for
+from .trace import HeadSummaries, LogitLens, ModelInfo, Trace
+from .vocab import embeddings
+
+AudioInput = Audio | np.ndarray | str | Path
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """One analysis: the audio (a decoded Audio, 16 kHz samples or a path) and its options."""
+
+    audio: AudioInput
+    options: AnalysisOptions = AnalysisOptions()
+
+
+class Engine:
+    """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
+
+    def __init__(self, model, warm_up: bool = True):
+        self.model = model
+        self.name: str = getattr(model, "name", "whisper")
+        self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
+        self.warm_up_s = self._warm_up() if warm_up else 0.0
+
+    @classmethod
+    def load(cls, name: str, device: str | None = None) -> Engine:
+        """Load `name` (models.load_model) and warm it up, so the first user's click pays for neither."""
+        return cls(load_model(name, device))
+
+    def _warm_up(self) -> float:
+        """Compile whisper's word-timing kernels now rather than in the first analysis: the DTW (numba on
+        the CPU, about 1.5 s here; Triton on a GPU, as is the median filter), on this model's device."""
+        from whisper.timing import dtw, median_filter
+
+        started = time.perf_counter()
+        x = torch.zeros(1, 4, 16, device=self.model.device)
+        median_filter(x, 7)
+        dtw(x[0])
+        return time.perf_counter() - started
+
+    @property
+    def info(self) -> ModelInfo:
+        return model_info(self.model)
+
+    # -- analyses ----------------------------------------------------------------------------------
+    def analyze(self, audio: AudioInput, options: AnalysisOptions | None = None,
+                on_progress: Callable[[str], None] | None = None) -> Trace:
+        """The whole instrumented run (analyze.analyze): whisper.transcribe's tokens, every internal kept."""
+        return analyze(self.model, audio, options, on_progress=on_progress)
+
+    def analyze_all(self, requests: Sequence[AnalysisRequest],
+                    on_progress: Callable[[str], None] | None = None) -> list[Trace]:
+        """Several analyses as one request (Compare's runs, an experiment's variants of one clip), in order.
+        One after another today; the batched engine decodes them together, each still equal to its solo run."""
+        return [self.analyze(r.audio, r.options, on_progress) for r in requests]
+
+    # -- what a page asks about a trace ------------------------------------------------------------
+    def head_summaries(self, trace: Trace, window: int) -> HeadSummaries:
+        """Every encoder head's thumbnail, entropy and distance for one window (cached by trace key)."""
+        return head_summaries(trace, window)
+
+    def head(self, trace: Trace, window: int, layer: int, head: int) -> np.ndarray:
+        """One encoder head at full resolution (n_ctx, n_ctx): exact from the trace's q and k, else
+        recomputed by running this model's encoder on the window's stored log-mel."""
+        if trace.windows[window].encoder.qk is not None:
+            return full_head(trace, window, layer, head)
+        self._same_model(trace, "recompute an encoder head")
+        return recompute_head(self.model, trace.windows[window].mel, layer, head)
+
+    def logit_lens(self, trace: Trace, window: int) -> LogitLens | None:
+        """What each decoder layer would predict at each step of the window's kept attempt; None when
+        the window wrote no tokens. Cached by trace key."""
+        attempt = trace.windows[window].final
+        if attempt.residuals is None or not attempt.steps:
+            return None
+        self._same_model(trace, "run the logit lens")
+        tokenizer = self.tokenizer(trace.options.task, trace.language.detected)
+
+        return self._lenses.get_or_compute(
+            (trace_key(trace), window),
+            lambda: logit_lens(self.model, attempt.residuals, [s.id for s in attempt.steps], tokenizer))
+
+    # -- the model itself ----------------------------------------------------------------------------
+    def embeddings(self, token_ids: list[int]) -> np.ndarray:
+        """(n_ids, n_text_state) float32 rows of the decoder's token embedding table."""
+        return embeddings(self.model, token_ids)
+
+    def listen(self, samples: np.ndarray, top_k: int = 5) -> Heard:
+        """A quick greedy look at the newest 30 s of a live microphone (live.listen)."""
+        return listen(self.model, samples, top_k)
+
+    def tokenizer(self, task: str = "transcribe", language: str | None = None):
+        return tokenizer_for(self.model.is_multilingual, self.model.num_languages, task, language)
+
+    def _same_model(self, trace: Trace, what: str) -> None:
+        if trace.model.name != self.name or trace.model.dims != self.info.dims:
+            raise ModelMismatchError(f"cannot {what}: this trace was made with {trace.model.name}, this engine runs "
+                               f"{self.name}; load {trace.model.name} to do it")
