@@ -3,7 +3,8 @@
 import av
 import numpy as np
 
-from whisper_inquiry.live import AudioBuffer, listen
+from whisper_inquiry.live import listen
+from whisper_inquiry.microphone import AudioBuffer
 
 
 def _frames_48k_stereo(samples_16k: np.ndarray):
