@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from components.compare_view import word_diff_html, word_error_rate
+from whisper_inquiry.audio import SAMPLE_RATE
 from whisper_inquiry.perturb import Perturbation, apply, snr_db
 
 
@@ -11,19 +12,25 @@ def test_added_noise_has_the_requested_snr(weather):
     assert np.array_equal(noisy, apply(weather.samples, Perturbation("added noise", 10.0)))  # seeded
 
 
-@pytest.mark.parametrize("kind,amount,expected_s", [("speed", 2.0, 0.5), ("trim", 1.0, -1.0),
-                                                    ("silence before", 3.0, 3.0)])
-def test_time_changes_change_the_length(weather, kind, amount, expected_s):
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_speed_divides_the_length_by_its_factor(weather, factor):
+    out = apply(weather.samples, Perturbation("speed", factor))
+    assert abs(len(out) / len(weather.samples) - 1 / factor) < 0.01
+
+
+@pytest.mark.parametrize("kind,amount,added_s", [("trim", 1.0, -1.0), ("silence before", 3.0, 3.0)])
+def test_trim_and_silence_change_the_length_by_seconds(weather, kind, amount, added_s):
     out = apply(weather.samples, Perturbation(kind, amount))
-    if kind == "speed":
-        assert abs(len(out) / len(weather.samples) - expected_s) < 0.01
+    assert abs((len(out) - len(weather.samples)) / SAMPLE_RATE - added_s) < 0.01
+    if kind == "silence before":
+        assert not out[: int(amount * SAMPLE_RATE)].any() and np.array_equal(out[-100:], weather.samples[-100:])
     else:
-        assert abs((len(out) - len(weather.samples)) / 16000 - expected_s) < 0.01
+        assert np.array_equal(out, weather.samples[int(amount * SAMPLE_RATE):])
 
 
 def test_pure_noise_preset_is_noise_of_the_given_length():
     out = apply(np.zeros(10, np.float32), Perturbation("pure noise", 4.0))
-    assert len(out) == 64000 and 0.05 < out.std() < 0.2
+    assert len(out) == 4 * SAMPLE_RATE and 0.05 < out.std() < 0.2
 
 
 def test_word_diff_marks_changes_and_escapes_text():
