@@ -86,14 +86,21 @@ def window_starts(duration_s: float, window_s: float, stride_s: float) -> np.nda
 
 
 def occlude(model, samples: np.ndarray, options: OcclusionOptions | None = None, language: str | None = None,
-            on_progress: Progress | None = None, should_stop=None) -> Occlusion:
-    """Slide the window across the clip (its first 30 s) and score every variant on the original tokens."""
+            on_progress: Progress | None = None, should_stop=None, starts_s: list[float] | None = None) -> Occlusion:
+    """Slide the window across the clip (its first 30 s) and score every variant on the original tokens.
+
+    `starts_s` hides only windows starting there (default: every stride from 0 to the end)."""
     options = options or OcclusionOptions()
     report = on_progress or (lambda fraction, message: None)
     started = time.perf_counter()
     report(0.0, "decoding the original clip")
     ref, features = reference(model, samples, language)
-    starts = window_starts(ref.duration_s, options.window_s, options.stride_s)
+    if starts_s is None:
+        starts = window_starts(ref.duration_s, options.window_s, options.stride_s)
+    else:
+        starts = np.asarray(starts_s, dtype=np.float32).reshape(-1)
+        if starts.size == 0 or not np.isfinite(starts).all() or starts.min() < 0 or starts.max() >= 30:
+            raise OptionsError("window starts must be between 0 and 30 s")
     check_cancel(should_stop)
 
     def on_batch(done: int) -> None:
