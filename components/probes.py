@@ -3,7 +3,8 @@
 Results are frozen dataclasses, kept in one bounded process-wide store keyed by audio hash, model,
 language and every parameter, so a second session asking the same question gets the answer at once.
 A run shows a progress bar and a Cancel button: clicking it makes Streamlit rerun the page, which
-stops the running script at its next progress update (the library checks nothing else). The calls go
+stops the running script at its next progress update; the next run finds the run flag still set and
+reports the cancel. The calls go
 to the library directly; a batched engine can later take them over here without the pages changing.
 """
 
@@ -82,8 +83,13 @@ def _run(key: tuple, label: str, start: bool, work: Callable[[Callable[[float, s
     """The stored result; else, when `start`, run `work` with a progress bar and a Cancel button."""
     store = _store()
     found = store.get(key)
+    running = f"running_{key[0]}"
+    if st.session_state.pop(running, False):  # the last run of this page stopped inside the work
+        st.session_state[f"cancelled_{key[0]}"] = True
     if found is not None or not start:
         return found
+    st.session_state[f"cancelled_{key[0]}"] = False
+    st.session_state[running] = True
     cancel = st.empty()
     cancel.button("Cancel", key=f"cancel_{key[0]}", icon=":material/stop:")
     bar = st.progress(0.0, text=label)
@@ -92,6 +98,7 @@ def _run(key: tuple, label: str, start: bool, work: Callable[[Callable[[float, s
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}: {message}")
 
     result = work(progress)
+    st.session_state.pop(running, None)
     bar.empty()
     cancel.empty()
     store.put(key, result)
@@ -99,7 +106,8 @@ def _run(key: tuple, label: str, start: bool, work: Callable[[Callable[[float, s
 
 
 def was_cancelled(kind: str) -> bool:
-    return bool(st.session_state.get(f"cancel_{kind}"))
+    """Whether the last run of `kind` was stopped (Cancel, or any other click while it ran)."""
+    return bool(st.session_state.get(f"cancelled_{kind}"))
 
 
 def occlusion(trace: Trace, window_s: float, stride_s: float, fill: str, start: bool):

@@ -34,16 +34,26 @@ def controls_ui() -> tuple[float, float, str, bool]:
     return window_s, stride_s, fill, run
 
 
-def clicked_cell(key: str) -> tuple[int, int] | None:
+def clicked_cell(key: str, result) -> tuple[int, int] | None:
+    """(window, token) of the clicked cell, from the marker's customdata or else from its x and y."""
     state = st.session_state.get(key)
     points = state.selection.points if state is not None and state.selection else []
-    data = points[0].get("customdata") if points else None
-    return (int(data[0]), int(data[1])) if data else None
+    if not points:
+        return None
+    point = points[0]
+    data = point.get("customdata")
+    if data is not None and len(data) == 2:
+        return int(data[0]), int(data[1])
+    labels = [probe_figs.token_label(t, i) for i, t in enumerate(result.tokens)]
+    if point.get("y") not in labels or point.get("x") is None:
+        return None
+    centres = result.starts_s + result.options.window_s / 2
+    return int(np.argmin(np.abs(centres - float(point["x"])))), labels.index(point["y"])
 
 
 def play_ui(result) -> None:
     starts = result.starts_s
-    cell = clicked_cell("occlusion_map")
+    cell = clicked_cell("occlusion_map", result)
     if cell is None:
         strongest = np.unravel_index(int(np.argmax(result.drop)), result.drop.shape)
         cell = (int(strongest[1]), int(strongest[0]))

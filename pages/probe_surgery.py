@@ -14,7 +14,7 @@ page_start("What if the encoder never heard this span?",
            "On tiny, doing this to 3.0-3.5 s deletes exactly the words spoken there (er537, 2023): the words are "
            "read from their own span and from nowhere else.")
 trace = require_trace()
-duration_s = round(min(trace.duration_s, 30.0), 2)
+duration_s = round(int(min(trace.duration_s, 30.0) / 0.02) * 0.02, 2)  # on the slider's 20 ms steps
 
 
 def span_ui() -> tuple[float, float]:
