@@ -67,7 +67,10 @@ def audio_hash(samples: np.ndarray) -> str:
 
 
 def _language(trace: Trace) -> str | None:
-    return trace.language.detected if trace.language.multilingual else "en"
+    """The language the analysis used (fixed or detected): the probes decode in it too."""
+    if not trace.model.multilingual:
+        return "en"
+    return trace.options.get("language") or trace.language.detected
 
 
 def _key(trace: Trace, kind: str, *params) -> tuple:

@@ -52,7 +52,10 @@ except InquiryError as exc:
     error(str(exc))
     st.stop()
 if result is None:
-    st.warning("Cancelled.") if probes.was_cancelled("surgery") else st.info("Press Operate to decode without it.")
+    if probes.was_cancelled("surgery"):
+        st.warning("Cancelled: nothing was kept.")
+    else:
+        st.info("Press Operate to decode without it.")
 else:
     if run and not found:
         st.rerun()  # draw the vanished words in red on the log-mel above

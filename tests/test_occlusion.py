@@ -53,7 +53,7 @@ def test_occluding_a_words_dtw_span_drops_that_words_tokens_most(tiny, weather, 
                      starts_s=[span.start_s])
     drop = result.drop[:, 0]  # (n_tokens,)
     assert int(np.argmax(drop)) in span.token_indices
-    assert drop[list(span.token_indices)].max() > 1.0  # nats: the word's token became far less likely
+    assert drop[list(span.token_indices)].max() > 0.5  # nats: the word's token lost at least 40% of its probability
 
 
 def test_default_occlusion_map_has_a_diagonal(tiny, weather):
@@ -82,7 +82,8 @@ def test_cli_occlude_prints_the_json_of_the_issue():
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert {"tokens", "times_s", "drop", "seconds"} <= doc.keys()
-    assert doc["times_s"][:3] == [0.0, 3.0, 6.0] and len(doc["drop"]) == len(doc["tokens"])
+    assert doc["times_s"][:2] == [0.0, 3.0] and doc["times_s"][-1] + 3 >= 8.6  # the last window ends the clip
+    assert len(doc["drop"]) == len(doc["tokens"])
     assert all(len(row) == len(doc["times_s"]) for row in doc["drop"]) and doc["tokens"][1] == " weather"
 
 
