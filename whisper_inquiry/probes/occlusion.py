@@ -63,6 +63,7 @@ class Occlusion:
     drop: np.ndarray  # (n_tokens, n_windows) float32, original minus occluded log-probability
     prob_after: np.ndarray  # (n_tokens, n_windows) float32, each token's probability with the window hidden
     seconds: float
+    reference_s: float  # of `seconds`, decoding and aligning the original clip; the rest is the variants
 
     @property
     def tokens(self) -> list[str]:
@@ -72,7 +73,7 @@ class Occlusion:
         return {"tokens": self.tokens, "times_s": [round(float(t), 3) for t in self.starts_s],
                 "window_s": self.options.window_s, "stride_s": self.options.stride_s, "fill": self.options.fill,
                 "drop": [[round(float(v), 4) for v in row] for row in self.drop],
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "reference_seconds": round(self.reference_s, 3)}
 
 
 def window_starts(duration_s: float, window_s: float, stride_s: float) -> np.ndarray:
@@ -95,6 +96,7 @@ def occlude(model, samples: np.ndarray, options: OcclusionOptions | None = None,
     started = time.perf_counter()
     report(0.0, "decoding the original clip")
     ref, features = reference(model, samples, language)
+    reference_s = time.perf_counter() - started
     if starts_s is None:
         starts = window_starts(ref.duration_s, options.window_s, options.stride_s)
     else:
@@ -116,7 +118,8 @@ def occlude(model, samples: np.ndarray, options: OcclusionOptions | None = None,
         variants = _encoded(model, ref.samples, starts, options, report, should_stop)
         logp = teacher_forced_logprobs(model, variants, ref.context, ref.sample_begin, on_batch=on_batch)
     drop = (ref.logprobs[None, :] - logp).T.astype(np.float32)
-    return Occlusion(ref, options, starts, drop, np.exp(logp).T.astype(np.float32), time.perf_counter() - started)
+    return Occlusion(ref, options, starts, drop, np.exp(logp).T.astype(np.float32),
+                     time.perf_counter() - started, reference_s)
 
 
 def _encoded(model, x: np.ndarray, starts: np.ndarray, options: OcclusionOptions, report: Progress,
