@@ -42,23 +42,23 @@ def occlusion_figure(result) -> go.Figure:
     labels = [token_label(t, i) for i, t in enumerate(result.tokens)]
     drop = result.drop
     limit = float(max(np.abs(drop).max(), 0.5))
-    fig = go.Figure(go.Heatmap(
-        z=drop, x=centres, y=labels, colorscale=DROP_SCALE, zmid=0, zmin=-limit, zmax=limit,
-        colorbar={"title": "nats lost"},
-        hovertemplate="%{y}<br>hiding %{x:.2f} s (centre): log-prob drops %{z:.2f}<extra></extra>"))
+    fig = go.Figure(go.Heatmap(z=drop, x=centres, y=labels, colorscale=DROP_SCALE, zmid=0, zmin=-limit, zmax=limit,
+                               colorbar={"title": "nats lost"}, hoverinfo="skip"))
     xs, ys, data = [], [], []
     for i, label in enumerate(labels):
         for j, c in enumerate(centres):
             xs.append(float(c))
             ys.append(label)
-            data.append([j, i])
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", customdata=data, marker={"size": 14, "opacity": 0.01},
-                             hoverinfo="skip", showlegend=False))
+            data.append([j, i, float(drop[i, j])])
+    # a transparent marker on every cell: plotly fires clicks (and Streamlit selections) on points, not on heatmaps
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", customdata=data, showlegend=False,
+                             marker={"size": 16, "color": "rgba(0,0,0,0)"},
+                             hovertemplate="%{y}<br>hiding %{x:.2f} s (centre): log-prob drops "
+                                           "%{customdata[2]:.2f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(clickmode="event+select", dragmode=False)
-    return style(fig, f"How much each token's log-probability drops when {window_s:g} s is hidden "
-                      f"({result.options.fill})", "centre of the hidden window (s)", "token (in writing order)",
-                 max(380, 140 + 26 * len(labels)))
+    fig.update_layout(clickmode="event+select", dragmode=False, hoverdistance=60)
+    return style(fig, f"Log-probability each token loses when {window_s:g} s is hidden ({result.options.fill})",
+                 "centre of the hidden window (s)", "token (in writing order)", max(380, 140 + 26 * len(labels)))
 
 
 def _mel_heatmap(mel: np.ndarray, duration_s: float, max_cols: int = 750) -> go.Heatmap:
@@ -79,13 +79,14 @@ def surgery_span_figure(mel: np.ndarray, duration_s: float, span_s: tuple[float,
     n_mels = mel.shape[0]
     xs = np.arange(0, duration_s, 0.02)
     fig.add_trace(go.Scatter(x=xs, y=np.full(len(xs), n_mels / 2), mode="markers", hoverinfo="skip",
-                             marker={"size": 30, "opacity": 0.01}, showlegend=False))
+                             marker={"size": 30, "color": "rgba(0,0,0,0)"}, showlegend=False))
     fig.add_vrect(x0=span_s[0], x1=span_s[1], fillcolor="#00bfff", opacity=0.35, line_width=2,
                   line_color="#00bfff")
-    for w in words:
-        fig.add_annotation(x=(w.start_s + w.end_s) / 2, y=n_mels + 4, text=safe(w.text), showarrow=False,
+    for n, w in enumerate(words):  # two staggered rows, so neighbouring short words do not overlap
+        fig.add_annotation(x=(w.start_s + w.end_s) / 2, y=n_mels + (4 if n % 2 == 0 else 13), text=safe(w.text),
+                           showarrow=False,
                            font={"size": 14, "color": "#d62728" if w.removed else "#222"})
-    fig.update_yaxes(range=[-0.5, n_mels + 9])
+    fig.update_yaxes(range=[-0.5, n_mels + 18])
     fig.update_layout(dragmode="select", selectdirection="h")
     return style(fig, "Log-mel input: drag across it to choose the span whose encoder states are replaced",
                  "time (s)", "mel band (low to high pitch)", 380)

@@ -42,7 +42,7 @@ def clicked_cell(key: str, result) -> tuple[int, int] | None:
         return None
     point = points[0]
     data = point.get("customdata")
-    if data is not None and len(data) == 2:
+    if data is not None and len(data) >= 2:
         return int(data[0]), int(data[1])
     labels = [probe_figs.token_label(t, i) for i, t in enumerate(result.tokens)]
     if point.get("y") not in labels or point.get("x") is None:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_browser are used as parameters by name)
 """The issue-12 experiments in headless Chromium: run each, click and drag as a student would.
 
 Reuses the server and browser of test_browser.py; screenshots land in artifacts/screenshots/probe_*.png.
@@ -8,11 +9,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page, expect
-from test_browser import EXCEPTION, SLOW, open_page, screenshot, wait_idle
-from test_browser import browser as _browser  # noqa: F401  (fixtures, registered under their own names)
-from test_browser import page as _page  # noqa: F401
-from test_browser import playwright as _playwright  # noqa: F401
-from test_browser import server as _server  # noqa: F401
+from test_browser import EXCEPTION, SLOW, browser, open_page, page, playwright, screenshot, server, wait_idle  # noqa: F401
 
 pytestmark = pytest.mark.browser
 VERY_SLOW = 600_000  # ms: occlusion re-scores dozens of variants on a shared 2-core CPU
@@ -28,7 +25,7 @@ def _plot_box(page: Page, index: int = 0):
 
 def test_occlusion_runs_draws_the_map_and_plays_a_clicked_cell(page, server):
     open_page(page, server, "probe_occlusion")
-    page.get_by_role("button", name="Run occlusion").click()
+    page.get_by_role("button", name="Run occlusion").click(timeout=SLOW)
     expect(_main(page)).to_contain_text("Reference transcript", timeout=VERY_SLOW)
     wait_idle(page, timeout_s=VERY_SLOW / 1000)
     expect(_main(page)).to_contain_text("weather today is sunny", ignore_case=True)
@@ -45,7 +42,7 @@ def test_occlusion_runs_draws_the_map_and_plays_a_clicked_cell(page, server):
 
 def test_surgery_on_the_default_span_removes_breeze(page, server):
     open_page(page, server, "probe_surgery")
-    page.get_by_role("button", name="Operate").click()
+    page.get_by_role("button", name="Operate").click(timeout=SLOW)
     expect(_main(page)).to_contain_text("removed: breeze", timeout=VERY_SLOW)
     wait_idle(page)
     expect(page.locator(EXCEPTION)).to_have_count(0)
