@@ -23,6 +23,10 @@ PAGES = {"From sound to text": [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/live.py", title="Live microphone", icon=":material/mic:"),
     st.Page("pages/export.py", title="Export and share", icon=":material/download:"),
+], "Experiments": [
+    st.Page("pages/probe_occlusion.py", title="Occlusion: which sound made which word", icon=":material/blur_on:"),
+    st.Page("pages/probe_surgery.py", title="Encoder-span surgery", icon=":material/content_cut:"),
+    st.Page("pages/probe_neurons.py", title="Listen to a neuron", icon=":material/neurology:"),
 ]}
 
 

@@ -31,4 +31,8 @@ st.dataframe(pd.DataFrame([{"shape": f"{s.shape[0]} x {s.shape[1]}", "min": roun
              hide_index=True)
 st.caption("Whisper clips the log-mel at 8 below its maximum and rescales it to roughly -1 ... 1.")
 show(filterbank_figure(window.mel.shape[0]))
+if st.toggle("Pitch (pYIN) and onsets over the spectrogram (a few seconds, once per clip)", False):  # issue 12
+    from components.probe_figs import pitch_onset_figure
+    from components.probes import pitch_and_onsets
+    show(pitch_onset_figure(a[start:start + 30 * 16_000], *pitch_and_onsets(a[start:start + 30 * 16_000])))
 page_end()

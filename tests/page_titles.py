@@ -13,4 +13,8 @@ PAGE_TITLES = {
     "compare": "What changes if ...?",
     "live": "Talk to Whisper",
     "export": "Take it with you",
+    # issue 12: experiments
+    "probe_occlusion": "Which sound made which word?",
+    "probe_surgery": "What if the encoder never heard this span?",
+    "probe_neurons": "What does one neuron listen for?",
 }

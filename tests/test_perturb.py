@@ -37,3 +37,16 @@ def test_word_diff_marks_changes_and_escapes_text():
     html = word_diff_html("the <b>cat</b> sat", "the dog sat")
     assert "<del" in html and "<ins" in html and "&lt;b&gt;cat&lt;/b&gt;" in html and "<b>" not in html
     assert word_error_rate("a b c d", "a x c d") == 0.25
+
+
+# --- issue 12: tempo and pitch as separate perturbations (librosa) ---------------------------------------
+
+def test_every_perturbation_has_a_range_and_says_what_it_changes():
+    from whisper_inquiry.perturb import PERTURBATIONS, RANGES
+
+    assert {"time stretch", "pitch shift"} <= set(PERTURBATIONS) and set(RANGES) == set(PERTURBATIONS)
+    for kind in PERTURBATIONS:
+        lo, hi, default, step = RANGES[kind]
+        assert lo <= default <= hi and step > 0 and Perturbation(kind, default).describe()
+    assert "pitch unchanged" in Perturbation("time stretch", 1.5).describe()
+    assert "tempo unchanged" in Perturbation("pitch shift", 2).describe()

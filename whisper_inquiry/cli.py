@@ -27,7 +27,71 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", metavar="OUT", help="write transcript, tokens, words and tree as JSON")
     a.add_argument("--trace", metavar="OUT", help="write the whole trace (.npz, no pickle)")
     sub.add_parser("models", help="list every Whisper model and where it would come from")
+    _add_probe_parsers(sub)
     return parser
+
+
+# --- issue 12: occlusion, surgery, neurons (JSON on stdout) -------------------------------------------------
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """argparse prints usage and exits 2; these subcommands print only `error: ...` and exit 2."""
+    def error(message: str):
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
+def _add_probe_parsers(sub) -> None:
+    o = _one_line_errors(sub.add_parser("occlude", help="occlusion saliency: which span each token needed (JSON)"))
+    o.add_argument("audio")
+    o.add_argument("--model", default=None, help="model name (default: the bundled tiny.en)")
+    o.add_argument("--window-s", type=float, default=None, help="seconds hidden at a time (default 1.0)")
+    o.add_argument("--stride-s", type=float, default=None, help="seconds between windows (default 0.5)")
+    o.add_argument("--fill", default=None, help="silence | noise | padding (default: padding)")
+    s = _one_line_errors(sub.add_parser("surgery", help="decode with one span's encoder states replaced (JSON)"))
+    s.add_argument("audio")
+    s.add_argument("--model", default=None)
+    s.add_argument("--span", type=float, nargs=2, metavar=("START_S", "END_S"), required=True)
+    n = _one_line_errors(sub.add_parser("neurons", help="encoder MLP neurons that fire most in a span (JSON)"))
+    n.add_argument("audio")
+    n.add_argument("--model", default=None)
+    n.add_argument("--layer", type=int, default=2)
+    n.add_argument("--span", type=float, nargs=2, metavar=("START_S", "END_S"), required=True)
+    n.add_argument("--top", type=int, default=6)
+
+
+def _probe(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from .audio import load_audio
+    from .models import DEFAULT_MODEL, load_model
+
+    audio = load_audio(args.audio)
+    if args.command == "occlude":
+        from .probes.occlusion import OcclusionOptions, occlude
+
+        given = {"window_s": args.window_s, "stride_s": args.stride_s, "fill": args.fill}
+        options = OcclusionOptions(**{k: v for k, v in given.items() if v is not None})
+        doc = occlude(load_model(args.model or DEFAULT_MODEL), audio.samples, options).to_json()
+    elif args.command == "surgery":
+        from .probes.surgery import operate
+
+        doc = operate(load_model(args.model or DEFAULT_MODEL), audio.samples, *args.span).to_json()
+    else:
+        from .probes.neurons import listen
+
+        started = time.perf_counter()
+        found = listen(load_model(args.model or DEFAULT_MODEL), audio.samples, args.layer, *args.span, args.top)
+        doc = {"layer": found.layer, "span_s": [found.start_s, found.end_s], "neurons": [
+            {"neuron": int(i), "selectivity": round(float(s), 4), "peak_s": round(float(p), 3)}
+            for i, s, p in zip(found.neurons, found.selectivity, found.peak_s)],
+            "seconds": round(time.perf_counter() - started, 3)}
+    print(json.dumps(doc, ensure_ascii=False))
+
+# --- end of issue 12 ------------------------------------------------------------------------------------------
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -65,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             _analyze(args)
+        elif args.command in ("occlude", "surgery", "neurons"):
+            _probe(args)
         else:
             _models()
     except InquiryError as exc:
