@@ -23,6 +23,13 @@ PAGES = {"From sound to text": [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/live.py", title="Live microphone", icon=":material/mic:"),
     st.Page("pages/export.py", title="Export and share", icon=":material/download:"),
+], "Experiments": [
+    st.Page("pages/exp_hallucination.py", title="Hallucination check", icon=":material/report:"),
+    st.Page("pages/exp_heads.py", title="Head lab", icon=":material/science:"),
+    st.Page("pages/exp_mask.py", title="Encoder attention window", icon=":material/width:"),
+    st.Page("pages/exp_finder.py", title="Alignment-head finder", icon=":material/manage_search:"),
+    st.Page("pages/exp_encoder_lens.py", title="Encoder lens", icon=":material/stacks:"),
+    st.Page("pages/exp_language.py", title="Language per window", icon=":material/translate:"),
 ]}
 
 

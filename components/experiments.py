@@ -78,10 +78,11 @@ def _run(title: str, kind: str, samples: np.ndarray, model_name: str, params: di
 
 
 def hallucination(samples: np.ndarray, model_name: str, task: str, language: str | None,
-                  silence_threshold_s: float | None):
-    params = dict(task=task, language=language, silence=silence_threshold_s)
+                  silence_threshold_s: float | None, no_speech_gate: bool = True):
+    params = dict(task=task, language=language, silence=silence_threshold_s, gate=no_speech_gate)
     return _run("hallucination check", "hallucination", samples, model_name, params,
-                lambda m, p: _hallucination.check_hallucination(m, samples, task, language, silence_threshold_s))
+                lambda m, p: _hallucination.check_hallucination(m, samples, task, language, silence_threshold_s,
+                                                                no_speech_gate))
 
 
 def preset(name: str) -> tuple[np.ndarray, str, str]:

@@ -23,6 +23,7 @@ from .interventions import Variant, clip_window, decode_features, decode_variant
 class LensLayer:
     layer: int  # counts from 0; the last is the real encoder output
     text: str
+    tokens: tuple[int, ...]
     word_error_rate: float  # against the normal transcript
     avg_logprob: float
 
@@ -30,6 +31,7 @@ class LensLayer:
 @dataclass(frozen=True)
 class EncoderLensResult:
     original_text: str
+    original_tokens: tuple[int, ...]
     layers: tuple[LensLayer, ...]
     original_words: tuple[str, ...]
     word_found: np.ndarray  # (n_layer, n_words) bool: the word appears in that layer's transcript
@@ -55,10 +57,10 @@ def encoder_lens(model, samples: np.ndarray, task: str = "transcribe", language:
     if on_progress is not None:
         on_progress(n_layer, n_layer)
     words = original.text.split()
-    layers = tuple(LensLayer(i, d.text, word_error_rate(original.text, d.text), d.avg_logprob)
+    layers = tuple(LensLayer(i, d.text, d.tokens, word_error_rate(original.text, d.text), d.avg_logprob)
                    for i, d in enumerate(decoded))
     found = np.array([[_norm(w) in {_norm(x) for x in d.text.split()} for w in words] for d in decoded], dtype=bool)
-    return EncoderLensResult(original.text, layers, tuple(words), found.reshape(n_layer, len(words)))
+    return EncoderLensResult(original.text, original.tokens, layers, tuple(words), found.reshape(n_layer, len(words)))
 
 
 def _norm(word: str) -> str:
