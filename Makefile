@@ -41,6 +41,7 @@ lint: $(STAMP)
 bench: $(STAMP) system-deps
 	$(PY) -m whisper_inquiry.bench
 	$(PY) bench/app_bench.py
+	$(PY) bench/experiments_bench.py
 
 samples: system-deps
 	scripts/make_samples.sh

@@ -16,6 +16,7 @@ trace = require_trace()
 if not trace.model.multilingual:
     st.warning(f"{trace.model.name} is English-only: it has no language tokens. Choose the multilingual base model "
                "in the sidebar.")
+    page_end()
     st.stop()
 result = exp.languages(trace.audio, trace.model.name)
 if result is not None:

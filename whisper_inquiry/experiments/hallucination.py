@@ -23,6 +23,7 @@ from whisper.audio import log_mel_spectrogram
 
 from ..capture import RUN_LOCK
 from ..trace import AUDIO_CTX_S, FRAME_S
+from .interventions import check_task
 
 PHRASES_FILE = Path(__file__).resolve().parents[1] / "data" / "hallucination_phrases.txt"
 SILENCE_THRESHOLD_S = 2.0  # what the switch turns on: whisper's hallucination_silence_threshold
@@ -241,6 +242,7 @@ def check_hallucination(model, samples: np.ndarray, task: str = "transcribe", la
 
     `no_speech_gate=False` turns off transcribe's no-speech skip (`no_speech_threshold=None`), as many
     deployments run it: the decoder's text over non-speech is then kept, and this check has to catch it."""
+    check_task(model, task)
     result, calls = _transcribe_run(model, samples, task, language, None, no_speech_gate)
     segments = result["segments"]
     rerun_text, dropped = None, set()

@@ -110,10 +110,7 @@ class Decoded:
 def clip_window(model, samples: np.ndarray, task: str = "transcribe", language: str | None = None) -> ClipWindow:
     """Mel of the first 30 s (padded as transcribe pads it) and greedy options; a multilingual model's
     language is detected once here so that every variant decodes in the same language."""
-    if task not in ("transcribe", "translate"):
-        raise OptionsError(f"task must be transcribe or translate, not {task!r}")
-    if task == "translate" and not model.is_multilingual:
-        raise OptionsError(f"{getattr(model, 'name', 'this model')} is English-only: it cannot translate")
+    check_task(model, task)
     mel = log_mel_spectrogram(samples, model.dims.n_mels, padding=N_SAMPLES)  # (n_mels, n_frames + 3000)
     content = min(N_FRAMES, mel.shape[-1] - N_FRAMES)
     mel = pad_or_trim(mel[:, :N_FRAMES], N_FRAMES).to(model.device)
@@ -128,6 +125,13 @@ def clip_window(model, samples: np.ndarray, task: str = "transcribe", language: 
     tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language=language,
                               task=task)
     return ClipWindow(mel.half() if fp16 else mel, content, options, tokenizer)
+
+
+def check_task(model, task: str) -> None:
+    if task not in ("transcribe", "translate"):
+        raise OptionsError(f"task must be transcribe or translate, not {task!r}")
+    if task == "translate" and not model.is_multilingual:
+        raise OptionsError(f"{getattr(model, 'name', 'this model')} is English-only: it cannot translate")
 
 
 class _ChosenLogprobs(TokenDecoder):
