@@ -32,7 +32,8 @@ from ..errors import OptionsError
 from ..trace import Word
 
 KINDS = {"enc": "encoder self-attention", "dec": "decoder self-attention", "cross": "cross-attention"}
-DEFAULT_CHUNK = 24  # variants per batch: bounds memory (24 rows of tiny's encoder is about 0.5 GB)
+DEFAULT_CHUNK = 24  # variants decoded as one batch
+ENCODER_CHUNK = 6  # variants through the encoder at once: its attention is (rows, n_head, 1500, 1500)
 
 
 @dataclass(frozen=True, order=True)
@@ -266,13 +267,19 @@ def decode_variants(model, window: ClipWindow, variants: Sequence[Variant], chun
             if not group:
                 continue
             rows = [variants[i] for i in group]
-            with intervened(model, rows):
-                if rows[0].own_encoder:
-                    features = model.encoder(window.mel.unsqueeze(0).repeat(len(rows), 1, 1))
-                else:
-                    if shared is None:
+            if rows[0].own_encoder:
+                parts = []
+                for s in range(0, len(rows), ENCODER_CHUNK):  # the encoder gains little from big CPU batches
+                    with intervened(model, rows[s:s + ENCODER_CHUNK]):
+                        parts.append(model.encoder(window.mel.unsqueeze(0).repeat(len(rows[s:s + ENCODER_CHUNK]),
+                                                                                  1, 1)))
+                features = torch.cat(parts)  # (len(rows), n_audio_ctx, n_state)
+            else:
+                if shared is None:
+                    with RUN_LOCK:
                         shared = model.encoder(window.mel.unsqueeze(0))  # (1, n_audio_ctx, n_state)
-                    features = shared.repeat(len(rows), 1, 1)
+                features = shared.repeat(len(rows), 1, 1)
+            with intervened(model, rows):
                 for i, decoded in zip(group, decode_features(model, features, window, max_tokens)):
                     out[i] = decoded
         if on_progress is not None:
