@@ -42,6 +42,7 @@ bench: $(STAMP) system-deps
 	$(PY) -m whisper_inquiry.bench
 	$(PY) bench/app_bench.py
 	$(PY) bench/probes_bench.py
+	$(PY) bench/experiments_bench.py
 
 samples: system-deps
 	scripts/make_samples.sh

@@ -27,6 +27,12 @@ PAGES = {"From sound to text": [
     st.Page("pages/probe_occlusion.py", title="Occlusion: which sound made which word", icon=":material/blur_on:"),
     st.Page("pages/probe_surgery.py", title="Encoder-span surgery", icon=":material/content_cut:"),
     st.Page("pages/probe_neurons.py", title="Listen to a neuron", icon=":material/neurology:"),
+    st.Page("pages/exp_hallucination.py", title="Hallucination check", icon=":material/report:"),
+    st.Page("pages/exp_heads.py", title="Head lab", icon=":material/science:"),
+    st.Page("pages/exp_mask.py", title="Encoder attention window", icon=":material/width:"),
+    st.Page("pages/exp_finder.py", title="Alignment-head finder", icon=":material/manage_search:"),
+    st.Page("pages/exp_encoder_lens.py", title="Encoder lens", icon=":material/stacks:"),
+    st.Page("pages/exp_language.py", title="Language per window", icon=":material/translate:"),
 ]}
 
 

@@ -17,4 +17,11 @@ PAGE_TITLES = {
     "probe_occlusion": "Which sound made which word?",
     "probe_surgery": "What if the encoder never heard this span?",
     "probe_neurons": "What does one neuron listen for?",
+    # issue 11: experiments
+    "exp_hallucination": "Did Whisper hear it, or make it up?",
+    "exp_heads": "What does each attention head do for this clip?",
+    "exp_mask": "How far does the encoder need to look?",
+    "exp_finder": "Which heads know where each word is?",
+    "exp_encoder_lens": "At which encoder layer do the words appear?",
+    "exp_language": "Which language is spoken in each window?",
 }

@@ -307,3 +307,27 @@ def test_a_chart_downloads_as_standalone_html(browser, server):
         expect_no_exception(page)
     finally:
         context.close()
+
+
+# --- issue 11: experiment pages (press Run, read the result, keep a screenshot) ----------------------
+
+EXPERIMENT_RUNS = {  # page -> (Run button label, text the finished page shows)
+    "exp_mask": ("Run: encoder attention window", "Unmasked transcript"),
+    "exp_encoder_lens": ("Run: encoder lens", "Layer 3"),
+    "exp_hallucination": ("Run: hallucination check", "No segment looks hallucinated"),
+    "exp_finder": ("Run: alignment-head finder", "Heads for DTW"),
+    "exp_heads": ("Run: ablation", "Without any head"),
+}
+
+
+@pytest.mark.parametrize("path", list(EXPERIMENT_RUNS))
+def test_an_experiment_runs_and_shows_its_result(page, server, path):
+    open_page(page, server, path)
+    button, result = EXPERIMENT_RUNS[path]
+    page.get_by_role("button", name=button).click()
+    wait_idle(page, timeout_s=600)
+    expect(page.get_by_test_id("stMain")).to_contain_text(result, timeout=SLOW)
+    expect_no_exception(page)
+    expect(page.locator(ERROR_ALERT)).to_have_count(0)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    screenshot(page, f"{path}_run")

@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--trace", metavar="OUT", help="write the whole trace (.npz, no pickle)")
     sub.add_parser("models", help="list every Whisper model and where it would come from")
     _add_probe_parsers(sub)
+    _add_experiment_commands(sub)
     return parser
 
 
@@ -124,6 +125,94 @@ def _models() -> None:
         print(f"{m.name:16} {m.source:10} {m.detail}")
 
 
+# -- issue 11: experiments (one function per subcommand; JSON on stdout) ------------------------------
+EXPERIMENTS = ("hallucination", "ablate", "mask", "lens", "heads")
+
+
+def _add_experiment_commands(sub) -> None:
+    def clip_command(name: str, help: str, task: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("audio", help="an audio file; experiments read its first 30 s window")
+        p.add_argument("--model", default=None, help="model name (default: the bundled tiny.en)")
+        if task:
+            p.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
+            p.add_argument("--language", default=None, help="language code; omit to detect (multilingual models)")
+        return p
+
+    h = clip_command("hallucination", "weigh each segment's evidence of hallucination")
+    h.add_argument("--silence-threshold", type=float, metavar="S", default=None,
+                   help="also re-run with whisper's hallucination_silence_threshold=S and report what it drops")
+    h.add_argument("--no-gate", action="store_true",
+                   help="turn off transcribe's no-speech skip, so text written over non-speech is kept and checked")
+    a = clip_command("ablate", "zero attention heads and re-decode")
+    a.add_argument("--heads", required=True, metavar="KIND:LAYER.HEAD,...",
+                   help="heads to zero, KIND one of enc, dec, cross (e.g. cross:2.5,enc:0.1); empty: none")
+    m = clip_command("mask", "limit encoder self-attention to +-K frames and re-decode")
+    m.add_argument("--k", type=int, required=True, help="frames each side (20 ms each); 1500 or more: no limit")
+    clip_command("lens", "decode from every encoder layer's output")
+    clip_command("heads", "rank decoder cross-attention heads as alignment heads")
+
+
+def _experiment(args: argparse.Namespace) -> dict:
+    from .audio import load_audio
+    from .errors import OptionsError
+    from .models import DEFAULT_MODEL, load_model
+
+    samples = load_audio(args.audio).samples
+    model = load_model(args.model or DEFAULT_MODEL)
+    if args.command == "hallucination":
+        return _hallucination(model, samples, args)
+    if args.command == "ablate":
+        return _ablate(model, samples, args)
+    if args.command == "mask":
+        if args.k < 0:
+            raise OptionsError("--k must be 0 or more frames")
+        return _mask(model, samples, args)
+    if args.command == "lens":
+        return _lens(model, samples, args)
+    return _heads(model, samples, args)
+
+
+def _hallucination(model, samples, args) -> dict:
+    from .experiments.hallucination import check_hallucination
+
+    return check_hallucination(model, samples, args.task, args.language, args.silence_threshold,
+                               no_speech_gate=not args.no_gate).to_json()
+
+
+def _ablate(model, samples, args) -> dict:
+    from .experiments.heads import ablate
+    from .experiments.interventions import parse_heads
+
+    r = ablate(model, samples, parse_heads(args.heads, model), args.task, args.language)
+    return {"original_text": r.original_text, "text": r.text, "heads": list(r.heads), "token_changes": [
+        {"token": c.token, "change": c.change, "original_prob": c.original_prob, "prob": c.prob}
+        for c in r.token_changes]}
+
+
+def _mask(model, samples, args) -> dict:
+    from .experiments.heads import mask
+
+    r = mask(model, samples, [args.k], task=args.task, language=args.language)
+    return {"k": args.k, "text": r.rows[0].text, "original_text": r.original_text}
+
+
+def _lens(model, samples, args) -> dict:
+    from .experiments.encoder_lens import encoder_lens
+
+    r = encoder_lens(model, samples, args.task, args.language)
+    return {"layers": [{"layer": x.layer, "text": x.text} for x in r.layers], "original_text": r.original_text}
+
+
+def _heads(model, samples, args) -> dict:
+    from .experiments.finder import find_alignment_heads
+
+    r = find_alignment_heads(model, samples, args.task, args.language)
+    return {"ranking": [{"layer": s.layer, "head": s.head, "score": round(s.score, 4), "official": s.official}
+                        for s in r.ranking],
+            "top3_shift_s": None if r.top3_shift_s != r.top3_shift_s else round(r.top3_shift_s, 3)}  # NaN: no words
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -131,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             _analyze(args)
         elif args.command in ("occlude", "surgery", "neurons"):
             _probe(args)
+        elif args.command in EXPERIMENTS:
+            import json
+
+            print(json.dumps(_experiment(args), ensure_ascii=False))
         else:
             _models()
     except InquiryError as exc:
