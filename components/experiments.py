@@ -69,6 +69,8 @@ def _run(title: str, kind: str, samples: np.ndarray, model_name: str, params: di
     try:
         result = compute(model(model_name), progress)
     except InquiryError as exc:
+        bar.empty()
+        cancel.empty()
         error(str(exc))
         return None
     finally:
