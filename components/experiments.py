@@ -56,7 +56,8 @@ def _run(title: str, kind: str, samples: np.ndarray, model_name: str, params: di
         st.session_state[pending] = key
     if not auto and st.session_state.get(pending) != key:
         return None
-    if st.button("Cancel", key=f"_exp_cancel_{kind}", icon=":material/cancel:"):
+    cancel = st.empty()
+    if cancel.button("Cancel", key=f"_exp_cancel_{kind}", icon=":material/cancel:"):
         st.session_state.pop(pending, None)
         st.info("Cancelled. Press Run to start again.")
         return None
@@ -68,11 +69,14 @@ def _run(title: str, kind: str, samples: np.ndarray, model_name: str, params: di
     try:
         result = compute(model(model_name), progress)
     except InquiryError as exc:
+        bar.empty()
+        cancel.empty()
         error(str(exc))
         return None
     finally:
         st.session_state.pop(pending, None)
     bar.empty()
+    cancel.empty()
     store.put(key, result)
     return result
 

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from components import probe_figs, probes
-from components.common import error, page_end, page_start, plain
+from components.common import error, md_escape, page_end, page_start, plain
 from components.session import require_trace
 from whisper_inquiry.audio import to_wav_bytes
 from whisper_inquiry.errors import InquiryError
@@ -60,9 +60,10 @@ def play_ui(result) -> None:
         st.caption("Click a cell to hear its window; playing the strongest cell for now.")
     j, i = cell
     begin, end = float(starts[j]), float(starts[j]) + result.options.window_s
-    st.markdown(f"**Window {begin:.2f}-{end:.2f} s**, hidden, costs token {i} "
-                f"{result.drop[i, j]:.2f} nats (its probability {np.exp(result.reference.logprobs[i]):.2f} "
-                f"-> {result.prob_after[i, j]:.2f})")
+    change = "loses" if result.drop[i, j] >= 0 else "gains"
+    st.markdown(f"**Window {begin:.2f}-{end:.2f} s** hidden: token {i} ({md_escape(result.tokens[i].strip())}) "
+                f"{change} {abs(result.drop[i, j]):.2f} nats, its probability going from "
+                f"{np.exp(result.reference.logprobs[i]):.2f} to {result.prob_after[i, j]:.2f}")
     st.audio(to_wav_bytes(trace.audio[int(begin * 16000):int(end * 16000)]), format="audio/wav")
 
 

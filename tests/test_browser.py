@@ -324,10 +324,10 @@ EXPERIMENT_RUNS = {  # page -> (Run button label, text the finished page shows)
 def test_an_experiment_runs_and_shows_its_result(page, server, path):
     open_page(page, server, path)
     button, result = EXPERIMENT_RUNS[path]
-    page.get_by_role("button", name=button).click()
+    page.get_by_role("button", name=button).click(timeout=SLOW)  # exp_heads may still draw its locality chart
     wait_idle(page, timeout_s=600)
     expect(page.get_by_test_id("stMain")).to_contain_text(result, timeout=SLOW)
     expect_no_exception(page)
     expect(page.locator(ERROR_ALERT)).to_have_count(0)
-    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW)
     screenshot(page, f"{path}_run")

@@ -29,13 +29,13 @@ def test_occlusion_runs_draws_the_map_and_plays_a_clicked_cell(page, server):
     expect(_main(page)).to_contain_text("Reference transcript", timeout=VERY_SLOW)
     wait_idle(page, timeout_s=VERY_SLOW / 1000)
     expect(_main(page)).to_contain_text("weather today is sunny", ignore_case=True)
-    expect(_main(page).locator(".js-plotly-plot")).to_have_count(1)
-    expect(page.locator("audio")).to_have_count(1)
-    first = _main(page).get_by_text("hidden, costs token").inner_text()
+    expect(_main(page).locator(".js-plotly-plot")).to_have_count(1, timeout=SLOW)
+    expect(page.locator("audio")).to_have_count(1, timeout=SLOW)
+    first = _main(page).get_by_text("hidden: token").inner_text()
     box = _plot_box(page)
     page.mouse.click(box["x"] + box["width"] * 0.12, box["y"] + box["height"] * 0.1)  # early window, early token
     wait_idle(page)
-    expect(_main(page).get_by_text("hidden, costs token")).not_to_have_text(first)
+    expect(_main(page).get_by_text("hidden: token")).not_to_have_text(first)
     expect(page.locator(EXCEPTION)).to_have_count(0)
     screenshot(page, "probe_occlusion_run")
 

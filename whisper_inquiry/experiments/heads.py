@@ -87,7 +87,8 @@ class SweepResult:
 class Locality:
     layer: int
     head: int
-    mean_distance_frames: float  # attention-weighted |query - key| over the clip's own frames (20 ms each)
+    mean_distance_frames: float  # attention-weighted |query - key| within the clip's own frames (20 ms each),
+    # its share of attention renormalised to 1 so the silent padding after a short clip does not count
 
 
 def edit_distance(a: Sequence, b: Sequence) -> int:
@@ -206,8 +207,9 @@ def encoder_locality(model, samples: np.ndarray) -> tuple[Locality, ...]:
         d = q.shape[-1] // n_head
         qh = q[:n].float().view(n, n_head, d).transpose(0, 1)  # (n_head, n, d)
         kh = k.float().view(-1, n_head, d).transpose(0, 1)  # (n_head, n_ctx, d)
-        weights = (qh @ kh.transpose(-1, -2) / d ** 0.5).softmax(-1)  # (n_head, n, n_ctx)
-        distance = (pos[None, :] - pos[:n, None]).abs()  # (n, n_ctx)
+        weights = (qh @ kh.transpose(-1, -2) / d ** 0.5).softmax(-1)[:, :, :n]  # (n_head, n, n): the clip's keys
+        weights = weights / weights.sum(-1, keepdim=True)  # attention within the clip (padding left out)
+        distance = (pos[None, :n] - pos[:n, None]).abs()  # (n, n)
         mean = (weights * distance).sum(-1).mean(-1)  # (n_head,)
         out += [Locality(layer, h, float(mean[h])) for h in range(n_head)]
     return tuple(sorted(out, key=lambda x: x.mean_distance_frames))

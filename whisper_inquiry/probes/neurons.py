@@ -111,7 +111,8 @@ def strongest_moments(model, clips: dict[str, np.ndarray], layer: int, neurons: 
                 break
         for a, c, f in kept:
             t = (f + 0.5) * AUDIO_CTX_S
-            word = next((w.text for w in words[c] if w.start_s <= t < w.end_s), "")
+            word = next((w.text for w in words[c] if w.start_s <= t < w.end_s and any(ch.isalnum() for ch in w.text)),
+                        "")  # punctuation is a token but not a sound
             moments.append(Moment(int(neuron), names[c], t, a, word))
     report(1.0, "done")
     return moments
