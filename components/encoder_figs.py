@@ -37,8 +37,9 @@ def _shrink(pooled: np.ndarray, size: int) -> np.ndarray:
     return pooled.reshape(size, f, size, f).mean(1).sum(-1)
 
 
-def model_view_figure(enc: EncoderAttention) -> go.Figure:
-    """Every layer (rows) by every head (columns), one thumbnail each, on one shared colour scale.
+def model_view_figure(enc: EncoderAttention, content_s: float = 30.0, title: str | None = None) -> go.Figure:
+    """Every layer (rows) by every head (columns), one thumbnail each, on one shared colour scale. The
+    padding after `content_s` (rows and columns past the audio) is veiled in white and named.
 
     The thumbnails are tiled into one heatmap rather than one subplot per head: a browser draws one
     trace far faster than 24 (or 48 for base), which keeps the page quick to open."""
@@ -59,8 +60,17 @@ def model_view_figure(enc: EncoderAttention) -> go.Figure:
     fig.update_yaxes(tickmode="array", tickvals=centres[:L], ticktext=[f"layer {i}" for i in range(L)],
                      autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x")
     fig.update_layout(plot_bgcolor="white")
-    return style(fig, "Model view: where each encoder head looks (each thumbnail: 30 s by 30 s)",
-                 height=max(420, 120 * L + 140))
+    cut = THUMB * min(1.0, max(0.0, content_s / 30.0))
+    if cut < THUMB - 0.5:  # veil the padding: keys past the audio (right) and queries past it (bottom)
+        veil = {"type": "rect", "fillcolor": "rgba(255,255,255,0.55)", "line": {"width": 0}, "layer": "above"}
+        for i in range(L):
+            for j in range(H):
+                x0, y0 = j * step - 0.5, i * step - 0.5
+                fig.add_shape(**veil, x0=x0 + cut, x1=x0 + THUMB, y0=y0, y1=y0 + THUMB)
+                fig.add_shape(**veil, x0=x0, x1=x0 + cut, y0=y0 + cut, y1=y0 + THUMB)
+    title = title or ("Where each encoder head looks (thumbnail: 30 s by 30 s"
+                      + (f"; veiled: padding after {content_s:.1f} s)" if cut < THUMB - 0.5 else ")"))
+    return style(fig, title, height=max(420, 120 * L + 140))
 
 
 def head_view_figure(window: Window, head_map: np.ndarray, layer: int, head: int,
@@ -100,5 +110,5 @@ def head_summary_figure(enc: EncoderAttention) -> go.Figure:
     fig.add_trace(go.Heatmap(z=enc.distance_ms, **labels, colorscale="Oranges", texttemplate="%{z:.0f}",
                              hovertemplate="%{y} %{x}: %{z:.0f} ms<extra></extra>"), row=1, col=2)
     fig.update_yaxes(autorange="reversed")
-    return style(fig, "Per-head summaries over this window", height=max(300, 50 * L + 150))
+    return style(fig, "Per-head summaries, over the audio's own frames", height=max(300, 50 * L + 150))
 

@@ -4,7 +4,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components.common import page_end, page_start, show, style
+from components.common import font_px, page_end, page_start, show, style
+from components.model_diagram import decoder_counts, model_dot
 from components.session import require_trace
 
 page_start("What is inside the model?",
@@ -26,14 +27,19 @@ with c1:
 with c2:
     params = trace.model.params_by_module
     fig = go.Figure(go.Bar(x=list(params.values()), y=list(params), orientation="h", marker_color="#4c78a8",
-                           texttemplate="%{x:.3s}", textposition="outside"))
+                           texttemplate="%{x:.3s}", textposition="outside", cliponaxis=False,
+                           textfont={"size": font_px()}))
     fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(range=[0, 1.3 * max(params.values(), default=1)])  # room for the value beside the longest
     show(style(fig, "Parameters per part of the model", "parameters", None, 380))
 
+st.subheader("The model, with this run's shapes")
+st.graphviz_chart(model_dot(trace), width="stretch")
+st.caption("Left: the encoder reads the whole 30 s window once. Right: the decoder writes one token at a time; "
+           "in every block, cross-attention lets each token read all of the encoder's output.")
+
 st.subheader("The pipeline, with this run's numbers")
-w = trace.windows[0]
-steps = w.final.steps
-prompt = len(w.final.prompt)
+c = decoder_counts(trace)
 rows = [
     ("audio", f"{len(trace.audio):,} samples", f"{trace.duration_s:.2f} s at 16 kHz, mono"),
     ("windows", f"{len(trace.windows)}", "30 s each; shorter audio is padded"),
@@ -43,8 +49,11 @@ rows = [
     ("+ positional embedding", f"1,500 x {d['n_audio_state']}", "fixed sinusoids"),
     (f"encoder blocks x {d['n_audio_layer']}", f"1,500 x {d['n_audio_state']}",
      f"self-attention ({d['n_audio_head']} heads) + MLP ({4 * d['n_audio_state']} wide)"),
-    ("decoder input", f"{prompt + len(steps)} tokens", f"{prompt} prompt + {len(steps)} written in window 1"),
-    (f"decoder blocks x {d['n_text_layer']}", f"{prompt + len(steps)} x {d['n_text_state']}",
+    ("tokens written", f"{c['written']}", f"window 1: {c['text']} of text, {c['timestamps']} timestamps, "
+                                          f"{c['end']} end-of-text (as the Tokens page counts them)"),
+    ("decoder input", f"up to {c['longest_input']} tokens",
+     f"{c['prompt']} prompt + the {c['written'] - c['end']} written before end-of-text (which is never read back)"),
+    (f"decoder blocks x {d['n_text_layer']}", f"{c['longest_input']} x {d['n_text_state']}",
      f"masked self-attention + cross-attention to 1,500 audio vectors ({d['n_text_head']} heads) + MLP"),
     ("logits", f"{d['n_vocab']:,} per step", "scores for every token; softmax gives probabilities"),
 ]

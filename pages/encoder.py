@@ -46,11 +46,15 @@ st.caption("Attention by itself has no sense of order; the sinusoids (fast-chang
            "chart, slow at the top) give each of the 1,500 positions a unique signature.")
 
 st.header("3. Self-attention: the model view")
-show(model_view_figure(enc))
+show(model_view_figure(enc, window.content_s))
 st.caption("Each thumbnail is one head: rows are where the head is, columns where it looks. A bright diagonal "
-           "means it attends to its neighbours; vertical stripes mean everyone looks at the same moments.")
+           "means it attends to its neighbours; vertical stripes mean everyone looks at the same moments. "
+           f"Only the first {window.content_s:.1f} s are audio: the rest of the 30 s window is padding (veiled in "
+           "white), which the encoder attends to like any other input.")
 show(head_summary_figure(enc))
-st.caption("Entropy is low when a head focuses on few moments; distance is how far away (in ms) it looks on average.")
+st.caption("Entropy is low when a head focuses on few moments; distance is how far away (in ms) it looks on "
+           "average. Both are computed over the audio's own frames, leaving the padding out, so a short clip's "
+           "distances stay within its length.")
 
 st.header("4. One head, full size")
 
