@@ -100,7 +100,8 @@ def tree_figure(tree: SearchTree, first: int, last: int, show_dropped: bool | No
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in nodes], y=[pos[i][1] for i in nodes], mode="markers+text",
             text=[f"<b>{safe(t)}</b>" if i in chosen else safe(t) for i, t in zip(nodes, texts)],
-            textposition=["top center" if i in chosen else "middle right" for i in nodes], cliponaxis=False,
+            textposition=["top center" if i in chosen or status == "root" else "middle right" for i in nodes],
+            cliponaxis=False,
             textfont={"size": size - 2 if faded else size, "color": "#888" if faded else "#000"},
             marker={"symbol": symbol, "size": [18 if i in chosen else 12 for i in nodes],
                     "color": GREY if faded else [tree.logprob[i] for i in nodes],
