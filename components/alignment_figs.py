@@ -8,10 +8,8 @@ from plotly.subplots import make_subplots
 
 from whisper_inquiry.trace import AUDIO_CTX_S, FRAME_S, Attempt, Window
 
-from .common import ATTENTION_SCALE, MEL_SCALE, font_px, label_step, ordinal, safe, stagger, style, text_px
+from .common import ATTENTION_SCALE, MEL_SCALE, ROOM_PX, font_px, label_step, ordinal, safe, stagger, style, text_px
 from .token_figs import label
-
-ROOM_PX = 640  # plot width assumed for a full-width chart on a 1024 px screen
 
 
 def cross_matrix(attempt: Attempt, window: Window, layer: int | None, head: int | None) -> np.ndarray:

@@ -8,6 +8,7 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 import streamlit as st
 
+ROOM_PX = 480  # plot width to plan labels for: a full-width chart on a 1024 px screen, sidebar open
 FONT_SIZE = 16  # chart text at a desk
 PRESENTER_FONT_SIZE = 22  # chart text on a projector, read from the back of a room
 ATTENTION_SCALE = "Viridis"  # one colour scale for every attention map, so heads compare at a glance
@@ -66,14 +67,38 @@ def stagger(spans: list[tuple[float, float]], gap: float = 0.0) -> list[int]:
     return lanes
 
 
+def columns(spec: list[float] | int) -> list:
+    """st.columns at a desk; in presenter mode the parts stack, full width, so charts keep their size."""
+    if presenting():
+        return [st.container() for _ in range(spec if isinstance(spec, int) else len(spec))]
+    return st.columns(spec)
+
+
+def wrap_title(title: str, size: int, room_px: float = ROOM_PX + 100) -> str:
+    """A title broken into lines (<br>) that fit the chart's width, instead of running off both edges."""
+    if "<br>" in title:
+        return "<br>".join(wrap_title(part, size, room_px) for part in title.split("<br>"))
+    limit = max(16, int(room_px // (0.55 * size)))
+    lines, line = [], ""
+    for word in title.split(" "):
+        if line and len(line) + 1 + len(word) > limit:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join([*lines, line])
+
+
 def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int = 420) -> go.Figure:
     size = font_px()
     big = presenting()
+    title = wrap_title(title, size + 4)
+    extra_lines = title.count("<br>")
     fig.update_layout(
         title={"text": title, "font": {"size": size + 4}},
         font={"size": size},
-        height=int(height * 1.2) if big else height,
-        margin={"l": 70, "r": 30, "t": 60 + (2 * 14 if "<br>" in title else 0), "b": 60},
+        height=(int(height * 1.2) if big else height) + extra_lines * (size + 8),
+        margin={"l": 70, "r": 30, "t": 60 + extra_lines * (size + 8), "b": 60},
         hoverlabel={"font_size": size},
     )
     if big:  # thicker lines: every drawn line 1.6 times as wide, at least 2 px

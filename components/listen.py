@@ -14,11 +14,10 @@ from plotly.subplots import make_subplots
 from whisper_inquiry.audio import to_wav_bytes
 from whisper_inquiry.trace import FRAME_S, TokenStep, Trace, Word
 
-from .common import MEL_SCALE, font_px, presenting, safe, stagger, style, text_px
+from .common import MEL_SCALE, ROOM_PX, font_px, presenting, safe, stagger, style, text_px
 
 SAMPLE_RATE = 16_000
 MAX_COLUMNS = 1200  # mel columns sent for the overview picture (a screen has no more pixels across)
-ROOM_PX = 640  # plot width assumed when spacing labels: a full-width chart on a 1024 px screen
 HIGHLIGHT = "rgba(255,215,0,0.22)"
 
 DTW_NOTE = ("Word times are whisper's estimates, found by dynamic time warping through a few cross-attention "

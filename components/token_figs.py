@@ -7,9 +7,7 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import TokenStep
 
-from .common import CONFIDENCE_SCALE, GREY, font_px, label_step, ordinal, safe, style
-
-ROOM_PX = 640  # plot width assumed for a full-width chart on a 1024 px screen
+from .common import CONFIDENCE_SCALE, GREY, ROOM_PX, font_px, label_step, ordinal, safe, style
 
 
 def label(step) -> str:

@@ -8,7 +8,7 @@ import streamlit as st
 from whisper_inquiry.trace import TokenStep, Trace, Window, Word
 from whisper_inquiry.vocab import language_name
 
-from .common import font_px, safe, show, style
+from .common import font_px, presenting, safe, show, style
 from .listen import word_of_token
 
 NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
@@ -74,14 +74,15 @@ def language_label(code: str, prob: float) -> str:
     return f"{language_name(code)} {prob:.1%}".replace("%", " %")
 
 
-def language_figure(trace: Trace, top: int = 10) -> go.Figure:
+def language_figure(trace: Trace, top: int | None = None) -> go.Figure:
     """Language names with their probability written beside the bar (room is left for the longest)."""
+    top = top or (5 if presenting() else 10)
     probs = list(trace.language.probs.items())[:top][::-1]
     fig = go.Figure(go.Bar(x=[p for _, p in probs], y=[language_name(c) for c, _ in probs], orientation="h",
                            marker_color="#4c78a8", text=[f"{p:.1%}".replace("%", " %") for _, p in probs],
                            textposition="outside", cliponaxis=False, textfont={"size": font_px()},
                            hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1.35], tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%")
+    fig.update_xaxes(range=[0, 1.35], tickvals=[0, 0.5, 1.0], tickformat=".0%")
     best = language_label(*probs[-1]) if probs else "none"
     return style(fig, f"Language: {best}", "probability", None, 140 + 34 * max(3, len(probs)))
 

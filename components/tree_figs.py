@@ -14,9 +14,8 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import SearchTree
 
-from .common import GREY, font_px, safe, style
+from .common import GREY, ROOM_PX, font_px, safe, style
 
-ROOM_PX = 640  # plot width assumed for a full-width chart on a 1024 px screen
 DROPPED = ("pruned", "alternative")
 STATUS_STYLE = {  # marker symbol, legend name
     "root": ("square", "prompt"),
@@ -106,23 +105,21 @@ def tree_figure(tree: SearchTree, first: int, last: int, show_dropped: bool | No
             marker={"symbol": symbol, "size": [18 if i in chosen else 12 for i in nodes],
                     "color": GREY if faded else [tree.logprob[i] for i in nodes],
                     "colorscale": "RdYlGn", "cmin": -5, "cmax": 0,
-                    "showscale": status == "kept", "colorbar": {"title": "log p of<br>the token", "len": 0.6},
+                    "showscale": False,  # the colours are named in the page's caption; hover gives the number
                     "line": {"width": 1, "color": "#333"}},
             customdata=[[safe(tree.text[i]), tree.logprob[i], tree.cum_logprob[i], status] for i in nodes],
             hovertemplate="%{customdata[0]}<br>log p = %{customdata[1]:.2f}, total %{customdata[2]:.2f}"
                           "<br>%{customdata[3]}<extra></extra>",
             name=name))
     n_rows = 1 + max((y for _, y in pos.values()), default=0)
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "x": 0, "yanchor": "bottom"}, plot_bgcolor="white")
+    fig.update_layout(showlegend=False, plot_bgcolor="white")  # the page's caption names every mark
     fig.update_yaxes(range=[n_rows - 0.5, -0.6], tickmode="array", tickvals=list(range(n_rows)),
                      ticktext=[str(r + 1) for r in range(n_rows)], title_text="rank (1 = best)",
                      showgrid=False, zeroline=False)
     fig.update_xaxes(title_text="step (tokens written so far)", dtick=1, range=[first - 0.3, last + 0.9],
                      showgrid=True, gridcolor="#eeeeee", zeroline=False)
-    fig = style(fig, "Search tree (bold, on top: the final choice)",
-                height=min(1400, max(440, int(2.4 * size) * n_rows + 260)))
-    fig.update_layout(margin={"t": 130})  # the legend sits between the title and the top row
-    return fig
+    return style(fig, "Search tree (bold, on top: the final choice)",
+                 height=min(1400, max(400, int(2.4 * size) * n_rows + 200)))
 
 
 def step_count(tree: SearchTree) -> int:

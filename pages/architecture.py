@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components.common import font_px, page_end, page_start, show, style
+from components.common import columns, font_px, page_end, page_start, show, style
 from components.model_diagram import decoder_counts, model_dot
 from components.session import require_trace
 
@@ -14,7 +14,7 @@ page_start("What is inside the model?",
            "of every tensor along the way for the audio you just analysed.")
 trace = require_trace()
 d = trace.model.dims
-c1, c2 = st.columns([2, 3])
+c1, c2 = columns([2, 3])
 with c1:
     st.subheader(f"{trace.model.name}: {trace.model.n_params / 1e6:.1f} M parameters")
     names = {"n_mels": "mel bins", "n_audio_ctx": "encoder positions", "n_audio_state": "encoder width",

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from components.common import error, page_end, page_start, safe, show
+from components.common import columns, error, page_end, page_start, safe, show
 from components.compare_view import aligned_probabilities_figure, word_diff_html, word_error_rate
 from components.encoder_figs import model_view_figure
 from components.session import analysed, require_trace
@@ -62,7 +62,7 @@ except InquiryError as exc:
 
 name_a = f"A: {trace_a.model.name}, {options_a.strategy}"
 name_b = f"B: {what_b}"
-left, right = st.columns(2)
+left, right = columns(2)
 for column, name, trace in ((left, name_a, trace_a), (right, name_b, trace_b)):
     with column:
         st.subheader(name)
@@ -83,7 +83,7 @@ for trace, key, name in ((trace_a, "tree_a", name_a), (trace_b, "tree_b", name_b
     fig = tree_figure(tree, 0, min(step_count(tree), n_tree))
     show(fig.update_layout(title_text=f"{safe(name)}: search tree"), key=key)
 st.subheader("Encoder attention (first window)")
-left, right = st.columns(2)
+left, right = columns(2)
 for column, trace, key, letter in ((left, trace_a, "enc_a", "A"), (right, trace_b, "enc_b", "B")):
     with column:
         window = trace.windows[0]

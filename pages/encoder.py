@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, show
+from components.common import columns, page_end, page_start, show
 from components.encoder_figs import (
     activation_figure,
     head_summary_figure,
@@ -24,7 +24,7 @@ window = trace.windows[index]
 enc = window.encoder
 
 st.header("1. Convolutional stem")
-c1, c2 = st.columns(2)
+c1, c2 = columns(2)
 with c1:
     show(activation_figure(window.conv1, "conv1 + GELU: 3,000 frames (10 ms)", window.start_s))
 with c2:
@@ -36,7 +36,7 @@ st.dataframe(pd.DataFrame([{"tensor": a.name, "shape (channels x time)": " x ".j
 st.caption("Red is positive, blue negative; channels are averaged in groups so the picture fits a screen.")
 
 st.header("2. Positions")
-c1, c2 = st.columns(2)
+c1, c2 = columns(2)
 with c1:
     show(positional_figure(trace.model.positional))
 with c2:

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, plain
+from components.common import columns, page_end, page_start, plain
 from components.listen import words_chart
 from components.session import require_trace
 from components.transcript import fallback_note, language_section, transcript
@@ -18,7 +18,7 @@ trace = require_trace()
 if trace.words:
     words_chart(trace, "overview_word")
 
-left, right = st.columns([3, 2])
+left, right = columns([3, 2])
 with left:
     st.subheader("Listen")
     st.audio(to_wav_bytes(trace.audio), format="audio/wav")

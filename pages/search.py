@@ -47,15 +47,16 @@ st.caption(f"Strategy: {tree.strategy}. {len(tree):,} candidates over {n_steps} 
            f"{tree.status.count('kept')} kept, {tree.status.count('pruned') + tree.status.count('alternative')} "
            f"dropped, {tree.status.count('finished')} finished.")
 if n_steps:
-    c1, c2 = st.columns([3, 1])
+    c1, c2 = st.columns([2, 1])
     fits = steps_that_fit()
     span = c1.slider("Steps shown (drag to move along the sentence)", 0, n_steps,
                      (0, min(n_steps, fits)), key="tree_steps")
     dropped = c2.toggle("Show dropped candidates", tree.strategy != "beam", key="tree_dropped",
                         help="Beam search drops many candidates at every step; shown, they are grey and below.")
     show(tree_figure(tree, span[0], span[1], dropped))
-    st.caption("Each column is one step; rows are ranks at that step (1 = best). Filled circles: candidates kept "
-               "for the next step, coloured by the log-probability of their last token. Open circles: dropped. "
+    st.caption("Each column is one step; rows are ranks at that step (1 = best); the thick black line is the "
+               "path to the final text. Filled circles: candidates kept for the next step, coloured by the "
+               "probability of their last token (green: likely, red: unlikely). Open grey circles: dropped. "
                "Stars: finished (they wrote end-of-text). Labels are cut to fit their step: hover for the whole "
                f"token, or show fewer steps (about {fits} fit one screen).")
 st.subheader("Final ranking")

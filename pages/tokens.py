@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, show
+from components.common import columns, page_end, page_start, show
 from components.listen import DTW_NOTE, clicked_index, pad_span, play, sync_click, word_of_token, words_on_mel_figure
 from components.session import require_trace, window_ui
 from components.token_figs import (
@@ -36,7 +36,7 @@ fresh = sync_click("tokens_pick", clicked_index(st.session_state.get("prob_chart
 show(probability_figure(steps, st.session_state["tokens_pick"]), key="prob_chart", on_select=True)
 chosen = st.selectbox("Inspect token (or click a bar)", choices, key="tokens_pick",
                       format_func=lambda i: f"{i}: {label(steps[i])}  (p = {steps[i].prob:.2f})")
-c1, c2 = st.columns([3, 2])
+c1, c2 = columns([3, 2])
 with c1:
     show(alternatives_figure(steps[chosen]))
 with c2:
