@@ -64,5 +64,6 @@ def aligned_probabilities_figure(a: Trace, b: Trace, name_a: str, name_b: str) -
     thinned = "" if n == 1 else f"<br>every {ordinal(n)} token labelled; hover for the others"
     fig = style(fig, "Token probabilities side by side (* where the two runs wrote different tokens)" + thinned,
                 None, "probability", 440)
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+                      margin={"t": fig.layout.margin.t + 36})  # the legend gets its own line under the title
     return fig

@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from whisper_inquiry.trace import AUDIO_CTX_S, Activation, EncoderAttention, Window
 
-from .common import ATTENTION_SCALE, MEL_SCALE, style
+from .common import ATTENTION_SCALE, MEL_SCALE, style, text_px
 
 THUMB = 50  # thumbnail cells per side in the model view (0.6 s each)
 
@@ -37,7 +37,8 @@ def _shrink(pooled: np.ndarray, size: int) -> np.ndarray:
     return pooled.reshape(size, f, size, f).mean(1).sum(-1)
 
 
-def model_view_figure(enc: EncoderAttention, content_s: float = 30.0, title: str | None = None) -> go.Figure:
+def model_view_figure(enc: EncoderAttention, content_s: float = 30.0, title: str | None = None,
+                      room_px: float = 700) -> go.Figure:
     """Every layer (rows) by every head (columns), one thumbnail each, on one shared colour scale. The
     padding after `content_s` (rows and columns past the audio) is veiled in white and named.
 
@@ -53,11 +54,15 @@ def model_view_figure(enc: EncoderAttention, content_s: float = 30.0, title: str
                 enc.pooled[i, j].astype(np.float32), THUMB)
     zmax = float(np.nanpercentile(tiles, 99.5))
     fig = go.Figure(go.Heatmap(z=tiles, colorscale=ATTENTION_SCALE, zmin=0, zmax=zmax, hoverongaps=False,
-                               colorbar={"title": "weight"}, hovertemplate="weight %{z:.3f}<extra></extra>"))
+                               colorbar={"title": "weight", "len": 0.8, "thickness": 18},
+                               hovertemplate="weight %{z:.3f}<extra></extra>"))
     centres = [k * step + THUMB / 2 for k in range(max(L, H))]
-    fig.update_xaxes(tickmode="array", tickvals=centres[:H], ticktext=[f"head {j}" for j in range(H)],
+    narrow = room_px / H < text_px("head 0") + 10  # "h3" and "L2" where "head 3" would collide
+    fig.update_xaxes(tickmode="array", tickvals=centres[:H], ticktext=[f"h{j}" if narrow else f"head {j}"
+                                                                        for j in range(H)],
                      side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickmode="array", tickvals=centres[:L], ticktext=[f"layer {i}" for i in range(L)],
+    fig.update_yaxes(tickmode="array", tickvals=centres[:L], ticktext=[f"L{i}" if narrow else f"layer {i}"
+                                                                        for i in range(L)],
                      autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x")
     fig.update_layout(plot_bgcolor="white")
     cut = THUMB * min(1.0, max(0.0, content_s / 30.0))
@@ -70,7 +75,7 @@ def model_view_figure(enc: EncoderAttention, content_s: float = 30.0, title: str
                 fig.add_shape(**veil, x0=x0, x1=x0 + cut, y0=y0 + cut, y1=y0 + THUMB)
     title = title or ("Where each encoder head looks (thumbnail: 30 s by 30 s"
                       + (f"; veiled: padding after {content_s:.1f} s)" if cut < THUMB - 0.5 else ")"))
-    return style(fig, title, height=max(420, 120 * L + 140))
+    return style(fig, title, height=int(max(260, room_px * L / H) + 160))  # square thumbnails fill the width
 
 
 def head_view_figure(window: Window, head_map: np.ndarray, layer: int, head: int,

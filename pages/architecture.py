@@ -35,8 +35,9 @@ with c2:
 
 st.subheader("The model, with this run's shapes")
 st.graphviz_chart(model_dot(trace), width="stretch")
-st.caption("Left: the encoder reads the whole 30 s window once. Right: the decoder writes one token at a time; "
-           "in every block, cross-attention lets each token read all of the encoder's output.")
+st.caption("Left: the encoder reads the whole 30 s window once. Right: the decoder writes one token at a time "
+           "and appends it to its input (dashed); in every decoder block, cross-attention (red) lets each token read "
+           f"all {trace.model.dims['n_audio_ctx']:,} of the encoder's output vectors.")
 
 st.subheader("The pipeline, with this run's numbers")
 c = decoder_counts(trace)
@@ -57,5 +58,5 @@ rows = [
      f"masked self-attention + cross-attention to 1,500 audio vectors ({d['n_text_head']} heads) + MLP"),
     ("logits", f"{d['n_vocab']:,} per step", "scores for every token; softmax gives probabilities"),
 ]
-st.dataframe(pd.DataFrame(rows, columns=["stage", "shape", "what it is"]), hide_index=True, width="stretch")
+st.table(pd.DataFrame(rows, columns=["stage", "shape", "what it is"]).set_index("stage"))
 page_end()

@@ -87,7 +87,8 @@ left, right = columns(2)
 for column, trace, key, letter in ((left, trace_a, "enc_a", "A"), (right, trace_b, "enc_b", "B")):
     with column:
         window = trace.windows[0]
-        show(model_view_figure(window.encoder, window.content_s, f"{letter}: each encoder head"), key=key)
+        show(model_view_figure(window.encoder, window.content_s, f"{letter}: each encoder head", room_px=320),
+             key=key)
 st.caption("Each thumbnail is one head (rows: where it is; columns: where it looks), over the 30 s window; the "
            "padding after the audio is veiled in white. Layers run down, heads across.")
 page_end()

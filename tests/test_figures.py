@@ -218,6 +218,22 @@ def test_presenter_mode_enlarges_type_and_thickens_lines(greedy_trace, presenter
     assert path.line.width > 4
 
 
+def test_long_titles_wrap_to_the_charts_width_instead_of_running_off_it(presenter):
+    title = "Sound becoming text: the log-mel with each word where whisper placed it"
+    fig = style(_empty_figure(), title)
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) > 1 and " ".join(lines) == title
+    limit = common.ROOM_PX + 100
+    assert all(text_px(line, common.PRESENTER_FONT_SIZE + 4) * 0.55 / 0.6 <= limit for line in lines)
+    assert fig.layout.margin.t > 60  # the extra lines get room above the plot
+
+
+def _empty_figure():
+    import plotly.graph_objects as go
+
+    return go.Figure()
+
+
 def test_label_helpers():
     assert stagger([(0, 2), (1, 3), (2.5, 4), (0.5, 1)]) == [0, 1, 0, 1]  # (1, 3) fits after (0.5, 1)
     assert label_step(100, 600, 20) == 4 and label_step(10, 600, 20) == 1
