@@ -10,6 +10,12 @@ from whisper_inquiry.trace import AUDIO_CTX_S, FRAME_S, Attempt, Window
 
 from .common import ATTENTION_SCALE, MEL_SCALE, ROOM_PX, font_px, label_step, ordinal, safe, stagger, style, text_px
 from .token_figs import label
+from .tree_figs import short
+
+
+def short_label(step) -> str:
+    """A token for a crowded axis: ␣ for a leading space, <|8.00|> as 8.00s, end-of-text as END."""
+    return label(step) if not step.text.startswith("<|") else short(step.text)
 
 
 def cross_matrix(attempt: Attempt, window: Window, layer: int | None, head: int | None) -> np.ndarray:
@@ -49,6 +55,9 @@ def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] 
     times = window.start_s + (np.arange(mel.shape[1]) + 0.5) * AUDIO_CTX_S
     size = font_px()
     words = attempt.words
+    path_labels = [short_label(s) for s in attempt.steps]
+    longest = max((text_px(t) for t in path_labels), default=0)
+    room_px = max(200.0, room_px - max(0.0, longest + 30 - 70))  # the path's tick labels widen the left margin
     s_per_px = max(window.content_s, 1e-3) / room_px
     spans = [((w.start_s + w.end_s) / 2 - text_px(w.word.strip()) * s_per_px / 2,
               (w.start_s + w.end_s) / 2 + text_px(w.word.strip()) * s_per_px / 2) for w in words]
@@ -64,7 +73,7 @@ def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] 
                         row_heights=[lanes_px / total, mel_px / total, path_px / total])
     fig.add_trace(go.Scatter(
         x=[(w.start_s + w.end_s) / 2 for w in words], y=lanes, mode="text", text=[safe(w.word.strip()) for w in words],
-        textfont={"size": size}, customdata=[[w.start_s, w.end_s] for w in words],
+        textfont={"size": size}, cliponaxis=False, customdata=[[w.start_s, w.end_s] for w in words],
         hovertemplate="%{text}: %{customdata[0]:.2f}-%{customdata[1]:.2f} s<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Heatmap(z=mel, x=times, colorscale=MEL_SCALE, showscale=False,
                              hovertemplate="%{x:.2f} s<extra></extra>"), row=2, col=1)
@@ -72,7 +81,7 @@ def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] 
         fig.add_vline(x=w.start_s, line_width=1.5, line_color="white", row=2, col=1)
     if attempt.alignment_path is not None:
         path = attempt.alignment_path
-        labels = [safe(label(attempt.steps[r])) for r in path[:, 0]]
+        labels = [safe(path_labels[r]) for r in path[:, 0]]
         fig.add_trace(go.Scatter(x=window.start_s + path[:, 1] * AUDIO_CTX_S, y=path[:, 0], mode="lines",
                                  line={"color": "#d62728", "width": 3}, customdata=labels,
                                  hovertemplate="%{customdata} at %{x:.2f} s<extra></extra>", name="DTW path"),
@@ -80,7 +89,7 @@ def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] 
         rows = sorted(set(path[:, 0].tolist()))
         every = label_step(len(rows), path_px - 40, row_px)
         shown = rows[::every]
-        fig.update_yaxes(tickmode="array", tickvals=shown, ticktext=[safe(label(attempt.steps[r])) for r in shown],
+        fig.update_yaxes(tickmode="array", tickvals=shown, ticktext=[safe(path_labels[r]) for r in shown],
                          autorange="reversed", automargin=True, title_text="token" + (
                              f" (every {ordinal(every)})" if every > 1 else ""), row=3, col=1)
     if highlight is not None:

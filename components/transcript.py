@@ -29,7 +29,8 @@ def _tooltip(step: TokenStep, word: Word | None, top: int = 5) -> str:
     return safe("\n".join(lines))
 
 
-def transcript_html(steps: list[TokenStep], show_timestamps: bool = False, words: list[Word] | None = None) -> str:
+def transcript_html(steps: list[TokenStep], show_timestamps: bool = False, words: list[Word] | None = None,
+                    size_em: float = 1.45) -> str:
     """HTML spans, one per token; every piece of text is escaped (a transcript is user data). With the
     trace's words, each token's span carries its word's estimated time (data-start, data-end, in s)."""
     spans = []
@@ -45,12 +46,12 @@ def transcript_html(steps: list[TokenStep], show_timestamps: bool = False, words
         spans.append(f'<span title="{_tooltip(step, word)}"{when} style="{style_}">{safe(step.text)}</span>')
     legend = " ".join(f'<span style="background:{c};padding:2px 6px;border-radius:3px">{label}</span>'
                       for _, c, label in LEGEND)
-    return (f'<div style="font-size:1.45em;white-space:pre-wrap">{"".join(spans)}</div>'
+    return (f'<div style="font-size:{size_em}em;white-space:pre-wrap">{"".join(spans)}</div>'
             f'<div style="margin-top:.6em;font-size:.9em">{legend}</div>')
 
 
 def transcript(trace: Trace, show_timestamps: bool = False) -> None:
-    st.html(transcript_html(trace.steps, show_timestamps, trace.words))
+    st.html(transcript_html(trace.steps, show_timestamps, trace.words, 2.0 if presenting() else 1.45))
 
 
 def fallback_note(window: Window) -> str | None:

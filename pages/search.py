@@ -51,7 +51,7 @@ if n_steps:
     fits = steps_that_fit()
     span = c1.slider("Steps shown (drag to move along the sentence)", 0, n_steps,
                      (0, min(n_steps, fits)), key="tree_steps")
-    dropped = c2.toggle("Show dropped candidates", tree.strategy != "beam", key="tree_dropped",
+    dropped = c2.toggle("Show dropped", tree.strategy != "beam", key="tree_dropped",
                         help="Beam search drops many candidates at every step; shown, they are grey and below.")
     show(tree_figure(tree, span[0], span[1], dropped))
     st.caption("Each column is one step; rows are ranks at that step (1 = best); the thick black line is the "
