@@ -1,12 +1,16 @@
 """A diagram of the model with this run's shapes: conv stem, encoder blocks, decoder blocks, and the
-cross-attention that joins them. Written as Graphviz DOT, which Streamlit draws in the browser
-(st.graphviz_chart needs no system package)."""
+cross-attention that joins them. Drawn with plotly shapes and annotations, so its text follows the
+house type size (and presenter mode) like every other chart."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+
 from whisper_inquiry.trace import Trace
 
-from .common import presenting
+from .common import font_px, style
+
+ENCODER, DECODER, CROSS = "#dbe9f6", "#fde3c8", "#d62728"
 
 
 def decoder_counts(trace: Trace) -> dict[str, int]:
@@ -22,44 +26,58 @@ def decoder_counts(trace: Trace) -> dict[str, int]:
             "longest_input": len(attempt.prompt) + written - (1 if steps and steps[-1].is_eot else 0)}
 
 
-def _node(name: str, title: str, shape: str, fill: str) -> str:
-    label = f"<<b>{title}</b><br/>{shape}>"
-    return f'  {name} [label={label}, fillcolor="{fill}"];'
-
-
-def model_dot(trace: Trace) -> str:
-    """The model as DOT: nodes name each stage with the shape of what it hands on, for this run."""
+def model_boxes(trace: Trace) -> list[tuple[str, str, str, str]]:
+    """(column, name, shape, colour) of each box, top to bottom in its column: what the diagram says."""
     d = trace.model.dims
     c = decoder_counts(trace)
-    size = 20 if presenting() else 15
     enc, dec, n_ctx = d["n_audio_state"], d["n_text_state"], d["n_audio_ctx"]
-    n_tok = c["longest_input"]
-    lines = [
-        "digraph whisper {",
-        "  rankdir=TB; nodesep=0.5; ranksep=0.35;",
-        f'  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize={size}, margin="0.2,0.08"];',
-        f'  edge [fontname="Helvetica", fontsize={size - 2}, penwidth=2];',
-        "  subgraph cluster_enc {",
-        f'    label="encoder"; fontsize={size + 2}; fontname="Helvetica"; color="#4c78a8"; style=rounded;',
-        "  " + _node("mel", "log-mel", f"{d['n_mels']} bins x 3,000 frames (10 ms)", "#fde0c5"),
-        "  " + _node("conv", "2 convolutions + GELU", f"{enc} x 1,500 (20 ms each)", "#dbe9f6"),
-        "  " + _node("pos", "+ positional sinusoids", f"{n_ctx:,} x {enc}", "#dbe9f6"),
-        "  " + _node("eblocks", f"{d['n_audio_layer']} encoder blocks",
-                     f"self-attention ({d['n_audio_head']} heads)<br/>+ MLP: {n_ctx:,} x {enc}", "#b9d3ee"),
-        "    mel -> conv -> pos -> eblocks;",
-        "  }",
-        "  subgraph cluster_dec {",
-        f'    label="decoder"; fontsize={size + 2}; fontname="Helvetica"; color="#f58518"; style=rounded;',
-        "  " + _node("tok", "tokens so far", f"{c['prompt']} prompt + up to {c['written'] - 1} written", "#fde0c5"),
-        "  " + _node("emb", "embedding + positions", f"up to {n_tok} x {dec}", "#fde9d5"),
-        "  " + _node("dblocks", f"{d['n_text_layer']} decoder blocks",
-                     f"self-attention (masked)<br/>+ cross-attention<br/>({d['n_text_head']} heads) + MLP", "#fbd3ad"),
-        "  " + _node("logits", "logits", f"{d['n_vocab']:,} scores", "#fde9d5"),
-        "    tok -> emb -> dblocks -> logits;",
-        "  }",
-        '  eblocks -> dblocks [xlabel="cross-attention", color="#d62728", fontcolor="#d62728", penwidth=3,'
-        " constraint=false];",
-        '  logits -> tok [xlabel="append", style=dashed, constraint=false];',
-        "}",
+    return [
+        ("encoder", "log-mel", f"{d['n_mels']} x 3,000", ENCODER),
+        ("encoder", "2 convolutions", f"{enc} x 1,500", ENCODER),
+        ("encoder", "+ positions", f"{n_ctx:,} x {enc}", ENCODER),
+        ("encoder", f"{d['n_audio_layer']} encoder blocks", f"{n_ctx:,} x {enc}", ENCODER),
+        ("decoder", "tokens so far", f"{c['prompt']} prompt + {c['written'] - c['end']}", DECODER),
+        ("decoder", "embedding", f"{c['longest_input']} x {dec}", DECODER),
+        ("decoder", f"{d['n_text_layer']} decoder blocks", f"{c['longest_input']} x {dec}", DECODER),
+        ("decoder", "logits", f"{d['n_vocab']:,} scores", DECODER),
     ]
-    return "\n".join(lines)
+
+
+def model_figure(trace: Trace) -> go.Figure:
+    """Two columns of boxes joined by arrows; the red arrow is cross-attention, the dashed one the loop
+    that appends each chosen token to the decoder's input."""
+    size = font_px()
+    boxes = model_boxes(trace)
+    fig = go.Figure()
+    centres: dict[str, tuple[float, float]] = {}
+    for column, x in (("encoder", 0.0), ("decoder", 1.0)):
+        rows = [b for b in boxes if b[0] == column]
+        for k, (_, name, shape, colour) in enumerate(rows):
+            y = -k
+            centres[name] = (x, y)
+            fig.add_shape(type="rect", x0=x - 0.42, x1=x + 0.42, y0=y - 0.34, y1=y + 0.34, fillcolor=colour,
+                          line={"color": "#555", "width": 1.5}, layer="below")
+            fig.add_annotation(x=x, y=y, text=f"<b>{name}</b><br>{shape}", showarrow=False,
+                               font={"size": size})
+        for (_, a, _, _), (_, b, _, _) in zip(rows, rows[1:]):
+            (xa, ya), (xb, yb) = centres[a], centres[b]
+            fig.add_annotation(x=xb, y=yb + 0.34, ax=xa, ay=ya - 0.34, xref="x", yref="y", axref="x", ayref="y",
+                               text="", showarrow=True, arrowhead=2, arrowwidth=2, arrowcolor="#333")
+    enc_blocks = next(b[1] for b in boxes if b[1].endswith("encoder blocks"))
+    dec_blocks = next(b[1] for b in boxes if b[1].endswith("decoder blocks"))
+    (xe, ye), (xd, yd) = centres[enc_blocks], centres[dec_blocks]
+    fig.add_annotation(x=xd - 0.42, y=yd, ax=xe + 0.42, ay=ye, xref="x", yref="y", axref="x", ayref="y",
+                       text="", showarrow=True, arrowhead=2, arrowwidth=4, arrowcolor=CROSS)
+    fig.add_annotation(x=0.5, y=(ye + yd) / 2 + 0.5, text="cross-<br>attention", showarrow=False,
+                       font={"size": size, "color": CROSS})
+    (xt, yt), (xl, yl) = centres["tokens so far"], centres["logits"]
+    fig.add_trace(go.Scatter(x=[xl + 0.42, xl + 0.6, xt + 0.6, xt + 0.42], y=[yl, yl, yt, yt], mode="lines",
+                             line={"color": "#333", "width": 2, "dash": "dash"}, hoverinfo="skip"))
+    fig.add_annotation(x=xt + 0.62, y=(yt + yl) / 2, text="append<br>the chosen<br>token", showarrow=False,
+                       xanchor="left", font={"size": size - 2})
+    fig.add_annotation(x=0, y=0.62, text="<b>encoder</b> (once per 30 s)", showarrow=False, font={"size": size})
+    fig.add_annotation(x=1, y=0.62, text="<b>decoder</b> (once per token)", showarrow=False, font={"size": size})
+    fig.update_xaxes(visible=False, range=[-0.5, 1.95])
+    fig.update_yaxes(visible=False, range=[-3.5, 0.85])
+    fig.update_layout(showlegend=False, plot_bgcolor="white", margin={"l": 10, "r": 10})
+    return style(fig, "The model, with this run's shapes", height=150 + 4 * int(3.6 * size))

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.common import columns, font_px, page_end, page_start, show, style
-from components.model_diagram import decoder_counts, model_dot
+from components.model_diagram import decoder_counts, model_figure
 from components.session import require_trace
 
 page_start("What is inside the model?",
@@ -33,11 +33,11 @@ with c2:
     fig.update_xaxes(range=[0, 1.3 * max(params.values(), default=1)])  # room for the value beside the longest
     show(style(fig, "Parameters per part of the model", "parameters", None, 380))
 
-st.subheader("The model, with this run's shapes")
-st.graphviz_chart(model_dot(trace), width="stretch")
+show(model_figure(trace))
 st.caption("Left: the encoder reads the whole 30 s window once. Right: the decoder writes one token at a time "
            "and appends it to its input (dashed); in every decoder block, cross-attention (red) lets each token read "
-           f"all {trace.model.dims['n_audio_ctx']:,} of the encoder's output vectors.")
+           f"all {trace.model.dims['n_audio_ctx']:,} of the encoder's output vectors. Shapes are rows x width; the "
+           "decoder's are at its last step.")
 
 st.subheader("The pipeline, with this run's numbers")
 c = decoder_counts(trace)
@@ -47,7 +47,7 @@ rows = [
     ("log-mel", f"{d['n_mels']} x 3,000", "mel bins x 10 ms frames"),
     ("conv1 + GELU", f"{d['n_audio_state']} x 3,000", "kernel 3, stride 1"),
     ("conv2 + GELU", f"{d['n_audio_state']} x 1,500", "kernel 3, stride 2: one vector per 20 ms"),
-    ("+ positional embedding", f"1,500 x {d['n_audio_state']}", "fixed sinusoids"),
+    ("positional embedding, added", f"1,500 x {d['n_audio_state']}", "fixed sinusoids"),
     (f"encoder blocks x {d['n_audio_layer']}", f"1,500 x {d['n_audio_state']}",
      f"self-attention ({d['n_audio_head']} heads) + MLP ({4 * d['n_audio_state']} wide)"),
     ("tokens written", f"{c['written']}", f"window 1: {c['text']} of text, {c['timestamps']} timestamps, "

@@ -10,7 +10,6 @@ import html
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -18,7 +17,7 @@ import components.common as common
 from components.common import label_step, ordinal, stagger, style, text_px
 from components.encoder_figs import model_view_figure
 from components.listen import mark_span, word_lanes, word_of_token, words_on_mel_figure
-from components.model_diagram import decoder_counts, model_dot
+from components.model_diagram import decoder_counts, model_boxes, model_figure
 from components.token_figs import alternatives_figure, least_certain, probability_figure, timestamp_rows
 from components.transcript import fallback_note, language_figure, transcript_html
 from components.tree_figs import STATUS_STYLE, finalists_html, label_chars, layout, step_count, tree_figure
@@ -258,10 +257,13 @@ def test_architecture_counts_the_tokens_the_tokens_page_counts(greedy_trace):
 
 
 def test_model_diagram_draws_both_stacks_with_this_runs_shapes(greedy_trace):
-    dot = model_dot(greedy_trace)
     d = greedy_trace.model.dims
-    assert dot.startswith("digraph") and dot.count("{") == dot.count("}")
-    for text in (f"{d['n_audio_layer']} encoder blocks", f"{d['n_text_layer']} decoder blocks", "cross-attention",
-                 f"{d['n_mels']} bins x 3,000", f"{d['n_vocab']:,} scores"):
-        assert text in dot
-    assert np.isfinite(decoder_counts(greedy_trace)["longest_input"])
+    fig = model_figure(greedy_trace)
+    texts = " ".join(a.text for a in fig.layout.annotations)
+    for text in (f"{d['n_audio_layer']} encoder blocks", f"{d['n_text_layer']} decoder blocks", "cross-",
+                 f"{d['n_mels']} x 3,000", f"{d['n_vocab']:,} scores"):
+        assert text in texts
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) == len(model_boxes(greedy_trace)) == 8
+    for a, b in ((a, b) for i, a in enumerate(rects) for b in rects[i + 1:]):  # no box overlaps another
+        assert a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 <= b.y0 or b.y1 <= a.y0
