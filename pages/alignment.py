@@ -25,7 +25,8 @@ choices = ["alignment heads (average)"] + [f"layer {lyr}, head {hd}" for lyr in 
                                            for hd in range(cross.weights.shape[1])]
 c1, c2 = st.columns([2, 1])
 choice = c1.selectbox("Attention from", choices, key="align_head")
-normalise = c2.toggle("Scale each row to its maximum", True, key="align_norm")
+normalise = c2.toggle("Rows to their max", True, key="align_norm",
+                      help="Scale each row (token) to its own maximum, so faint rows show their peak too.")
 if choice.startswith("alignment"):
     layer = head = None
     title = f"Cross-attention, mean of the {len(cross.alignment_heads)} alignment heads"
