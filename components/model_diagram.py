@@ -55,21 +55,21 @@ def model_figure(trace: Trace) -> go.Figure:
         for k, (_, name, shape, colour) in enumerate(rows):
             y = -k
             centres[name] = (x, y)
-            fig.add_shape(type="rect", x0=x - 0.42, x1=x + 0.42, y0=y - 0.34, y1=y + 0.34, fillcolor=colour,
+            fig.add_shape(type="rect", x0=x - 0.42, x1=x + 0.42, y0=y - 0.36, y1=y + 0.36, fillcolor=colour,
                           line={"color": "#555", "width": 1.5}, layer="below")
             fig.add_annotation(x=x, y=y, text=f"<b>{name}</b><br>{shape}", showarrow=False,
                                font={"size": size})
         for (_, a, _, _), (_, b, _, _) in zip(rows, rows[1:]):
             (xa, ya), (xb, yb) = centres[a], centres[b]
-            fig.add_annotation(x=xb, y=yb + 0.34, ax=xa, ay=ya - 0.34, xref="x", yref="y", axref="x", ayref="y",
-                               text="", showarrow=True, arrowhead=2, arrowwidth=2, arrowcolor="#333")
+            fig.add_annotation(x=xb, y=yb + 0.36, ax=xa, ay=ya - 0.36, xref="x", yref="y", axref="x", ayref="y",
+                               text="", showarrow=True, arrowhead=2, arrowwidth=2, arrowcolor="#333", standoff=0)
     enc_blocks = next(b[1] for b in boxes if b[1].endswith("encoder blocks"))
     dec_blocks = next(b[1] for b in boxes if b[1].endswith("decoder blocks"))
     (xe, ye), (xd, yd) = centres[enc_blocks], centres[dec_blocks]
     fig.add_annotation(x=xd - 0.42, y=yd, ax=xe + 0.42, ay=ye, xref="x", yref="y", axref="x", ayref="y",
                        text="", showarrow=True, arrowhead=2, arrowwidth=4, arrowcolor=CROSS)
-    fig.add_annotation(x=0.5, y=(ye + yd) / 2 + 0.5, text="cross-<br>attention", showarrow=False,
-                       font={"size": size, "color": CROSS})
+    fig.add_annotation(x=0.5, y=ye - 0.42, text="<b>cross-attention</b>: every decoder block<br>reads all of the encoder's output",
+                       showarrow=False, yanchor="top", font={"size": size - 2, "color": CROSS})
     (xt, yt), (xl, yl) = centres["tokens so far"], centres["logits"]
     fig.add_trace(go.Scatter(x=[xl + 0.42, xl + 0.6, xt + 0.6, xt + 0.42], y=[yl, yl, yt, yt], mode="lines",
                              line={"color": "#333", "width": 2, "dash": "dash"}, hoverinfo="skip"))
@@ -78,6 +78,6 @@ def model_figure(trace: Trace) -> go.Figure:
     fig.add_annotation(x=0, y=0.62, text="<b>encoder</b> (once per 30 s)", showarrow=False, font={"size": size})
     fig.add_annotation(x=1, y=0.62, text="<b>decoder</b> (once per token)", showarrow=False, font={"size": size})
     fig.update_xaxes(visible=False, range=[-0.5, 1.95])
-    fig.update_yaxes(visible=False, range=[-3.5, 0.85])
+    fig.update_yaxes(visible=False, range=[-4.25, 0.85])
     fig.update_layout(showlegend=False, plot_bgcolor="white", margin={"l": 10, "r": 10})
-    return style(fig, "The model, with this run's shapes", height=150 + 4 * int(3.6 * size))
+    return style(fig, "The model, with this run's shapes", height=160 + 5 * int(5 * size))
