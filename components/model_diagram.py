@@ -68,8 +68,9 @@ def model_figure(trace: Trace) -> go.Figure:
     (xe, ye), (xd, yd) = centres[enc_blocks], centres[dec_blocks]
     fig.add_annotation(x=xd - 0.42, y=yd, ax=xe + 0.42, ay=ye, xref="x", yref="y", axref="x", ayref="y",
                        text="", showarrow=True, arrowhead=2, arrowwidth=4, arrowcolor=CROSS)
-    fig.add_annotation(x=0.5, y=ye - 0.42, text="<b>cross-attention</b>: every decoder block<br>reads all of the encoder's output",
-                       showarrow=False, yanchor="top", font={"size": size - 2, "color": CROSS})
+    fig.add_annotation(x=0.5, y=ye - 0.42, showarrow=False,
+                       text="<b>cross-attention</b>: every decoder block<br>reads all of the encoder's output",
+                       yanchor="top", font={"size": size - 2, "color": CROSS})
     (xt, yt), (xl, yl) = centres["tokens so far"], centres["logits"]
     fig.add_trace(go.Scatter(x=[xl + 0.42, xl + 0.6, xt + 0.6, xt + 0.42], y=[yl, yl, yt, yt], mode="lines",
                              line={"color": "#333", "width": 2, "dash": "dash"}, hoverinfo="skip"))
