@@ -37,7 +37,7 @@ if result.pieces and use_multi == multilingual:
     vectors = vocab.embeddings(model(trace.model.name), ids)
     names = [f"{k}. {safe(visible(p.text))}" for k, p in enumerate(result.pieces[:40])]  # unique, in order
     fig = go.Figure(go.Heatmap(z=vectors, y=names, colorscale="RdBu_r", zmid=0,
-                               colorbar={"title": {"text": "value", "side": "right"}},
+                               colorbar={"title": {"text": "value in<br>that dimension", "side": "right"}},
                                hovertemplate="%{y}, dimension %{x}: %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     show(style(fig, f"Token embeddings: the {vectors.shape[1]}-number vector each token starts as",
@@ -55,7 +55,8 @@ with c2:
     st.subheader("The prompt format")
     fmt = vocab.prompt_format(multilingual, language="es" if multilingual else "en",
                               task="translate" if multilingual else "transcribe", previous="earlier words")
-    st.dataframe(pd.DataFrame(fmt, columns=["id", "token", "meaning"]), hide_index=True)
+    st.dataframe(pd.DataFrame([(i, visible(t), m) for i, t, m in fmt], columns=["id", "token", "meaning"]),
+                 hide_index=True)
     sizes = vocab.vocabulary_sizes()
     st.caption("Vocabulary sizes: " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()) +
                ". English-only models use GPT-2's byte-level BPE; multilingual ones a larger table.")
