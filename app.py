@@ -36,7 +36,6 @@ def main() -> None:
         try:
             st.session_state["trace"] = analysed(request.audio, request.audio_name, request.model_name,
                                                  request.options)
-            st.session_state["model_name"] = request.model_name
         except InquiryError as exc:
             error(str(exc))
     with showing:

@@ -194,6 +194,7 @@ def sidebar_ui() -> Request | None:
         model_name = model_ui()
         multilingual = not model_name.endswith(".en")
         options = options_ui(multilingual)
+    st.session_state["model_name"] = model_name  # the Live page's model, even before any audio is chosen
     st.query_params.from_dict(url_params(multilingual))
     if audio is None:
         return None
