@@ -14,7 +14,7 @@ from whisper_inquiry.trace import LogitLens, TokenStep
 from .common import font_px, label_step, safe, style, text_px
 from .token_figs import label
 
-PLOT_WIDTH_PX = 1100  # the room the columns get on a wide screen, after the colour bar and the layer names
+PLOT_WIDTH_PX = 850  # the room the columns get at 1500 px wide, after the sidebar, colour bar and layer names
 
 
 def _fit(text: str, cell_px: float, font: int) -> str:

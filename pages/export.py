@@ -30,7 +30,8 @@ trace = require_trace()
 stem = trace.audio_name.rsplit(".", 1)[0] or "audio"
 
 st.subheader("Transcript")
-c1, c2, c3, c4 = st.columns(4)
+c1, c2 = st.columns(2)  # two a row: four were cut off ("JSON (tokens, ...") at 1024 px
+c3, c4 = st.columns(2)
 c1.download_button("TXT", to_txt(trace), f"{stem}.txt", "text/plain")
 c2.download_button("JSON (tokens, words, tree)", to_json_text(trace), f"{stem}.json", "application/json")
 c3.download_button("SRT subtitles", to_srt(trace), f"{stem}.srt", "application/x-subrip")

@@ -28,7 +28,7 @@ if key not in st.session_state:
 lens = st.session_state[key]
 
 steps = attempt.steps
-default_n = 12 if st.session_state.get("presenter", False) else 20  # cells wide enough to read each guess
+default_n = 10 if st.session_state.get("presenter", False) else 15  # cells wide enough to read each guess
 n = st.slider("Tokens shown", 5, len(steps), min(len(steps), default_n)) if len(steps) > 5 else len(steps)
 fig = lens_figure(lens, steps, n)
 show(fig)
