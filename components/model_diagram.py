@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import Trace
 
-from .common import font_px, style
+from .common import ROOM_PX, font_px, style
 
 ENCODER, DECODER, CROSS = "#dbe9f6", "#fde3c8", "#d62728"
 
@@ -46,8 +46,10 @@ def model_boxes(trace: Trace) -> list[tuple[str, str, str, str]]:
 def model_figure(trace: Trace) -> go.Figure:
     """Two columns of boxes joined by arrows; the red arrow is cross-attention, the dashed one the loop
     that appends each chosen token to the decoder's input."""
-    size = font_px()
     boxes = model_boxes(trace)
+    longest = max(len(part) for b in boxes for part in b[1:3])
+    box_px = 0.84 * ROOM_PX / 2.35  # a box's width when the chart is as narrow as we plan for
+    size = int(min(font_px(), box_px / (0.62 * longest)))  # large type, but never wider than its box
     fig = go.Figure()
     centres: dict[str, tuple[float, float]] = {}
     for column, x in (("encoder", 0.0), ("decoder", 1.0)):
@@ -69,16 +71,18 @@ def model_figure(trace: Trace) -> go.Figure:
     fig.add_annotation(x=xd - 0.42, y=yd, ax=xe + 0.42, ay=ye, xref="x", yref="y", axref="x", ayref="y",
                        text="", showarrow=True, arrowhead=2, arrowwidth=4, arrowcolor=CROSS)
     fig.add_annotation(x=0.5, y=ye - 0.42, showarrow=False,
-                       text="<b>cross-attention</b>: every decoder block<br>reads all of the encoder's output",
+                       text="<b>cross-attention</b>: each decoder<br>block reads the encoder's output",
                        yanchor="top", font={"size": size - 2, "color": CROSS})
     (xt, yt), (xl, yl) = centres["tokens so far"], centres["logits"]
     fig.add_trace(go.Scatter(x=[xl + 0.42, xl + 0.6, xt + 0.6, xt + 0.42], y=[yl, yl, yt, yt], mode="lines",
                              line={"color": "#333", "width": 2, "dash": "dash"}, hoverinfo="skip"))
-    fig.add_annotation(x=xt + 0.62, y=(yt + yl) / 2, text="append<br>the chosen<br>token", showarrow=False,
-                       xanchor="left", font={"size": size - 2})
-    fig.add_annotation(x=0, y=0.62, text="<b>encoder</b> (once per 30 s)", showarrow=False, font={"size": size})
-    fig.add_annotation(x=1, y=0.62, text="<b>decoder</b> (once per token)", showarrow=False, font={"size": size})
-    fig.update_xaxes(visible=False, range=[-0.5, 1.95])
-    fig.update_yaxes(visible=False, range=[-4.25, 0.85])
+    fig.add_annotation(x=xt + 0.64, y=(yt + yl) / 2, text="append", showarrow=False, textangle=-90,
+                       font={"size": size - 2})
+    fig.add_annotation(x=0, y=0.45, text="<b>encoder</b><br>once per 30 s", showarrow=False, font={"size": size},
+                       yanchor="bottom")
+    fig.add_annotation(x=1, y=0.45, text="<b>decoder</b><br>once per token", showarrow=False, font={"size": size},
+                       yanchor="bottom")
+    fig.update_xaxes(visible=False, range=[-0.5, 1.85])
+    fig.update_yaxes(visible=False, range=[-4.25, 1.25])
     fig.update_layout(showlegend=False, plot_bgcolor="white", margin={"l": 10, "r": 10})
-    return style(fig, "The model, with this run's shapes", height=160 + 5 * int(5 * size))
+    return style(fig, "The model, with this run's shapes", height=160 + 6 * int(5 * size))
