@@ -83,9 +83,9 @@ def language_figure(trace: Trace, top: int | None = None) -> go.Figure:
                            marker_color="#4c78a8", text=[f"{p:.1%}".replace("%", " %") for _, p in probs],
                            textposition="outside", cliponaxis=False, textfont={"size": font_px()},
                            hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1.35], tickvals=[0, 0.5, 1.0], tickformat=".0%")
+    fig.update_xaxes(range=[0, 1.4], visible=False)  # each bar carries its value; no ticks to crowd a column
     best = language_label(*probs[-1]) if probs else "none"
-    return style(fig, f"Language: {best}", "probability", None, 140 + 34 * max(3, len(probs)))
+    return style(fig, best, None, None, 110 + 34 * max(3, len(probs)))
 
 
 def language_section(trace: Trace) -> None:
