@@ -6,7 +6,7 @@ import streamlit as st
 
 from components.common import error
 from components.session import analysed
-from components.sidebar import sidebar_ui
+from components.sidebar import now_showing, sidebar_ui
 from whisper_inquiry.errors import InquiryError
 
 PAGES = {"From sound to text": [
@@ -39,15 +39,17 @@ PAGES = {"From sound to text": [
 def main() -> None:
     st.set_page_config(page_title="Whisper Inquiry", page_icon=":material/hearing:", layout="wide")
     navigation = st.navigation(PAGES)
+    showing = st.sidebar.container(key="now_showing")  # first in the sidebar, filled once the trace is known
     request = sidebar_ui()
     st.session_state["trace"] = None
     if request is not None:
         try:
             st.session_state["trace"] = analysed(request.audio, request.audio_name, request.model_name,
                                                  request.options)
-            st.session_state["model_name"] = request.model_name
         except InquiryError as exc:
             error(str(exc))
+    with showing:
+        now_showing(st.session_state["trace"])
     navigation.run()
 
 

@@ -8,8 +8,14 @@ from plotly.subplots import make_subplots
 
 from whisper_inquiry.trace import AUDIO_CTX_S, FRAME_S, Attempt, Window
 
-from .common import ATTENTION_SCALE, MEL_SCALE, safe, style
+from .common import ATTENTION_SCALE, MEL_SCALE, ROOM_PX, font_px, label_step, ordinal, safe, stagger, style, text_px
 from .token_figs import label
+from .tree_figs import short
+
+
+def short_label(step) -> str:
+    """A token for a crowded axis: ␣ for a leading space, <|8.00|> as 8.00s, end-of-text as END."""
+    return label(step) if not step.text.startswith("<|") else short(step.text)
 
 
 def cross_matrix(attempt: Attempt, window: Window, layer: int | None, head: int | None) -> np.ndarray:
@@ -35,35 +41,64 @@ def cross_attention_figure(attempt: Attempt, window: Window, z: np.ndarray, titl
                                hovertemplate="%{customdata} looks at %{x:.2f} s: %{z:.3f}<extra></extra>"))
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed",
                      automargin=True, title_standoff=12)
-    return style(fig, title, "audio time (s)", "token being written", max(420, 18 * len(labels) + 140))
+    return style(fig, title, "audio time (s)", "token being written",
+                 max(420, int(1.45 * font_px()) * len(labels) + 160))
 
 
-def dtw_figure(attempt: Attempt, window: Window) -> go.Figure:
-    """The log-mel with the DTW path (token row against time) and each word's span drawn over it."""
+def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] | None = None,
+               room_px: float = ROOM_PX) -> go.Figure:
+    """The log-mel with each word's span drawn over it (labels in lanes, never on top of each other) and,
+    below, the DTW path (token row against time), its token labels thinned to what the height holds."""
     content = int(window.content_s / FRAME_S)
     mel = window.mel[:, : max(2, content)]
     mel = mel[:, : mel.shape[1] // 2 * 2].reshape(mel.shape[0], -1, 2).mean(-1)  # 20 ms columns
     times = window.start_s + (np.arange(mel.shape[1]) + 0.5) * AUDIO_CTX_S
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.45, 0.55], vertical_spacing=0.04)
+    size = font_px()
+    words = attempt.words
+    path_labels = [short_label(s) for s in attempt.steps]
+    longest = max((text_px(t) for t in path_labels), default=0)
+    room_px = max(200.0, room_px - max(0.0, longest + 30 - 70))  # the path's tick labels widen the left margin
+    s_per_px = max(window.content_s, 1e-3) / room_px
+    spans = [((w.start_s + w.end_s) / 2 - text_px(w.word.strip()) * s_per_px / 2,
+              (w.start_s + w.end_s) / 2 + text_px(w.word.strip()) * s_per_px / 2) for w in words]
+    lanes = stagger(spans, gap=6 * s_per_px)
+    n_lanes = max(lanes, default=0) + 1
+    n_rows = len(attempt.steps)
+    row_px = int(1.5 * size)  # each token row of the path gets room for one label
+    path_px = max(260, row_px * n_rows // max(1, label_step(n_rows, row_px * n_rows, row_px)))
+    lanes_px = int(1.8 * size) * n_lanes
+    mel_px = 260
+    total = lanes_px + mel_px + path_px
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.02,
+                        row_heights=[lanes_px / total, mel_px / total, path_px / total])
+    fig.add_trace(go.Scatter(
+        x=[(w.start_s + w.end_s) / 2 for w in words], y=lanes, mode="text", text=[safe(w.word.strip()) for w in words],
+        textfont={"size": size}, cliponaxis=False, customdata=[[w.start_s, w.end_s] for w in words],
+        hovertemplate="%{text}: %{customdata[0]:.2f}-%{customdata[1]:.2f} s<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Heatmap(z=mel, x=times, colorscale=MEL_SCALE, showscale=False,
-                             hovertemplate="%{x:.2f} s<extra></extra>"), row=1, col=1)
-    for i, word in enumerate(attempt.words):
-        fig.add_vline(x=word.start_s, line_width=1.5, line_color="white", row=1, col=1)
-        fig.add_annotation(x=(word.start_s + word.end_s) / 2, y=mel.shape[0] * (0.88 if i % 2 else 0.72),
-                           text=safe(word.word.strip()), showarrow=False, font={"size": 13, "color": "black"},
-                           bgcolor="rgba(255,255,255,0.85)", row=1, col=1)
+                             hovertemplate="%{x:.2f} s<extra></extra>"), row=2, col=1)
+    for w in words:
+        fig.add_vline(x=w.start_s, line_width=1.5, line_color="white", row=2, col=1)
     if attempt.alignment_path is not None:
         path = attempt.alignment_path
-        labels = [safe(label(attempt.steps[r])) for r in path[:, 0]]
+        labels = [safe(path_labels[r]) for r in path[:, 0]]
         fig.add_trace(go.Scatter(x=window.start_s + path[:, 1] * AUDIO_CTX_S, y=path[:, 0], mode="lines",
                                  line={"color": "#d62728", "width": 3}, customdata=labels,
                                  hovertemplate="%{customdata} at %{x:.2f} s<extra></extra>", name="DTW path"),
-                      row=2, col=1)
+                      row=3, col=1)
         rows = sorted(set(path[:, 0].tolist()))
-        fig.update_yaxes(tickmode="array", tickvals=rows, ticktext=[safe(label(attempt.steps[r])) for r in rows],
-                         autorange="reversed", automargin=True, tickfont={"size": 11}, row=2, col=1)
-    fig.update_layout(showlegend=False)
-    fig.update_xaxes(title_text="time (s)", row=2, col=1)
-    fig.update_yaxes(showticklabels=False, row=1, col=1)
+        every = label_step(len(rows), path_px - 40, row_px)
+        shown = rows[::every]
+        fig.update_yaxes(tickmode="array", tickvals=shown, ticktext=[safe(path_labels[r]) for r in shown],
+                         autorange="reversed", automargin=True, title_text="token" + (
+                             f" (every {ordinal(every)})" if every > 1 else ""), row=3, col=1)
+    if highlight is not None:
+        fig.add_vrect(x0=highlight[0], x1=max(highlight[1], highlight[0] + 0.02), fillcolor="rgba(255,215,0,0.35)",
+                      line={"color": "#e6a800", "width": 2}, row="all", col=1)
+    fig.update_layout(showlegend=False, plot_bgcolor="white")
+    fig.update_xaxes(title_text="time (s)", row=3, col=1)
+    fig.update_xaxes(showgrid=False, row=1, col=1)
+    fig.update_yaxes(visible=False, range=[n_lanes - 0.5, -0.5], row=1, col=1)
+    fig.update_yaxes(showticklabels=False, title_text="log-mel", row=2, col=1)
     return style(fig, "Word timings: dynamic time warping through the alignment heads' attention",
-                 height=max(560, 16 * len(attempt.steps) + 360))
+                 height=total + 160)

@@ -23,8 +23,9 @@ def waveform_figure(trace: Trace) -> go.Figure:
     return style(fig, "Waveform: air pressure over time (16,000 samples a second)", "time (s)", "amplitude", 300)
 
 
-def spectrogram_figure(samples: np.ndarray) -> go.Figure:
+def spectrogram_figure(samples: np.ndarray, start_s: float = 0.0) -> go.Figure:
     freqs, times, db = signal.stft_db(samples)
+    times = times + start_s  # the audio's own clock, shared with every other chart
     fig = go.Figure(go.Heatmap(z=db.astype(np.float32), x=times, y=freqs, colorscale=MEL_SCALE,
                                zmin=float(db.max() - 80), zmax=float(db.max()), colorbar={"title": "dB"},
                                hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"))

@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import Trace
 
-from .common import safe, style
-from .token_figs import label
+from .common import ordinal, safe, style
+from .token_figs import every_nth, label
 
 
 def word_diff_html(a: str, b: str) -> str:
@@ -57,8 +57,13 @@ def aligned_probabilities_figure(a: Trace, b: Trace, name_a: str, name_b: str) -
         fig.add_trace(go.Bar(x=x, y=[s.prob if s else None for s in steps], name=safe(name), marker_color=colour,
                              customdata=[safe(label(s)) if s else "-" for s in steps],
                              hovertemplate="%{customdata}: %{y:.3f}<extra>" + safe(name) + "</extra>"))
-    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=names, tickangle=-60)
+    n = every_nth(len(x))
+    fig.update_xaxes(tickmode="array", tickvals=x[::n], ticktext=names[::n], tickangle=-60)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.12})
-    return style(fig, "Token probabilities side by side (* where the two runs wrote different tokens)",
-                 None, "probability", 420)
+    thinned = "" if n == 1 else f"<br>every {ordinal(n)} token labelled; hover for the others"
+    fig = style(fig, "Token probabilities side by side (* where the two runs wrote different tokens)" + thinned,
+                None, "probability", 440)
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+                      margin={"t": fig.layout.margin.t + 36})  # the legend gets its own line under the title
+    return fig

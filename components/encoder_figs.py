@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from whisper_inquiry.trace import AUDIO_CTX_S, Activation, EncoderAttention, Window
+from whisper_inquiry.trace import AUDIO_CTX_S, Activation, HeadSummaries, Window
 
-from .common import ATTENTION_SCALE, MEL_SCALE, style
+from .common import ATTENTION_SCALE, MEL_SCALE, ROOM_PX, font_px, presenting, style, text_px
 
 THUMB = 50  # thumbnail cells per side in the model view (0.6 s each)
 
@@ -37,8 +37,10 @@ def _shrink(pooled: np.ndarray, size: int) -> np.ndarray:
     return pooled.reshape(size, f, size, f).mean(1).sum(-1)
 
 
-def model_view_figure(enc: EncoderAttention) -> go.Figure:
-    """Every layer (rows) by every head (columns), one thumbnail each, on one shared colour scale.
+def model_view_figure(enc: HeadSummaries, content_s: float = 30.0, title: str | None = None,
+                      room_px: float = ROOM_PX) -> go.Figure:
+    """Every layer (rows) by every head (columns), one thumbnail each, on one shared colour scale. The
+    padding after `content_s` (rows and columns past the audio) is veiled in white and named.
 
     The thumbnails are tiled into one heatmap rather than one subplot per head: a browser draws one
     trace far faster than 24 (or 48 for base), which keeps the page quick to open."""
@@ -52,15 +54,30 @@ def model_view_figure(enc: EncoderAttention) -> go.Figure:
                 enc.pooled[i, j].astype(np.float32), THUMB)
     zmax = float(np.nanpercentile(tiles, 99.5))
     fig = go.Figure(go.Heatmap(z=tiles, colorscale=ATTENTION_SCALE, zmin=0, zmax=zmax, hoverongaps=False,
-                               colorbar={"title": "weight"}, hovertemplate="weight %{z:.3f}<extra></extra>"))
+                               colorbar={"title": "weight", "len": 0.8, "thickness": 18},
+                               hovertemplate="weight %{z:.3f}<extra></extra>"))
     centres = [k * step + THUMB / 2 for k in range(max(L, H))]
-    fig.update_xaxes(tickmode="array", tickvals=centres[:H], ticktext=[f"head {j}" for j in range(H)],
+    narrow = room_px / H < text_px("head 0") + 10  # "h3" and "L2" where "head 3" would collide
+    fig.update_xaxes(tickmode="array", tickvals=centres[:H], ticktext=[f"h{j}" if narrow else f"head {j}"
+                                                                        for j in range(H)],
                      side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickmode="array", tickvals=centres[:L], ticktext=[f"layer {i}" for i in range(L)],
+    fig.update_yaxes(tickmode="array", tickvals=centres[:L], ticktext=[f"L{i}" if narrow else f"layer {i}"
+                                                                        for i in range(L)],
                      autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x")
     fig.update_layout(plot_bgcolor="white")
-    return style(fig, "Model view: where each encoder head looks (each thumbnail: 30 s by 30 s)",
-                 height=max(420, 120 * L + 140))
+    cut = THUMB * min(1.0, max(0.0, content_s / 30.0))
+    if cut < THUMB - 0.5:  # veil the padding: keys past the audio (right) and queries past it (bottom)
+        veil = {"type": "rect", "fillcolor": "rgba(255,255,255,0.55)", "line": {"width": 0}, "layer": "above"}
+        for i in range(L):
+            for j in range(H):
+                x0, y0 = j * step - 0.5, i * step - 0.5
+                fig.add_shape(**veil, x0=x0 + cut, x1=x0 + THUMB, y0=y0, y1=y0 + THUMB)
+                fig.add_shape(**veil, x0=x0, x1=x0 + cut, y0=y0 + cut, y1=y0 + THUMB)
+    title = title or ("Where each encoder head looks (thumbnail: 30 s by 30 s"
+                      + (f"; veiled: padding after {content_s:.1f} s)" if cut < THUMB - 0.5 else ")"))
+    fig = style(fig, title, height=int(max(260, room_px * L / H) + 160))  # square thumbnails fill the width
+    fig.update_layout(margin={"t": fig.layout.margin.t + font_px() + 12})  # the head labels sit above the tiles
+    return fig
 
 
 def head_view_figure(window: Window, head_map: np.ndarray, layer: int, head: int,
@@ -89,16 +106,25 @@ def head_view_figure(window: Window, head_map: np.ndarray, layer: int, head: int
     return style(fig, f"Head view: layer {layer}, head {head} ({res:.0f} ms per cell)", height=760)
 
 
-def head_summary_figure(enc: EncoderAttention) -> go.Figure:
+def head_summary_figure(enc: HeadSummaries, side_by_side: bool | None = None) -> go.Figure:
+    """Entropy and mean distance of every head, as two grids of numbers: side by side at a desk, one above
+    the other in presenter mode (each cell then keeps room for its number in large type)."""
     L, H = enc.n_layer, enc.n_head
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("entropy (bits): how spread out", "mean distance (ms)"),
-                        horizontal_spacing=0.12)
+    if side_by_side is None:
+        side_by_side = not presenting()
+    grid = {"rows": 1, "cols": 2, "horizontal_spacing": 0.14} if side_by_side else {"rows": 2, "cols": 1,
+                                                                                     "vertical_spacing": 0.16}
+    fig = make_subplots(**grid, subplot_titles=("entropy (bits)", "mean distance (ms)"))
+    second = {"row": 1, "col": 2} if side_by_side else {"row": 2, "col": 1}
+    bars = ({"x": 0.43, "len": 1.0}, {"x": 1.0, "len": 1.0}) if side_by_side else (
+        {"y": 0.79, "len": 0.42}, {"y": 0.21, "len": 0.42})
     labels = {"x": [f"h{j}" for j in range(H)], "y": [f"L{i}" for i in range(L)]}
     fig.add_trace(go.Heatmap(z=enc.entropy_bits, **labels, colorscale="Blues", texttemplate="%{z:.1f}",
-                             colorbar={"x": 0.44}, hovertemplate="%{y} %{x}: %{z:.2f} bits<extra></extra>"),
+                             colorbar=bars[0], hovertemplate="%{y} %{x}: %{z:.2f} bits<extra></extra>"),
                   row=1, col=1)
     fig.add_trace(go.Heatmap(z=enc.distance_ms, **labels, colorscale="Oranges", texttemplate="%{z:.0f}",
-                             hovertemplate="%{y} %{x}: %{z:.0f} ms<extra></extra>"), row=1, col=2)
+                             colorbar=bars[1], hovertemplate="%{y} %{x}: %{z:.0f} ms<extra></extra>"), **second)
     fig.update_yaxes(autorange="reversed")
-    return style(fig, "Per-head summaries over this window", height=max(300, 50 * L + 150))
-
+    per_grid = max(240, 46 * L + 90)
+    return style(fig, "Per-head summaries, over the audio's own frames",
+                 height=per_grid + 80 if side_by_side else 2 * per_grid + 60)

@@ -1,23 +1,43 @@
-"""The sidebar: which audio, which model, how to decode. Returns what to analyse; draws nothing else.
+"""The sidebar: which audio, which model, how to decode, and a short "now showing" note.
 
-Every choice is mirrored in the URL (`st.query_params`), so a teacher can hand out a link that
-opens the same sample, model and options.
+Session state is the source of truth, not the URL. Streamlit clears `st.query_params` on a page
+switch, and a widget rebuilt from a cleared URL falls back to its default: one click on another page
+silently undid a teacher's setup. So every widget has a fixed key, its value is also kept in a plain
+session-state dict (a hidden widget's own entry is dropped by Streamlit), the URL is read once when a
+session starts (a shared link) and written back on every run, so the address bar always reflects the
+setup. Uploaded and recorded bytes are kept in session state too: they are never in the URL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
+from components.common import md_escape
 from whisper_inquiry.models import DEFAULT_MODEL, list_models
 from whisper_inquiry.options import AnalysisOptions
 from whisper_inquiry.samples import DEFAULT_SAMPLE, SAMPLES
+from whisper_inquiry.trace import Trace
 from whisper_inquiry.vocab import language_name
 
 SOURCES = ("Bundled sample", "Upload a file", "Record")
 LANGUAGES = ("auto", "en", "es", "fr", "de", "it", "pt", "nl", "sv", "pl", "ru", "zh", "ja", "ko", "ar", "hi")
 UPLOAD_TYPES = ["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac", "webm", "mp4", "mkv"]
+STRATEGIES = ("greedy", "beam", "sampling")
+TASKS = ("transcribe", "translate")
+SEED_MAX = 2**31 - 1
+
+# every choice, its default, and the name it has in the URL (also its widget key)
+DEFAULTS: dict[str, Any] = dict(
+    source=SOURCES[0], sample=DEFAULT_SAMPLE.name, model=DEFAULT_MODEL, task="transcribe", language="auto",
+    strategy="greedy", beam=5, patience=1.0, temperature=0.7, best_of=5, seed=0, top_k=10, timestamps=True,
+    fallback=True, prompt="", presenter=False,
+)
+_KEPT = "_sidebar_choices"  # plain session state: survives page switches and hidden widgets
+_CLIPS = "_sidebar_clips"  # source -> (bytes, file name) of the last upload and the last recording
 
 
 @dataclass(frozen=True)
@@ -28,90 +48,185 @@ class Request:
     options: AnalysisOptions
 
 
-def _param(name: str, default, cast=str):
+def _from_url(name: str, default: Any) -> Any:
     value = st.query_params.get(name)
     if value is None:
         return default
     try:
-        return cast(value)
+        if isinstance(default, bool):
+            return value.lower() in ("1", "true", "yes", "on")
+        return type(default)(value)
     except ValueError:
         return default
 
 
-def _index(options, value, default=0) -> int:
-    return list(options).index(value) if value in options else default
+def _kept() -> dict[str, Any]:
+    """The session's choices; on its first run taken from the URL, so a shared link opens its setup."""
+    if _KEPT not in st.session_state:
+        st.session_state[_KEPT] = {name: _from_url(name, default) for name, default in DEFAULTS.items()}
+    return st.session_state[_KEPT]
+
+
+def _seed(key: str, valid: Callable[[Any], bool] = lambda v: True) -> str:
+    """Give the widget `key` its kept value before it is drawn (no default argument, so no conflict)."""
+    if key not in st.session_state:
+        value = _kept()[key]
+        st.session_state[key] = value if valid(value) else DEFAULTS[key]
+    return key
+
+
+def _keep(key: str, value: Any) -> Any:
+    _kept()[key] = value
+    return value
+
+
+def _in_range(lo: float, hi: float) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, (int, float)) and lo <= v <= hi
+
+
+def _remember_clip(source: str, key: str, name: str | None = None) -> None:
+    """on_change of the uploader / recorder: keep the bytes (or forget them when the user removes them)."""
+    clip = st.session_state.get(key)
+    clips = st.session_state.setdefault(_CLIPS, {})
+    clips[source] = (clip.getvalue(), name or clip.name) if clip is not None else None
 
 
 def audio_ui() -> tuple[bytes, str] | None:
-    source = st.radio("Audio", SOURCES, index=_index(SOURCES, _param("source", SOURCES[0])), horizontal=False)
-    st.query_params["source"] = source
+    source = _keep("source", st.radio("Audio", SOURCES, key=_seed("source", lambda v: v in SOURCES)))
     if source == "Bundled sample":
         names = [s.name for s in SAMPLES]
-        name = st.selectbox("Sample", names, index=_index(names, _param("sample", DEFAULT_SAMPLE.name)))
-        st.query_params["sample"] = name
+        name = _keep("sample", st.selectbox("Sample", names, key=_seed("sample", lambda v: v in names)))
         sample = SAMPLES[names.index(name)]
         st.caption(sample.about)
         return sample.path.read_bytes(), sample.file
-    st.query_params.pop("sample", None)
+    clips = st.session_state.setdefault(_CLIPS, {})
     if source == "Upload a file":
-        upload = st.file_uploader("Audio file", type=UPLOAD_TYPES)
-        return (upload.getvalue(), upload.name) if upload is not None else None
-    recording = st.audio_input("Record from the microphone", sample_rate=16000)
-    return (recording.getvalue(), "recording.wav") if recording is not None else None
+        upload = st.file_uploader("Audio file", type=UPLOAD_TYPES, key="upload",
+                                  on_change=_remember_clip, args=(source, "upload"))
+        if upload is not None:
+            clips[source] = (upload.getvalue(), upload.name)
+    else:
+        recording = st.audio_input("Record from the microphone", sample_rate=16000, key="record",
+                                   on_change=_remember_clip, args=(source, "record", "recording.wav"))
+        if recording is not None:
+            clips[source] = (recording.getvalue(), "recording.wav")
+    clip = clips.get(source)
+    if clip is not None and st.session_state.get("upload" if source == "Upload a file" else "record") is None:
+        st.caption(f"Still using {md_escape(clip[1])} ({len(clip[0]) / 1e6:.1f} MB). Choose another to replace it.")
+    return clip
 
 
 def model_ui() -> str:
     models = list_models()
     names = [m.name for m in models]
     labels = {m.name: f"{m.name} ({m.source})" if m.available_offline else f"{m.name} (download)" for m in models}
-    name = st.selectbox("Model", names, index=_index(names, _param("model", DEFAULT_MODEL)),
-                        format_func=labels.get,
-                        help="Bundled models work offline; the others are downloaded by openai-whisper on first use.")
-    st.query_params["model"] = name
-    return name
+    return _keep("model", st.selectbox(
+        "Model", names, key=_seed("model", lambda v: v in names), format_func=labels.get,
+        help="Bundled models work offline; the others are downloaded by openai-whisper on first use."))
 
 
 def options_ui(multilingual: bool) -> AnalysisOptions:
     task, language = "transcribe", None
     if multilingual:
-        tasks = ("transcribe", "translate")
-        task = st.radio("Task", tasks, index=_index(tasks, _param("task", "transcribe")), horizontal=True)
-        lang = st.selectbox("Language", LANGUAGES, index=_index(LANGUAGES, _param("language", "auto")),
-                            format_func=lambda c: "detect" if c == "auto" else f"{c}: {language_name(c)}")
+        task = _keep("task", st.radio("Task", TASKS, key=_seed("task", lambda v: v in TASKS), horizontal=True))
+        lang = _keep("language", st.selectbox(
+            "Language", LANGUAGES, key=_seed("language", lambda v: v in LANGUAGES),
+            format_func=lambda c: "detect" if c == "auto" else f"{c}: {language_name(c)}"))
         language = None if lang == "auto" else lang
-        st.query_params.update(task=task, language=lang)
-    strategies = ("greedy", "beam", "sampling")
-    strategy = st.radio("Decoding", strategies, index=_index(strategies, _param("strategy", "greedy")),
-                        horizontal=True)
+    strategy = _keep("strategy", st.radio("Decoding", STRATEGIES, key=_seed("strategy", lambda v: v in STRATEGIES),
+                                          horizontal=True))
     kwargs: dict = {}
     if strategy == "beam":
-        kwargs["beam_size"] = st.slider("Beam size", 2, 8, _param("beam", 5, int))
-        patience = st.slider("Patience", 0.5, 3.0, _param("patience", 1.0, float), 0.5)
+        kwargs["beam_size"] = _keep("beam", st.slider("Beam size", 2, 8, key=_seed("beam", _in_range(2, 8))))
+        patience = _keep("patience", st.slider("Patience", 0.5, 3.0, step=0.5,
+                                               key=_seed("patience", _in_range(0.5, 3.0))))
         kwargs["patience"] = None if patience == 1.0 else patience
-        st.query_params.update(beam=kwargs["beam_size"], patience=patience)
     if strategy == "sampling":
-        kwargs["temperature"] = st.slider("Temperature", 0.1, 1.5, _param("temperature", 0.7, float), 0.1)
-        kwargs["best_of"] = st.slider("Candidates (best of)", 1, 8, _param("best_of", 5, int))
-        st.query_params.update(temperature=kwargs["temperature"], best_of=kwargs["best_of"])
+        kwargs["temperature"] = _keep("temperature", st.slider(
+            "Temperature", 0.1, 1.5, step=0.1, key=_seed("temperature", _in_range(0.1, 1.5))))
+        kwargs["best_of"] = _keep("best_of", st.slider("Candidates (best of)", 1, 8,
+                                                       key=_seed("best_of", _in_range(1, 8))))
+    kwargs["seed"] = _keep("seed", int(st.number_input(
+        "Random seed", 0, SEED_MAX, step=1, key=_seed("seed", _in_range(0, SEED_MAX)),
+        help="Sampling and temperature fallback draw random numbers: the same seed gives the same text, "
+             "so a lesson prepared from a link shows the class the same result.")))
     with st.expander("More options"):
-        kwargs["top_k"] = st.slider("Runners-up kept per token (top-k)", 3, 20, _param("top_k", 10, int))
-        kwargs["timestamps"] = st.checkbox("Timestamp tokens", _param("timestamps", "1") == "1")
-        kwargs["fallback"] = st.checkbox("Temperature fallback (as whisper.transcribe)", _param("fallback", "1") == "1")
-        prompt = st.text_input("Initial prompt", _param("prompt", ""), max_chars=200,
-                               help="Text given to the decoder as if it had been said before.")
+        kwargs["top_k"] = _keep("top_k", st.slider("Runners-up kept per token (top-k)", 3, 20,
+                                                   key=_seed("top_k", _in_range(3, 20))))
+        kwargs["timestamps"] = _keep("timestamps", st.checkbox("Timestamp tokens", key=_seed("timestamps")))
+        kwargs["fallback"] = _keep("fallback", st.checkbox("Temperature fallback (as whisper.transcribe)",
+                                                           key=_seed("fallback")))
+        prompt = _keep("prompt", st.text_input("Initial prompt", max_chars=200,
+                                               key=_seed("prompt", lambda v: isinstance(v, str) and len(v) <= 200),
+                                               help="Text given to the decoder as if it had been said before."))
         kwargs["initial_prompt"] = prompt or None
-        st.query_params.update(top_k=kwargs["top_k"], timestamps=int(kwargs["timestamps"]),
-                               fallback=int(kwargs["fallback"]), prompt=prompt)
-    st.query_params["strategy"] = strategy
     return AnalysisOptions(task=task, language=language, strategy=strategy, **kwargs)
 
 
+def presenter_ui() -> bool:
+    """One switch for projecting to a class; what it changes is drawn by components.common."""
+    return _keep("presenter", st.toggle("Presenter mode", key=_seed("presenter"),
+                                        help="Larger type, fewer labels and thicker lines, for the back of the room."))
+
+
+def url_params(multilingual: bool) -> dict[str, str]:
+    """The kept choices that matter for what is shown, as the URL spells them."""
+    kept = _kept()
+    names = ["source", "sample"] if kept["source"] == "Bundled sample" else ["source"]
+    names.append("model")
+    if multilingual:
+        names += ["task", "language"]
+    names.append("strategy")
+    names += {"beam": ["beam", "patience"], "sampling": ["temperature", "best_of"]}.get(kept["strategy"], [])
+    names += ["seed", "top_k", "timestamps", "fallback"]
+    if kept["prompt"]:
+        names.append("prompt")
+    if kept["presenter"]:
+        names.append("presenter")
+    return {n: str(int(kept[n])) if isinstance(kept[n], bool) else str(kept[n]) for n in names}
+
+
 def sidebar_ui() -> Request | None:
-    """Draw the sidebar and say what to analyse (None until there is audio)."""
+    """Draw the sidebar's choices, write them to the URL, and say what to analyse (None until there is audio)."""
     with st.sidebar:
+        presenter_ui()
         audio = audio_ui()
         model_name = model_ui()
-        options = options_ui(multilingual=not model_name.endswith(".en"))
+        multilingual = not model_name.endswith(".en")
+        options = options_ui(multilingual)
+    st.session_state["model_name"] = model_name  # the Live page's model, even before any audio is chosen
+    st.query_params.from_dict(url_params(multilingual))
     if audio is None:
         return None
     return Request(audio[0], audio[1], model_name, options)
+
+
+def decoding_label(options: dict) -> str:
+    """'greedy', 'beam 5', 'sampling T=0.7, best of 5': the decoding in a few words."""
+    strategy = options.get("strategy", "greedy")
+    if strategy == "beam":
+        label = f"beam {options.get('beam_size', 5)}"
+    elif strategy == "sampling":
+        label = f"sampling T={options.get('temperature', 0.7):g}, best of {options.get('best_of', 5)}"
+    else:
+        label = "greedy"
+    if options.get("task") == "translate":
+        label = f"translate, {label}"
+    return label
+
+
+def first_words(text: str, n: int = 8) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + (" ..." if len(words) > n else "")
+
+
+def now_showing(trace: Trace | None) -> None:
+    """A few lines saying which clip and model every page is about, so a page switch can never hide a change."""
+    if trace is None:
+        st.markdown("**Now showing:** nothing yet. Choose audio below.")
+        return
+    said = first_words(trace.text) or "(no speech written)"
+    st.markdown(
+        f"**Now showing**  \n{md_escape(trace.audio_name)}, {trace.duration_s:.1f} s  \n"
+        f"{md_escape(trace.model.name)}, {md_escape(decoding_label(trace.options))}, "
+        f"seed {trace.options.get('seed', 0)}  \n*{md_escape(said)}*")

@@ -1,7 +1,12 @@
-"""The search tree: every candidate the decoder weighed, the path it took, and how the finalists ranked."""
+"""The search tree: every candidate the decoder weighed, the path it took, and how the finalists ranked.
+
+Drawn for a class to follow: the beams that were kept are labelled, the candidates that were dropped
+appear only on demand, rows are ranks (1 = best) and every label is cut to the room its step has."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -9,14 +14,15 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import SearchTree
 
-from .common import GREY, safe, style
+from .common import GREY, ROOM_PX, font_px, safe, style
 
-STATUS_STYLE = {  # marker symbol, and whether the node's label is printed
-    "kept": ("circle", True),
-    "finished": ("star", True),
-    "pruned": ("circle-open", False),
-    "alternative": ("circle-open", False),
-    "root": ("square", True),
+DROPPED = ("pruned", "alternative")
+STATUS_STYLE = {  # marker symbol, legend name
+    "root": ("square", "prompt"),
+    "kept": ("circle", "kept for the next step"),
+    "finished": ("star", "finished (wrote end-of-text)"),
+    "pruned": ("circle-open", "dropped"),
+    "alternative": ("circle-open", "runner-up not taken"),
 }
 
 
@@ -28,24 +34,49 @@ def short(text: str) -> str:
     return text
 
 
-def layout(tree: SearchTree, first: int, last: int) -> dict[int, tuple[int, int]]:
-    """(x, y) per node in steps [first, last]: x is the step, y the rank by cumulative log-probability."""
+def fit(text: str, max_chars: int) -> str:
+    """A label cut to `max_chars` characters (an ellipsis marks the cut); the hover shows it whole."""
+    text = text.strip() or repr(text)
+    return text if len(text) <= max_chars else text[: max(1, max_chars - 1)] + "…"
+
+
+def layout(tree: SearchTree, first: int, last: int, show_dropped: bool = True) -> dict[int, tuple[int, int]]:
+    """(x, y) per node in steps [first, last]: x is the step, y the row (0 = top): the chosen path first,
+    then the other kept or finished candidates by cumulative log-probability, then (if shown) the dropped."""
     by_step: dict[int, list[int]] = defaultdict(list)
     for i, step in enumerate(tree.step):
-        if first <= step <= last:
+        if first <= step <= last and (show_dropped or tree.status[i] not in DROPPED or i in tree.chosen_path):
             by_step[step].append(i)
     chosen = set(tree.chosen_path)
     pos = {}
     for step, nodes in by_step.items():
-        nodes.sort(key=lambda i: (i not in chosen, tree.status[i] in ("pruned", "alternative"), -tree.cum_logprob[i]))
+        nodes.sort(key=lambda i: (i not in chosen, tree.status[i] in DROPPED, -tree.cum_logprob[i]))
         for rank, i in enumerate(nodes):
             pos[i] = (step, rank)
     return pos
 
 
-def tree_figure(tree: SearchTree, first: int, last: int) -> go.Figure:
-    pos = layout(tree, first, last)
+def label_chars(first: int, last: int, room_px: float = ROOM_PX) -> int:
+    """How many characters a label may have so that it ends before the next step's marker."""
+    step_px = room_px / max(1, last - first + 1)
+    return max(2, int((step_px - 14) // (0.6 * font_px())))
+
+
+def steps_that_fit(room_px: float = ROOM_PX, min_chars: int = 8) -> int:
+    """How many steps one screen can show with labels of at least `min_chars` characters."""
+    return max(4, int(room_px // (min_chars * 0.6 * font_px() + 14)))
+
+
+def tree_figure(tree: SearchTree, first: int, last: int, show_dropped: bool | None = None,
+                room_px: float = ROOM_PX) -> go.Figure:
+    """Steps across, ranks down. Kept and finished candidates are labelled in black (the chosen path in
+    bold); dropped ones, when shown, are grey with grey labels. Hover any node for its whole text."""
+    if show_dropped is None:
+        show_dropped = tree.strategy != "beam"  # greedy's runners-up are the whole point of its tree
+    pos = layout(tree, first, last, show_dropped)
     chosen = set(tree.chosen_path)
+    size = font_px()
+    max_chars = label_chars(first, last, room_px)
     edge_x, edge_y, path_x, path_y = [], [], [], []
     for i, (x, y) in pos.items():
         parent = tree.parent[i]
@@ -55,38 +86,87 @@ def tree_figure(tree: SearchTree, first: int, last: int) -> go.Figure:
             xs += [px, x, None]
             ys += [py, y, None]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=edge_x, y=edge_y, mode="lines", line={"color": "#cccccc", "width": 1},
-                             hoverinfo="skip", name="considered"))
+    fig.add_trace(go.Scatter(x=edge_x, y=edge_y, mode="lines", line={"color": "#bbbbbb", "width": 1.5},
+                             hoverinfo="skip", name="extends"))
     fig.add_trace(go.Scatter(x=path_x, y=path_y, mode="lines", line={"color": "#111111", "width": 4},
-                             hoverinfo="skip", name="chosen path"))
-    few_steps = last - first <= 16
-    for status, (symbol, labelled) in STATUS_STYLE.items():
+                             hoverinfo="skip", name="the chosen path"))
+    for status, (symbol, name) in STATUS_STYLE.items():
         nodes = [i for i in pos if tree.status[i] == status]
         if not nodes:
             continue
-        faded = status in ("pruned", "alternative")
-        labelled = labelled or few_steps  # the runners-up are worth reading when there is room
+        faded = status in DROPPED
+        texts = [fit(short(tree.text[i]), max_chars) for i in nodes]
         fig.add_trace(go.Scatter(
-            x=[pos[i][0] for i in nodes], y=[pos[i][1] for i in nodes],
-            mode="markers+text" if labelled else "markers",
-            text=[safe(short(tree.text[i])) for i in nodes] if labelled else None,
-            textposition="middle right" if faded else "top center",
-            textfont={"size": 11 if faded else 13, "color": "#777" if faded else "#000"},
-            marker={"symbol": symbol, "size": [16 if i in chosen else 10 for i in nodes],
+            x=[pos[i][0] for i in nodes], y=[pos[i][1] for i in nodes], mode="markers+text",
+            text=[f"<b>{safe(t)}</b>" if i in chosen else safe(t) for i, t in zip(nodes, texts)],
+            textposition=["top center" if i in chosen or status == "root" else "middle right" for i in nodes],
+            cliponaxis=False,
+            textfont={"size": size - 2 if faded else size, "color": "#888" if faded else "#000"},
+            marker={"symbol": symbol, "size": [18 if i in chosen else 12 for i in nodes],
                     "color": GREY if faded else [tree.logprob[i] for i in nodes],
                     "colorscale": "RdYlGn", "cmin": -5, "cmax": 0,
-                    "showscale": status == "kept", "colorbar": {"title": "log p"},
+                    "showscale": False,  # the colours are named in the page's caption; hover gives the number
                     "line": {"width": 1, "color": "#333"}},
             customdata=[[safe(tree.text[i]), tree.logprob[i], tree.cum_logprob[i], status] for i in nodes],
             hovertemplate="%{customdata[0]}<br>log p = %{customdata[1]:.2f}, total %{customdata[2]:.2f}"
                           "<br>%{customdata[3]}<extra></extra>",
-            name=status))
-    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0})
-    fig.update_yaxes(autorange="reversed", title_text="rank at that step (best on top)", dtick=1)
-    fig.update_xaxes(title_text="step (tokens written so far)", dtick=1)
+            name=name))
     n_rows = 1 + max((y for _, y in pos.values()), default=0)
-    return style(fig, "Search tree (bold: the final choice)", height=min(900, max(460, 44 * n_rows + 200)))
+    fig.update_layout(showlegend=False, plot_bgcolor="white")  # the page's caption names every mark
+    fig.update_yaxes(range=[n_rows - 0.5, -0.6], tickmode="array", tickvals=list(range(n_rows)),
+                     ticktext=[str(r + 1) for r in range(n_rows)], title_text="rank (1 = best)",
+                     showgrid=False, zeroline=False)
+    fig.update_xaxes(title_text="step (tokens written so far)", dtick=1, range=[first - 0.3, last + 0.9],
+                     showgrid=True, gridcolor="#eeeeee", zeroline=False)
+    return style(fig, "Search tree (bold, on top: the final choice)",
+                 height=min(1400, max(400, int(2.4 * size) * n_rows + 200)))
 
 
 def step_count(tree: SearchTree) -> int:
     return int(np.max(tree.step)) if len(tree) else 0
+
+
+TIMESTAMP = re.compile(r"<\|(\d+\.\d+)\|>")
+
+
+def _words(text: str) -> list[str]:
+    """Words, with each timestamp token a word of its own written as 8.00s (it may be all that differs)."""
+    return TIMESTAMP.sub(r" \1s ", text).split()
+
+
+def differing_words(chosen: str, other: str) -> list[tuple[str, bool]]:
+    """`other` as words, each marked True where it differs from `chosen` (inserted or replaced)."""
+    a, b = _words(chosen), _words(other)
+    out: list[tuple[str, bool]] = []
+    for op, _i1, _i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        out += [(w, op != "equal") for w in b[j1:j2]]
+    return out
+
+
+def _word_html(word: str, differs: bool) -> str:
+    stamp = re.fullmatch(r"\d+\.\d+s", word) is not None
+    html = f'<span style="color:#777;font-size:.8em">{safe(word)}</span>' if stamp else safe(word)
+    return f'<mark style="background:#ffd54f">{html}</mark>' if differs else html
+
+
+def finalists_html(tree: SearchTree) -> str:
+    """The final ranking, best score first: each finalist's whole text, with the words where it differs
+    from the chosen one highlighted (a word the chosen text has and it lacks is shown as a gap: ‸)."""
+    finalists = sorted(tree.finalists, key=lambda f: -f.score)
+    chosen = next((f.text for f in finalists if f.selected), finalists[0].text if finalists else "")
+    rows = []
+    for rank, f in enumerate(finalists, 1):
+        words = differing_words(chosen, f.text)
+        missing = len(_words(chosen)) - sum(not d for _, d in words)
+        text = " ".join(_word_html(w, d) for w, d in words)
+        if missing > 0 and not f.selected:
+            text += ' <span style="color:#b00" title="words of the chosen text this one lacks">‸</span>'
+        badge = "✔ chosen" if f.selected else f"#{rank}"
+        rows.append(f'<tr><td style="padding:4px 10px;white-space:nowrap"><b>{badge}</b></td>'
+                    f'<td style="padding:4px 10px">{text or "(nothing)"}</td>'
+                    f'<td style="padding:4px 10px;white-space:nowrap">{f.score:.3f}</td>'
+                    f'<td style="padding:4px 10px;white-space:nowrap">{f.sum_logprob:.2f} / {f.length}</td></tr>')
+    head = ('<tr><th style="text-align:left;padding:4px 10px">rank</th><th style="text-align:left;padding:4px 10px">'
+            'text (highlighted: where it differs from the chosen one)</th><th style="text-align:left;padding:4px 10px">'
+            'score</th><th style="text-align:left;padding:4px 10px">sum log-p / tokens</th></tr>')
+    return f'<table style="font-size:1.15em;border-collapse:collapse">{head}{"".join(rows)}</table>'

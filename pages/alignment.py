@@ -5,6 +5,7 @@ import streamlit as st
 
 from components.alignment_figs import cross_attention_figure, cross_matrix, dtw_figure
 from components.common import page_end, page_start, show
+from components.listen import DTW_NOTE, pad_span, play
 from components.session import require_trace, window_ui
 
 page_start("Where in the audio did each word come from?",
@@ -24,7 +25,8 @@ choices = ["alignment heads (average)"] + [f"layer {lyr}, head {hd}" for lyr in 
                                            for hd in range(cross.weights.shape[1])]
 c1, c2 = st.columns([2, 1])
 choice = c1.selectbox("Attention from", choices, key="align_head")
-normalise = c2.toggle("Scale each row to its maximum", True, key="align_norm")
+normalise = c2.toggle("Rows to their max", True, key="align_norm",
+                      help="Scale each row (token) to its own maximum, so faint rows show their peak too.")
 if choice.startswith("alignment"):
     layer = head = None
     title = f"Cross-attention, mean of the {len(cross.alignment_heads)} alignment heads"
@@ -35,9 +37,21 @@ show(cross_attention_figure(attempt, window, cross_matrix(attempt, window, layer
 st.caption(f"Each row is one token being written; each column is {cross.seconds_per_column * 1000:.0f} ms of "
            f"audio. Alignment heads here: {', '.join(f'L{a}H{b}' for a, b in cross.alignment_heads)}.")
 
-show(dtw_figure(attempt, window))
-st.caption("Top: the log-mel with each word's span. Bottom: the warping path, which must move forward in time "
-           "as the tokens advance; a word starts where its first token's row begins.")
+st.subheader("Word timings, to check by ear")
+st.warning(DTW_NOTE)
+words = attempt.words
+picked = None
+if words:
+    picked = st.selectbox("Hear a word and mark it below", [None, *range(len(words))], key="align_word",
+                          format_func=lambda i: "choose a word" if i is None else
+                          f"{words[i].word.strip()}  ({words[i].start_s:.2f}-{words[i].end_s:.2f} s)")
+    if picked is not None:  # starts by itself only right after a new choice, not on every rerun
+        fresh, st.session_state["_align_played"] = st.session_state.get("_align_played") != picked, picked
+        play(trace.audio, *pad_span(words[picked].start_s, words[picked].end_s, trace.duration_s), autoplay=fresh)
+show(dtw_figure(attempt, window, (words[picked].start_s, words[picked].end_s) if picked is not None else None))
+st.caption("Top: each word where whisper placed it, over the log-mel (white lines: where words start). Bottom: "
+           "the warping path, which must move forward in time as the tokens advance; a word starts where its "
+           "first token's row begins.")
 if attempt.words:
     st.dataframe(pd.DataFrame([{"word": w.word.strip(), "start (s)": round(w.start_s, 2),
                                 "end (s)": round(w.end_s, 2), "probability": round(w.prob, 3)}

@@ -5,6 +5,7 @@ import streamlit as st
 
 from components.audio_figs import filterbank_figure, mel_figure, spectrogram_figure, waveform_figure
 from components.common import page_end, page_start, show
+from components.listen import mark_span, play
 from components.session import require_trace, window_ui
 
 page_start("How does Whisper see sound?",
@@ -12,7 +13,11 @@ page_start("How does Whisper see sound?",
            "every 10 ms, folds the frequencies onto the mel scale (fine at low pitch, coarse at high pitch, as "
            "our ears are), takes the logarithm and rescales it. That log-mel picture is the model's only input.")
 trace = require_trace()
-show(waveform_figure(trace))
+end_s = round(trace.duration_s, 1)
+span = st.slider("Listen to a stretch (s): it is shaded on every chart below", 0.0, max(end_s, 0.1),
+                 (0.0, min(end_s, 3.0)), 0.1, key="audio_span")
+play(trace.audio, *span)
+show(mark_span(waveform_figure(trace), *span, "listening"))
 a = trace.audio
 st.dataframe(pd.DataFrame([{"samples": len(a), "duration (s)": round(trace.duration_s, 2), "max": float(a.max()),
                             "min": float(a.min()), "mean": float(a.mean()), "std": float(a.std())}]),
@@ -20,9 +25,9 @@ st.dataframe(pd.DataFrame([{"samples": len(a), "duration (s)": round(trace.durat
 index = window_ui(trace, "audio_window")
 window = trace.windows[index]
 start = int(window.start_s * 16_000)
-show(spectrogram_figure(a[start:start + 30 * 16_000]))
+show(mark_span(spectrogram_figure(a[start:start + 30 * 16_000], window.start_s), *span))
 st.caption("Bright bands are loud frequencies: the stacked lines in speech are the harmonics of the voice.")
-show(mel_figure(window, st.toggle("All 3,000 frames (heavier page)", False)))
+show(mark_span(mel_figure(window, st.toggle("All 3,000 frames (heavier page)", False)), *span))
 st.caption("Each column is 10 ms. Shorter clips are padded to 30 s: the model always sees 3,000 columns, and the "
            "flat block at the end (zeros) is that padding.")
 s = window.mel_stats

@@ -2,18 +2,19 @@
 
 import streamlit as st
 
-from components.common import error, page_end, page_start, show
+from components.common import columns, error, page_end, page_start, safe, show
 from components.compare_view import aligned_probabilities_figure, word_diff_html, word_error_rate
 from components.encoder_figs import model_view_figure
 from components.session import analysed, require_trace
 from components.transcript import transcript_html
-from components.tree_figs import step_count, tree_figure
+from components.tree_figs import step_count, steps_that_fit, tree_figure
 from whisper_inquiry.audio import Audio
 from whisper_inquiry.derived import head_summaries
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.models import list_models
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.perturb import PERTURBATIONS, Perturbation, apply
+from whisper_inquiry.perturb import PERTURBATIONS, RANGES, Perturbation, apply
+from whisper_inquiry.vocab import language_name
 
 page_start("What changes if ...?",
            "Run A is the analysis chosen in the sidebar. Run B changes one thing: the model, the decoding, or "
@@ -46,9 +47,7 @@ elif kind == "two decodings":
 else:
     c1, c2 = st.columns(2)
     change = c1.selectbox("Change", PERTURBATIONS)
-    ranges = {"added noise": (-5.0, 30.0, 5.0, 5.0), "speed": (0.5, 2.0, 1.5, 0.1), "trim": (0.0, 5.0, 1.0, 0.5),
-              "silence before": (0.0, 20.0, 10.0, 1.0), "pure noise": (1.0, 30.0, 10.0, 1.0)}
-    lo, hi, default, step = ranges[change]
+    lo, hi, default, step = RANGES[change]
     perturbation = Perturbation(change, c2.slider("Amount", lo, hi, default, step))
     audio_b = Audio(apply(trace_a.audio, perturbation), f"{trace_a.audio_name} ({perturbation.describe()})",
                     16_000, 1, "pcm", "")
@@ -62,28 +61,33 @@ except InquiryError as exc:
 
 name_a = f"A: {trace_a.model.name}, {options_a.strategy}"
 name_b = f"B: {what_b}"
-left, right = st.columns(2)
+left, right = columns(2)
 for column, name, trace in ((left, name_a, trace_a), (right, name_b, trace_b)):
     with column:
         st.subheader(name)
         st.html(transcript_html(trace.steps))
         st.caption(f"Analysed in {trace.timings_ms['total'] / 1000:.2f} s; "
-                   f"{len(trace.steps)} tokens; language {trace.language.detected or 'n/a'}.")
+                   f"{len(trace.steps)} tokens; language: "
+                   f"{language_name(trace.language.detected) if trace.language.detected else 'not detected'}.")
 st.subheader("What changed in the text")
 st.html(word_diff_html(trace_a.text.strip(), trace_b.text.strip()))
 st.caption(f"Word error rate of B against A: {word_error_rate(trace_a.text, trace_b.text):.0%}. "
            "Struck through: only in A. Underlined: only in B.")
 show(aligned_probabilities_figure(trace_a, trace_b, name_a, name_b))
 
-st.subheader("Search trees (first window, first 12 steps)")
-left, right = st.columns(2)
-for column, trace, key in ((left, trace_a, "tree_a"), (right, trace_b, "tree_b")):
-    with column:
-        tree = trace.windows[0].final.tree
-        show(tree_figure(tree, 0, min(step_count(tree), 12)), key=key)
+n_tree = steps_that_fit()
+st.subheader(f"Search trees (first window, first {n_tree} steps)")
+for trace, key, name in ((trace_a, "tree_a", name_a), (trace_b, "tree_b", name_b)):
+    tree = trace.windows[0].final.tree
+    fig = tree_figure(tree, 0, min(step_count(tree), n_tree))
+    show(fig.update_layout(title_text=f"{safe(name)}: search tree"), key=key)
 st.subheader("Encoder attention (first window)")
-left, right = st.columns(2)
-for column, trace, key in ((left, trace_a, "enc_a"), (right, trace_b, "enc_b")):
+left, right = columns(2)
+for column, trace, key, letter in ((left, trace_a, "enc_a", "A"), (right, trace_b, "enc_b", "B")):
     with column:
-        show(model_view_figure(head_summaries(trace, 0)), key=key)
+        window = trace.windows[0]
+        show(model_view_figure(head_summaries(trace, 0), window.content_s, f"{letter}: each encoder head", room_px=320),
+             key=key)
+st.caption("Each thumbnail is one head (rows: where it is; columns: where it looks), over the 30 s window; the "
+           "padding after the audio is veiled in white. Layers run down, heads across.")
 page_end()

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, show
+from components.common import columns, page_end, page_start, show
 from components.encoder_figs import (
     activation_figure,
     head_summary_figure,
@@ -25,7 +25,7 @@ window = trace.windows[index]
 enc = window.encoder
 
 st.header("1. Convolutional stem")
-c1, c2 = st.columns(2)
+c1, c2 = columns(2)
 with c1:
     show(activation_figure(window.conv1, "conv1 + GELU: 3,000 frames (10 ms)", window.start_s))
 with c2:
@@ -37,7 +37,7 @@ st.dataframe(pd.DataFrame([{"tensor": a.name, "shape (channels x time)": " x ".j
 st.caption("Red is positive, blue negative; channels are averaged in groups so the picture fits a screen.")
 
 st.header("2. Positions")
-c1, c2 = st.columns(2)
+c1, c2 = columns(2)
 with c1:
     show(positional_figure(trace.model.positional))
 with c2:
@@ -47,11 +47,16 @@ st.caption("Attention by itself has no sense of order; the sinusoids (fast-chang
            "chart, slow at the top) give each of the 1,500 positions a unique signature.")
 
 st.header("3. Self-attention: the model view")
-show(model_view_figure(head_summaries(trace, index)))
+summaries = head_summaries(trace, index)
+show(model_view_figure(summaries, window.content_s))
 st.caption("Each thumbnail is one head: rows are where the head is, columns where it looks. A bright diagonal "
-           "means it attends to its neighbours; vertical stripes mean everyone looks at the same moments.")
-show(head_summary_figure(head_summaries(trace, index)))
-st.caption("Entropy is low when a head focuses on few moments; distance is how far away (in ms) it looks on average.")
+           "means it attends to its neighbours; vertical stripes mean everyone looks at the same moments. "
+           f"Only the first {window.content_s:.1f} s are audio: the rest of the 30 s window is padding (veiled in "
+           "white), which the encoder attends to like any other input.")
+show(head_summary_figure(summaries))
+st.caption("Entropy is low when a head focuses on few moments; distance is how far away (in ms) it looks on "
+           "average. Both are computed over the audio's own frames, leaving the padding out, so a short clip's "
+           "distances stay within its length.")
 
 st.header("4. One head, full size")
 

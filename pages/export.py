@@ -18,11 +18,20 @@ page_start("Take it with you",
            "Download the whole trace (reload it later with whisper_inquiry.serialize.load_trace, no model "
            "needed), the transcript as text or subtitles with word timings, or any chart as an interactive "
            "HTML file. Every chart's camera button also saves a PNG. The link below reopens this exact view.")
+
+
+def share_link(page_url: str | None, params: dict[str, str]) -> str:
+    """The whole address: this page's own URL with the setup as its query string (just the query string
+    where the browser's address is not known, as in a test without a browser)."""
+    return f"{page_url or ''}?{urlencode(params)}"
+
+
 trace = require_trace()
 stem = trace.audio_name.rsplit(".", 1)[0] or "audio"
 
 st.subheader("Transcript")
-c1, c2, c3, c4 = st.columns(4)
+c1, c2 = st.columns(2)  # two a row: four were cut off ("JSON (tokens, ...") at 1024 px
+c3, c4 = st.columns(2)
 c1.download_button("TXT", to_txt(trace), f"{stem}.txt", "text/plain")
 c2.download_button("JSON (tokens, words, tree)", to_json_text(trace), f"{stem}.json", "application/json")
 c3.download_button("SRT subtitles", to_srt(trace), f"{stem}.srt", "application/x-subrip")
@@ -52,8 +61,12 @@ st.download_button(f"{name}.html ({len(html) / 1e6:.1f} MB, works offline)", htm
                    "text/html")
 
 st.subheader("Share this view")
-query = urlencode(st.query_params.to_dict())
-st.code(f"?{query}", language=None)
-st.caption("Append this to the app's address: it carries the sample, model and decoding options "
-           "(uploads and recordings are not in the link).")
+st.code(share_link(st.context.url, st.query_params.to_dict()), language=None, wrap_lines=True)
+if st.query_params.get("source", "Bundled sample") == "Bundled sample":
+    st.caption("This link opens the same bundled sample, model, decoding options and seed, so the same result, "
+               "on the page it names (replace the page's name at the end of the address to open another page).")
+else:
+    st.warning("Your uploaded or recorded audio is **not** in this link: it stays on this server, in your session "
+               "only. Whoever opens the link gets your model and options, and is asked to choose audio. To share "
+               "the audio too, send the file, or the trace file above.")
 page_end()

@@ -1,12 +1,11 @@
 """Logit lens: at which decoder layer the next token becomes clear."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from components.common import page_end, page_start, safe, show, style
+from components.common import page_end, page_start, show
+from components.lens_figs import lens_figure
 from components.session import model, require_trace, window_ui
-from components.token_figs import label
 from whisper_inquiry.alignment import logit_lens
 from whisper_inquiry.derived import trace_key
 from whisper_inquiry.tokens import tokenizer_for
@@ -31,19 +30,9 @@ if key not in st.session_state:
 lens = st.session_state[key]
 
 steps = attempt.steps
-n = st.slider("Tokens shown", 5, len(steps), min(len(steps), 30)) if len(steps) > 5 else len(steps)
-z = lens.target_probs[:, :n]
-text = [[safe(t) for t in row[:n]] for row in lens.top_texts]
-fig = go.Figure(go.Heatmap(z=z, x=[safe(label(s)) for s in steps[:n]], y=[f"layer {i}" for i in range(len(z))],
-                           text=text, texttemplate="%{text}", textfont={"size": 11}, colorscale="Blues",
-                           zmin=0, zmax=1, colorbar={"title": "p(final token)"},
-                           customdata=lens.top_probs[:, :n],
-                           hovertemplate="%{y}, writing %{x}<br>top guess %{text} (p = %{customdata:.2f})<br>"
-                                         "p(final token) = %{z:.2f}<extra></extra>"))
-fig.update_xaxes(tickangle=-60)
-fig = style(fig, "Each layer's guess (text) and its probability for the token finally written (colour)",
-            "token finally written", "decoder layer", 240 + 70 * len(z))
-fig.update_layout(margin={"b": 130})
+default_n = 10 if st.session_state.get("presenter", False) else 15  # cells wide enough to read each guess
+n = st.slider("Tokens shown", 5, len(steps), min(len(steps), default_n)) if len(steps) > 5 else len(steps)
+fig = lens_figure(lens, steps, n)
 show(fig)
 first = [int(np.argmax(col > 0.5)) if (col > 0.5).any() else None for col in lens.target_probs.T]
 formed = [f for f in first if f is not None]

@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, plain
+from components.common import columns, page_end, page_start, plain
+from components.listen import words_chart
 from components.session import require_trace
-from components.transcript import language_section, transcript
+from components.transcript import fallback_note, language_section, transcript
 from whisper_inquiry.audio import to_wav_bytes
 
 page_start("What did Whisper hear?",
@@ -14,7 +15,10 @@ page_start("What did Whisper hear?",
            "wave to the search over possible sentences.")
 trace = require_trace()
 
-left, right = st.columns([3, 2])
+if trace.words:
+    words_chart(trace, "overview_word")
+
+left, right = columns([3, 2])
 with left:
     st.subheader("Listen")
     st.audio(to_wav_bytes(trace.audio), format="audio/wav")
@@ -24,7 +28,10 @@ with left:
     if not trace.text.strip():
         st.warning("Whisper wrote nothing: it judged this audio to hold no speech "
                    "(see the no-speech probability in the segments below).")
+    for note in filter(None, (fallback_note(w) for w in trace.windows)):
+        (st.warning if "keeps the last" in note else st.info)(note)
     transcript(trace, st.toggle("Show timestamp tokens", False))
+    st.caption("Hover a token for its probability, its word's estimated time and the runners-up it beat.")
 with right:
     language_section(trace)
     st.subheader("Time spent")

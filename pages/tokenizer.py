@@ -5,8 +5,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components.common import page_end, page_start, plain, safe, show, style
+from components.common import font_px, page_end, page_start, plain, safe, show, style
 from components.session import model, require_trace
+from components.token_figs import visible
 from whisper_inquiry import vocab
 
 page_start("How does Whisper turn text into tokens?",
@@ -21,8 +22,9 @@ use_multi = multilingual if vocabulary == "this model's" else vocabulary == "mul
 result = vocab.tokenize(text, use_multi)
 
 st.subheader(f"{len(result.pieces)} tokens from {len(text)} characters")
-st.dataframe(pd.DataFrame([{"#": i, "id": p.id, "piece": p.text, "bytes": p.bytes_hex}
+st.dataframe(pd.DataFrame([{"#": i, "id": p.id, "piece": visible(p.text), "bytes": p.bytes_hex}
                            for i, p in enumerate(result.pieces)]), hide_index=True, height=260)
+st.caption("␣ is a space: \" the\" and \"the\" are different tokens, and most words carry the space before them.")
 st.write("Decoded back:")
 plain(result.round_trip)
 if result.round_trip == text:
@@ -33,11 +35,13 @@ else:
 if result.pieces and use_multi == multilingual:
     ids = [p.id for p in result.pieces][:40]
     vectors = vocab.embeddings(model(trace.model.name), ids)
-    fig = go.Figure(go.Heatmap(z=vectors, y=[safe(repr(p.text)) for p in result.pieces[:40]], colorscale="RdBu_r",
-                               zmid=0, hovertemplate="%{y}, dimension %{x}: %{z:.3f}<extra></extra>"))
+    names = [f"{k}. {safe(visible(p.text))}" for k, p in enumerate(result.pieces[:40])]  # unique, in order
+    fig = go.Figure(go.Heatmap(z=vectors, y=names, colorscale="RdBu_r", zmid=0,
+                               colorbar={"title": {"text": "value in<br>that dimension", "side": "right"}},
+                               hovertemplate="%{y}, dimension %{x}: %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     show(style(fig, f"Token embeddings: the {vectors.shape[1]}-number vector each token starts as",
-               "embedding dimension", "token", max(300, 22 * len(ids) + 120)))
+               "embedding dimension", "token", max(300, int(1.45 * font_px()) * len(ids) + 120)))
     norms = np.linalg.norm(vectors, axis=1)
     st.caption(f"Vector lengths range from {norms.min():.2f} to {norms.max():.2f}. The same table, transposed, "
                "turns the decoder's last hidden state into scores for every token.")
@@ -51,7 +55,8 @@ with c2:
     st.subheader("The prompt format")
     fmt = vocab.prompt_format(multilingual, language="es" if multilingual else "en",
                               task="translate" if multilingual else "transcribe", previous="earlier words")
-    st.dataframe(pd.DataFrame(fmt, columns=["id", "token", "meaning"]), hide_index=True)
+    st.dataframe(pd.DataFrame([(i, visible(t), m) for i, t, m in fmt], columns=["id", "token", "meaning"]),
+                 hide_index=True)
     sizes = vocab.vocabulary_sizes()
     st.caption("Vocabulary sizes: " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()) +
                ". English-only models use GPT-2's byte-level BPE; multilingual ones a larger table.")

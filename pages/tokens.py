@@ -3,13 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, show
+from components.common import columns, page_end, page_start, show
+from components.listen import DTW_NOTE, clicked_index, pad_span, play, sync_click, word_of_token, words_on_mel_figure
 from components.session import require_trace, window_ui
 from components.token_figs import (
     alternatives_figure,
     confidence_summary,
     entropy_figure,
     label,
+    least_certain,
     probability_figure,
     timestamp_rows,
 )
@@ -27,18 +29,14 @@ if not steps:
     st.warning("No tokens were generated for this window.")
     st.stop()
 
-figure = probability_figure(steps)
-event = st.plotly_chart(figure, on_select="rerun", selection_mode="points", key="prob_chart", theme=None,
-                        config={"displaylogo": False})
-st.session_state["_page_bytes"] = st.session_state.get("_page_bytes", 0) + len(figure.to_json())
-clicked = None
-if event and event.selection and event.selection.points:
-    clicked = event.selection.points[0].get("point_index")
 choices = list(range(len(steps)))
-least_sure = min(choices, key=lambda i: steps[i].prob)  # the most instructive token to open on
-chosen = st.selectbox("Inspect token", choices, index=clicked if clicked is not None else least_sure,
+if "tokens_pick" not in st.session_state or st.session_state["tokens_pick"] not in choices:
+    st.session_state["tokens_pick"] = least_certain(steps)  # the most instructive token to open on
+fresh = sync_click("tokens_pick", clicked_index(st.session_state.get("prob_chart")))
+show(probability_figure(steps, st.session_state["tokens_pick"]), key="prob_chart", on_select=True)
+chosen = st.selectbox("Inspect token (or click a bar)", choices, key="tokens_pick",
                       format_func=lambda i: f"{i}: {label(steps[i])}  (p = {steps[i].prob:.2f})")
-c1, c2 = st.columns([3, 2])
+c1, c2 = columns([3, 2])
 with c1:
     show(alternatives_figure(steps[chosen]))
 with c2:
@@ -47,6 +45,15 @@ with c2:
     st.metric("Rank among all tokens", s.rank + 1)
     st.metric("Entropy of this step", f"{s.entropy_bits:.2f} bits")
     st.caption("Entropy is 0 bits when the decoder is certain and grows as probability spreads over more tokens.")
+    word_index = word_of_token(steps, window.final.words)[chosen]
+    if word_index is not None:
+        word = window.final.words[word_index]
+        st.write(f"Hear the word it belongs to, **{word.word.strip()}** ({word.start_s:.2f}-{word.end_s:.2f} s):")
+        play(trace.audio, *pad_span(word.start_s, word.end_s, trace.duration_s), autoplay=fresh)
+if word_index is not None:
+    show(words_on_mel_figure(trace, (word.start_s, word.end_s),
+                             f"Where {label(s)} was said: the word {word.word.strip()} on the log-mel"))
+    st.caption(DTW_NOTE)
 
 show(entropy_figure(steps))
 st.dataframe(pd.DataFrame([confidence_summary(steps)]), hide_index=True)

@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 import whisper
 from whisper.decoding import DecodingOptions, DecodingTask
@@ -119,3 +120,44 @@ def test_stage_timings_are_recorded(greedy_trace):
     assert {"total", "decoding", "encoder attention", "cross-attention and words"} <= timings.keys()
     assert all(v >= 0 for v in timings.values())
     assert dataclasses.asdict(greedy_trace.model)["dims"]["n_audio_layer"] == 4
+
+
+@pytest.fixture(scope="module")
+def spanish_on_english_only(tiny, spanish):
+    """tiny.en hears the Spanish sample as English nonsense: every temperature fails whisper's checks."""
+    return analyze(tiny, spanish, AnalysisOptions())
+
+
+def test_when_every_attempt_fails_whisper_keeps_the_last_and_the_trace_says_so(spanish_on_english_only):
+    window = spanish_on_english_only.windows[0]
+    assert [a.temperature for a in window.attempts] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    for attempt in window.attempts[:-1]:  # whisper tried again after each of these, for the reason recorded
+        assert attempt.rejected == attempt.failed_checks and "low confidence" in attempt.failed_checks
+    kept = window.final
+    assert kept.rejected is None  # whisper kept it ...
+    assert kept.failed_checks is not None and "average log-probability" in kept.failed_checks  # ... though it failed
+    assert spanish_on_english_only.segments[0].temperature == kept.temperature == 1.0
+    assert kept.steps and kept.words  # the kept attempt is the one drawn: its attention and words are there
+
+
+def test_same_seed_same_attempts_even_through_the_random_fallback(tiny, spanish, spanish_on_english_only):
+    rng_before = torch.get_rng_state()
+    again = analyze(tiny, spanish, AnalysisOptions(seed=0))
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the seed never leaks into the caller's RNG
+    assert again.text == spanish_on_english_only.text
+    first = spanish_on_english_only.windows[0].attempts
+    assert [a.tokens for a in again.windows[0].attempts] == [a.tokens for a in first]
+
+
+def test_passing_attempts_have_no_failed_checks(greedy_trace):
+    assert greedy_trace.windows[0].final.failed_checks is None
+
+
+def test_sampling_follows_the_seed(tiny, weather):
+    def tokens(seed: int) -> list[int]:
+        options = AnalysisOptions(strategy="sampling", temperature=1.0, best_of=1, fallback=False, seed=seed)
+        return analyze(tiny, weather, options).windows[0].final.tokens
+
+    first = tokens(0)
+    assert tokens(0) == first
+    assert len({tuple(first), *(tuple(tokens(s)) for s in (1, 2, 3))}) > 1  # other seeds, other draws

@@ -6,10 +6,25 @@ from pathlib import Path
 
 import pytest
 from page_titles import PAGE_TITLES
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = PAGE_TITLES
+
+
+_pages_manager_init = PagesManager.__init__
+
+
+def _navigation_only(self, *args, **kwargs):
+    """AppTest resets Streamlit's legacy `pages/` detection before every run, so from the second run on it
+    ran the page file alone, without app.py's sidebar and analysis (scripts/serve.py does the same for the
+    real server)."""
+    _pages_manager_init(self, *args, **kwargs)
+    PagesManager.uses_pages_directory = False
+
+
+PagesManager.__init__ = _navigation_only
 
 
 def _widget(elements, label):
@@ -139,3 +154,17 @@ def test_logit_lens_last_layer_matches_most_tokens(app):
     app.switch_page("pages/lens.py").run()
     assert not app.exception
     assert any("passes 50% at layer" in c.value for c in app.caption)
+
+
+def test_the_setup_survives_a_page_switch_and_the_url_keeps_it():
+    """Issue 8: widgets rebuilt from a URL that Streamlit cleared on a page switch fell back to defaults."""
+    at = _open(None, seed="5")
+    _widget(at.sidebar.radio, "Decoding").set_value("beam").run()
+    at.switch_page("pages/tokens.py").run()
+    assert not at.exception
+    assert _widget(at.sidebar.radio, "Decoding").value == "beam"
+    options = at.session_state["trace"].options
+    assert options["strategy"] == "beam" and options["seed"] == 5
+    assert at.query_params["strategy"] == "beam" and at.query_params["seed"] == "5"
+    note = at.sidebar.markdown[0].value
+    assert "Now showing" in note and "beam 5" in note and "seed 5" in note and "8.7 s" in note

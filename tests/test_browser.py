@@ -13,6 +13,7 @@ Run with `pytest -m browser`; it needs Debian's /usr/bin/chromium (never a downl
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from page_titles import PAGE_TITLES
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -146,8 +147,9 @@ def upload(page: Page, file) -> None:
 def screenshot(page: Page, name: str) -> None:
     """The whole page: Streamlit scrolls inside stMain, so grow the viewport to its full height first."""
     height = page.get_by_test_id("stMain").evaluate("main => main.scrollHeight")
-    if height > VIEWPORT["height"]:
-        page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+    size = page.viewport_size or VIEWPORT
+    if height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": height})
         page.wait_for_timeout(500)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
@@ -331,3 +333,116 @@ def test_an_experiment_runs_and_shows_its_result(page, server, path):
     expect(page.locator(ERROR_ALERT)).to_have_count(0)
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW)
     screenshot(page, f"{path}_run")
+# --- the setup survives every page, and a shared link reopens it ---------------------------------------
+
+def now_showing(page: Page) -> Locator:
+    """The sidebar's short note of which clip, model and decoding every page is about."""
+    return page.locator(".st-key-now_showing")
+
+
+def go_to(page: Page, server: str, path: str) -> None:
+    """Through the sidebar's navigation, as a user would: the same session, nothing reloaded."""
+    page.locator(f'[data-testid="stSidebarNavLink"][href="{server}{path}"]').click()
+    wait_idle(page)
+    expect(page.locator("h1")).to_have_text(PAGES[path], timeout=SLOW)
+
+
+def choose_model(page: Page, name: str) -> None:
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").filter(has_text="Model").click()
+    page.get_by_role("option", name=re.compile(rf"^{re.escape(name)} \(")).click()
+    wait_idle(page)
+
+
+def choose_in_sidebar(page: Page, label: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_text(label, exact=True).click()
+    wait_idle(page)
+
+
+# what each page shows of this clip and model itself, beyond the sidebar's note
+PAGE_EVIDENCE = {"": ["meeting", "base"], "architecture": ["base"], "compare": ["A: base"]}
+
+
+def test_an_upload_model_and_decoding_survive_every_page(page, server, tmp_path):
+    """Issue 8: one click on another page used to put the sidebar back on the bundled sample and tiny.en."""
+    clip = wav_file("english_numbers", tmp_path)
+    duration = f"{sf.info(clip).duration:.1f} s"
+    page.set_default_timeout(SLOW)  # base on every page of a shared 2-core machine
+    open_page(page, server)
+    choose_source(page, "Upload a file")
+    upload(page, clip)
+    choose_model(page, "base")
+    choose_in_sidebar(page, "beam")
+    note = now_showing(page)
+    for expected in (clip.name, duration, "base", "beam 5", "meeting"):
+        expect(note).to_contain_text(expected, ignore_case=True, timeout=SLOW)
+    first = note.inner_text()
+    for path in sorted(PAGES, key=lambda p: p == ""):  # every page, Overview last: back where it started
+        go_to(page, server, path)
+        expect_no_exception(page)
+        expect(page.get_by_role("radio", name="Upload a file")).to_be_checked()
+        expect(page.get_by_role("radio", name="beam")).to_be_checked()
+        expect(note).to_have_text(first)  # same clip, duration, model, decoding, seed and words
+        for evidence in PAGE_EVIDENCE.get(path, []):
+            expect(page.get_by_test_id("stMain")).to_contain_text(evidence, ignore_case=True, timeout=SLOW)
+        assert "model=base" in page.url and "strategy=beam" in page.url, page.url  # the URL keeps up
+    expect(page.get_by_text(f"File: {clip.name}", exact=True)).to_be_visible()
+
+
+def test_a_shared_link_reopens_the_same_view(browser, server):
+    first = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = first.new_page()
+        page.set_default_timeout(SLOW)
+        open_page(page, server)
+        page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Sample").click()
+        page.get_by_role("option", name="English: numbers").click()
+        wait_idle(page)
+        choose_in_sidebar(page, "beam")
+        seed = page.get_by_test_id("stSidebar").get_by_label("Random seed", exact=True)
+        seed.fill("3")
+        seed.press("Enter")
+        wait_idle(page)
+        expect(now_showing(page)).to_contain_text("seed 3", timeout=SLOW)
+        go_to(page, server, "export")
+        link = page.get_by_test_id("stCode").filter(has_text="?source=").inner_text().strip()
+        assert link.startswith(f"{server}export?"), link
+        shown = now_showing(page).inner_text()
+        assert "english_numbers.flac" in shown and "beam 5" in shown and "seed 3" in shown
+        transcript = page.get_by_test_id("stMain").inner_text()
+    finally:
+        first.close()
+    second = browser.new_context(viewport=VIEWPORT)  # someone else, a new session: only the link carries over
+    try:
+        page = second.new_page()
+        page.set_default_timeout(SLOW)
+        open_page(page, server, link[len(server):])
+        expect(page.locator("h1")).to_have_text(PAGES["export"], timeout=SLOW)
+        expect(now_showing(page)).to_have_text(shown)
+        expect(page.get_by_role("radio", name="beam")).to_be_checked()
+        assert page.get_by_test_id("stCode").filter(has_text="?source=").inner_text().strip() == link
+        assert page.get_by_test_id("stMain").inner_text() == transcript
+        expect_no_exception(page)
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("width", [1500, 1024])
+@pytest.mark.parametrize("presenter", [False, True], ids=["desk", "presenter"])
+def test_screenshots_of_every_page(browser, server, width, presenter):
+    """artifacts/screenshots/<page>-<width>[-presenter].png, for a person to judge from the back of a room."""
+    context = browser.new_context(viewport={"width": width, "height": VIEWPORT["height"]})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(SLOW)
+        open_page(page, server, "?presenter=1" if presenter else "")
+        expect(page.get_by_role("switch", name="Presenter mode")).to_be_checked(checked=presenter)
+        for path in PAGES:
+            go_to(page, server, path)
+            page.wait_for_timeout(1000)  # plotly draws after the script is done
+            expect_no_exception(page)
+            screenshot(page, f"{path or 'overview'}-{width}{'-presenter' if presenter else ''}")
+            page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
+            assert ("presenter=1" in page.url) == presenter, page.url
+    finally:
+        context.close()

@@ -214,12 +214,17 @@ def _skipped(a: Attempt, o: AnalysisOptions) -> bool:
 
 
 def _finish_window(w: _WindowRecord, o: AnalysisOptions) -> Window:
+    """Every attempt gets an honest verdict: whisper keeps the last attempt even when it failed the checks
+    (it has run out of temperatures), so "kept" must not be read as "passed"."""
     attempts = w.attempts
     final = []
     for i, a in enumerate(attempts):
+        failed = _rejection(a, o)
         if i < len(attempts) - 1:  # a rejected attempt keeps its text, tokens and tree, not its attention
-            a = dataclasses.replace(a, rejected=_rejection(a, o) or "rejected", cross=None, residuals=None,
-                                    words=[], alignment_path=None)
+            a = dataclasses.replace(a, rejected=failed or "rejected", failed_checks=failed or "rejected", cross=None,
+                                    residuals=None, words=[], alignment_path=None)
+        else:
+            a = dataclasses.replace(a, failed_checks=failed)
         final.append(a)
     return Window(
         index=w.index, start_s=w.start_s, content_s=w.content_frames * FRAME_S, mel=w.mel,
@@ -255,7 +260,9 @@ def analyze(model, audio: Audio | np.ndarray | str | Path, options: AnalysisOpti
     fp16 = model.device.type == "cuda"
     recorder = _Recorder(model, options, on_progress)
     started = time.perf_counter()
-    with instrumented(model, recorder):
+    devices = [model.device.index or 0] if model.device.type == "cuda" else []
+    with instrumented(model, recorder), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(options.seed)  # sampling and fallback reproducible; the caller's RNG is restored on exit
         result = whisper.transcribe(model, audio.samples, **options.transcribe_kwargs(model.is_multilingual, fp16))
         mel_first = None
         if model.is_multilingual and recorder.language_probs is None:

@@ -37,6 +37,7 @@ class AnalysisOptions:
     no_speech_threshold: float | None = 0.6
     qk_budget_mb: float = 12.0  # encoder q/k kept for exact on-demand heads while they fit
     cross_budget_mb: float = 3.0  # cross-attention kept per window, pooled in time to fit
+    seed: int = 0  # torch RNG seed for the run: sampling (and temperature fallback) gives the same text each time
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -55,6 +56,8 @@ class AnalysisOptions:
             raise OptionsError("best_of must be between 1 and 16")
         if not 1 <= self.top_k <= 50:
             raise OptionsError("top-k must be between 1 and 50")
+        if not 0 <= self.seed < 2**63:
+            raise OptionsError(f"seed must be a whole number from 0 to 2**63 - 1, not {self.seed}")
         if self.language is not None and not self.language.strip():
             raise OptionsError("language must be a code such as 'en', or left empty to detect it")
 

@@ -189,7 +189,7 @@ class Attempt:
     avg_logprob: float
     compression_ratio: float
     no_speech_prob: float
-    rejected: str | None  # why whisper's fallback tried again, or None for the accepted attempt
+    rejected: str | None  # why whisper's fallback tried again after this attempt; None for the one it kept
     prompt: list[PromptToken]
     steps: list[TokenStep]
     tree: SearchTree
@@ -197,6 +197,7 @@ class Attempt:
     words: list[Word] = field(default_factory=list)
     alignment_path: np.ndarray | None = None  # (n_points, 2) int32: (row of `steps`, audio position) from DTW
     residuals: np.ndarray | None = None  # (n_text_layer, n_tokens, n_text_state) float16, for the logit lens
+    failed_checks: str | None = None  # which of whisper's checks this attempt failed; None: passed them all
 
 
 @dataclass(frozen=True)
