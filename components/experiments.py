@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from components.common import error, md_escape
-from components.session import TraceStore, model
+from components.session import TraceStore, engine
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.experiments import encoder_lens as _lens
 from whisper_inquiry.experiments import finder as _finder
@@ -67,7 +67,7 @@ def _run(title: str, kind: str, samples: np.ndarray, model_name: str, params: di
         bar.progress(min(1.0, done / max(1, total)), text=f"{title}: {done} of {total} done")
 
     try:
-        result = compute(model(model_name), progress)
+        result = engine(model_name).run(compute, progress)
     except InquiryError as exc:
         bar.empty()
         cancel.empty()
@@ -96,9 +96,9 @@ def preset(name: str) -> tuple[np.ndarray, str, str]:
 
 
 def head_names(model_name: str, kind: str) -> list[str]:
-    dims = model(model_name).dims
-    n_layer, n_head = (dims.n_audio_layer, dims.n_audio_head) if kind == "enc" else (dims.n_text_layer,
-                                                                                    dims.n_text_head)
+    dims = engine(model_name).info.dims
+    n_layer, n_head = ((dims["n_audio_layer"], dims["n_audio_head"]) if kind == "enc"
+                       else (dims["n_text_layer"], dims["n_text_head"]))
     return [f"{kind}:{layer}.{head}" for layer in range(n_layer) for head in range(n_head)]
 
 

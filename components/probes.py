@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from components.session import model
+from components.session import engine
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.probes import neurons as _neurons
 from whisper_inquiry.probes import occlusion as _occlusion
@@ -117,21 +117,21 @@ def occlusion(trace: Trace, window_s: float, stride_s: float, fill: str, start: 
     """Occlusion saliency of the trace's audio (first 30 s); None until started. Raises InquiryError."""
     options = _occlusion.OcclusionOptions(window_s=window_s, stride_s=stride_s, fill=fill)
     return _run(_key(trace, "occlusion", window_s, stride_s, fill), "Occlusion", start,
-                lambda progress: _occlusion.occlude(model(trace.model.name), trace.audio, options,
+                lambda progress: engine(trace.model.name).run(_occlusion.occlude, trace.audio, options,
                                                     _language(trace), on_progress=progress))
 
 
 def surgery(trace: Trace, start_s: float, end_s: float, start: bool):
     return _run(_key(trace, "surgery", round(start_s, 2), round(end_s, 2)), "Surgery", start,
-                lambda progress: _surgery.operate(model(trace.model.name), trace.audio, start_s, end_s,
+                lambda progress: engine(trace.model.name).run(_surgery.operate, trace.audio, start_s, end_s,
                                                   _language(trace), on_progress=progress))
 
 
 def neurons(trace: Trace, layer: int, start_s: float, end_s: float, top_k: int):
     """Cheap (one encoder pass): runs at once, cached."""
     key = _key(trace, "neurons", layer, round(start_s, 2), round(end_s, 2), top_k)
-    return _run(key, "Neurons", True, lambda progress: _neurons.listen(
-        model(trace.model.name), trace.audio, layer, start_s, end_s, top_k))
+    return _run(key, "Neurons", True, lambda progress: engine(trace.model.name).run(
+        _neurons.listen, trace.audio, layer, start_s, end_s, top_k))
 
 
 @st.cache_resource
@@ -146,8 +146,8 @@ def sample_audio(name: str) -> np.ndarray:
 def moments(trace: Trace, layer: int, neuron_ids: tuple[int, ...], start: bool):
     """Each neuron's strongest moments across the bundled English samples, with their words; None until started."""
     key = ("moments", trace.model.name, layer, neuron_ids)
-    return _run(key, "Strongest moments", start, lambda progress: _neurons.strongest_moments(
-        model(trace.model.name), _english_samples(), layer, list(neuron_ids), language=_language(trace),
+    return _run(key, "Strongest moments", start, lambda progress: engine(trace.model.name).run(
+        _neurons.strongest_moments, _english_samples(), layer, list(neuron_ids), language=_language(trace),
         on_progress=progress))
 
 

@@ -15,9 +15,8 @@ from collections import OrderedDict
 import numpy as np
 import streamlit as st
 
-from whisper_inquiry.analyze import analyze
 from whisper_inquiry.audio import Audio, load_audio
-from whisper_inquiry.models import load_model
+from whisper_inquiry.engine import Engine
 from whisper_inquiry.options import AnalysisOptions
 from whisper_inquiry.trace import Trace
 
@@ -25,8 +24,9 @@ MAX_TRACES = 12  # about 15 MB each for a 30 s clip on tiny.en
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model ...")
-def model(name: str):
-    return load_model(name)
+def engine(name: str) -> Engine:
+    """The one engine of model `name`, shared by every session: pages ask it, never the model."""
+    return Engine.load(name)
 
 
 class TraceStore:
@@ -75,9 +75,9 @@ def analysed(audio: bytes | Audio, name: str, model_name: str, options: Analysis
     if trace is not None:  # the same sound may come from another session under another (private) name
         return dataclasses.replace(trace, audio_name=name) if trace.audio_name != name else trace
     decoded = load_audio(audio, name=name) if isinstance(audio, bytes) else audio
-    whisper_model = model(model_name)
+    model_engine = engine(model_name)
     with st.status(f"Analysing {decoded.duration_s:.1f} s of audio with {model_name} ...") as status:
-        trace = analyze(whisper_model, decoded, options, on_progress=status.write)
+        trace = model_engine.analyze(decoded, options, on_progress=status.write)
         status.update(label=f"Analysed in {trace.timings_ms['total'] / 1000:.1f} s", state="complete", expanded=False)
     store.put(key, trace)
     return trace

@@ -11,9 +11,8 @@ from components.encoder_figs import (
     model_view_figure,
     positional_figure,
 )
-from components.session import model, require_trace, window_ui
-from whisper_inquiry.attention import recompute_head
-from whisper_inquiry.derived import full_head, head_summaries
+from components.session import engine, require_trace, window_ui
+from whisper_inquiry.derived import head_summaries
 
 page_start("What does the encoder do with the sound?",
            "Two convolutions turn the 3,000 log-mel columns into 1,500 vectors (one every 20 ms), a fixed "
@@ -68,10 +67,7 @@ def head_view() -> None:
     head = c2.selectbox("Head", range(enc.n_head), key="enc_head")
     end_s = float(max(1, min(30, round(window.content_s + 0.5))))
     span = c3.slider("Time range (s)", 0.0, 30.0, (0.0, end_s), 0.5, key="enc_span")
-    if enc.qk is not None:
-        head_map = full_head(trace, index, layer, head)
-    else:
-        head_map = recompute_head(model(trace.model.name), window.mel, layer, head)
+    head_map = engine(trace.model.name).head(trace, index, layer, head)  # exact, from q and k or recomputed
     show(head_view_figure(window, head_map, layer, head, span[0], span[1]))
     st.caption("The log-mel on top shares the time axis: find a word in the spectrogram, then read down to see "
                "what that moment attends to. Narrow the range to 6 s or less to see every 20 ms cell.")

@@ -5,10 +5,7 @@ import streamlit as st
 
 from components.common import page_end, page_start, show
 from components.lens_figs import lens_figure
-from components.session import model, require_trace, window_ui
-from whisper_inquiry.alignment import logit_lens
-from whisper_inquiry.derived import trace_key
-from whisper_inquiry.tokens import tokenizer_for
+from components.session import engine, require_trace, window_ui
 
 page_start("Where in the decoder does each token form?",
            "The decoder is a stack of layers, each adding to a running vector (the residual stream). The logit "
@@ -21,13 +18,7 @@ if attempt.residuals is None or not attempt.steps:
     st.warning("No tokens were written for this window.")
     st.stop()
 
-key = ("lens", trace_key(trace), index)
-if key not in st.session_state:
-    whisper_model = model(trace.model.name)
-    tokenizer = tokenizer_for(whisper_model.is_multilingual, whisper_model.num_languages, trace.options.task,
-                              trace.language.detected)
-    st.session_state[key] = logit_lens(whisper_model, attempt.residuals, [s.id for s in attempt.steps], tokenizer)
-lens = st.session_state[key]
+lens = engine(trace.model.name).logit_lens(trace, index)  # cached by the engine, per trace and window
 
 steps = attempt.steps
 default_n = 10 if st.session_state.get("presenter", False) else 15  # cells wide enough to read each guess

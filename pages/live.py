@@ -9,9 +9,9 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
 
 from components.common import MEL_SCALE, page_end, page_start, show, style
-from components.session import model
+from components.session import engine
 from components.transcript import transcript_html
-from whisper_inquiry.live import AudioBuffer, listen
+from whisper_inquiry.microphone import AudioBuffer
 from whisper_inquiry.models import DEFAULT_MODEL
 
 # On localhost no ICE server is needed, and offline a default public STUN server would stall the
@@ -61,7 +61,7 @@ def live_view() -> None:
     st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received.")
     if len(samples) < 8000:
         return
-    heard = listen(model(model_name), samples)
+    heard = engine(model_name).listen(samples)
     st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
     mel = heard.mel[:, ::2]
     times = np.arange(mel.shape[1]) * 0.02 - mel.shape[1] * 0.02

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.common import font_px, page_end, page_start, plain, safe, show, style
-from components.session import model, require_trace
+from components.session import engine, require_trace
 from components.token_figs import visible
 from whisper_inquiry import vocab
 
@@ -34,7 +34,7 @@ else:
 
 if result.pieces and use_multi == multilingual:
     ids = [p.id for p in result.pieces][:40]
-    vectors = vocab.embeddings(model(trace.model.name), ids)
+    vectors = engine(trace.model.name).embeddings(ids)
     names = [f"{k}. {safe(visible(p.text))}" for k, p in enumerate(result.pieces[:40])]  # unique, in order
     fig = go.Figure(go.Heatmap(z=vectors, y=names, colorscale="RdBu_r", zmid=0,
                                colorbar={"title": {"text": "value in<br>that dimension", "side": "right"}},

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from .trace import HeadSummaries, LogitLens, ModelInfo, Trace
 from .vocab import embeddings
 
 AudioInput = Audio | np.ndarray | str | Path
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,12 @@ class Engine:
         return self._lenses.get_or_compute(
             (trace_key(trace), window),
             lambda: logit_lens(self.model, attempt.residuals, [s.id for s in attempt.steps], tokenizer))
+
+    def run(self, experiment: Callable[..., T], *args, **kwargs) -> T:
+        """An experiment of the library (`experiments`, `probes`) on this engine's model: `experiment(model,
+        *args, **kwargs)`. Experiments put their own hooks on the model under `capture.RUN_LOCK`, so they
+        never overlap an analysis; the app hands them to the engine instead of holding the model itself."""
+        return experiment(self.model, *args, **kwargs)
 
     # -- the model itself ----------------------------------------------------------------------------
     def embeddings(self, token_ids: list[int]) -> np.ndarray:

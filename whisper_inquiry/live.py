@@ -15,13 +15,12 @@ from whisper.audio import N_FRAMES, N_SAMPLES
 from whisper.decoding import DecodingOptions, DecodingTask
 
 from .capture import RUN_LOCK
-from .microphone import AudioBuffer
 from .options import AnalysisOptions
 from .search import RecordingDecoder
 from .tokens import token_steps
 from .trace import TokenStep
 
-__all__ = ["AudioBuffer", "Heard", "listen"]  # AudioBuffer: for pages/live.py until it imports microphone.py
+__all__ = ["Heard", "listen"]
 _TRANSCRIBE = AnalysisOptions()  # whisper.transcribe's thresholds, named once in options.py
 
 
