@@ -70,7 +70,7 @@ def _language(trace: Trace) -> str | None:
     """The language the analysis used (fixed or detected): the probes decode in it too."""
     if not trace.model.multilingual:
         return "en"
-    return trace.options.get("language") or trace.language.detected
+    return trace.options.language or trace.language.detected
 
 
 def _key(trace: Trace, kind: str, *params) -> tuple:

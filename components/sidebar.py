@@ -201,16 +201,15 @@ def sidebar_ui() -> Request | None:
     return Request(audio[0], audio[1], model_name, options)
 
 
-def decoding_label(options: dict) -> str:
+def decoding_label(options: AnalysisOptions) -> str:
     """'greedy', 'beam 5', 'sampling T=0.7, best of 5': the decoding in a few words."""
-    strategy = options.get("strategy", "greedy")
-    if strategy == "beam":
-        label = f"beam {options.get('beam_size', 5)}"
-    elif strategy == "sampling":
-        label = f"sampling T={options.get('temperature', 0.7):g}, best of {options.get('best_of', 5)}"
+    if options.strategy == "beam":
+        label = f"beam {options.beam_size}"
+    elif options.strategy == "sampling":
+        label = f"sampling T={options.temperature:g}, best of {options.best_of}"
     else:
         label = "greedy"
-    if options.get("task") == "translate":
+    if options.task == "translate":
         label = f"translate, {label}"
     return label
 
@@ -229,4 +228,4 @@ def now_showing(trace: Trace | None) -> None:
     st.markdown(
         f"**Now showing**  \n{md_escape(trace.audio_name)}, {trace.duration_s:.1f} s  \n"
         f"{md_escape(trace.model.name)}, {md_escape(decoding_label(trace.options))}, "
-        f"seed {trace.options.get('seed', 0)}  \n*{md_escape(said)}*")
+        f"seed {trace.options.seed}  \n*{md_escape(said)}*")

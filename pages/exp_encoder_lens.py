@@ -14,7 +14,7 @@ page_start("At which encoder layer do the words appear?",
 exp.explain("Early layers hold sound, not yet language: the decoder cannot read words from them. Watch the "
             "transcript sharpen as the sound passes through more layers.")
 trace = require_trace()
-samples, model_name, task = trace.audio, trace.model.name, trace.options["task"]
+samples, model_name, task = trace.audio, trace.model.name, trace.options.task
 language = trace.language.detected if trace.model.multilingual else None
 result = exp.lens(samples, model_name, task, language)
 if result is not None:

@@ -14,7 +14,7 @@ page_start("Which heads know where each word is?",
 exp.explain("Alignment needs a head whose attention walks steadily through the audio as the words come out; "
             "most heads look elsewhere, which is why only a handful are used.")
 trace = require_trace()
-samples, model_name, task = trace.audio, trace.model.name, trace.options["task"]
+samples, model_name, task = trace.audio, trace.model.name, trace.options.task
 language = trace.language.detected if trace.model.multilingual else None
 dims = trace.model.dims
 result = exp.alignment_finder(samples, model_name, task, language)

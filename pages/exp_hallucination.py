@@ -21,7 +21,7 @@ def source_ui():
                       help="Presets are made on the spot from bundled samples and numpy.")
     if choice == "The clip in the sidebar":
         language = trace.language.detected if trace.model.multilingual else None
-        return trace.audio, trace.model.name, trace.options["task"], language, True, trace.audio_name
+        return trace.audio, trace.model.name, trace.options.task, language, True, trace.audio_name
     samples, task, model_name = exp.preset(choice)
     return samples, model_name, task, None, False, f"preset: {choice} ({model_name}, {task})"
 

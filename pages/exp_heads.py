@@ -14,7 +14,7 @@ page_start("What does each attention head do for this clip?",
 exp.explain("If removing one head barely matters, the others cover for it; if one head changes the whole sentence, "
             "that head carries something the model cannot do without.")
 trace = require_trace()
-samples, model_name, task = trace.audio, trace.model.name, trace.options["task"]
+samples, model_name, task = trace.audio, trace.model.name, trace.options.task
 language = trace.language.detected if trace.model.multilingual else None
 dims = trace.model.dims
 

@@ -15,7 +15,7 @@ page_start("How far does the encoder need to look?",
 exp.explain("If a small window is enough, the encoder mostly works locally, like a phoneme detector; the words "
             "that break first are the ones that need context.")
 trace = require_trace()
-samples, model_name, task = trace.audio, trace.model.name, trace.options["task"]
+samples, model_name, task = trace.audio, trace.model.name, trace.options.task
 language = trace.language.detected if trace.model.multilingual else None
 k = st.select_slider("Your window k (frames each side)", options=[0, 5, 10, 25, 50, 75, 100, 150, 300, 750, 1500],
                      value=75)

@@ -164,7 +164,7 @@ def test_the_setup_survives_a_page_switch_and_the_url_keeps_it():
     assert not at.exception
     assert _widget(at.sidebar.radio, "Decoding").value == "beam"
     options = at.session_state["trace"].options
-    assert options["strategy"] == "beam" and options["seed"] == 5
+    assert options.strategy == "beam" and options.seed == 5
     assert at.query_params["strategy"] == "beam" and at.query_params["seed"] == "5"
     note = at.sidebar.markdown[0].value
     assert "Now showing" in note and "beam 5" in note and "seed 5" in note and "8.7 s" in note
