@@ -125,9 +125,10 @@ def build_app(args: dict[str, Any] | None = None) -> serve.Application:
     args = dict(args or {})
     preload = [m for m in str(args.get("models", DEFAULT_MODEL)).split(",") if m.strip()]
     num_gpus = float(args.get("num_gpus", gpus_here()))
-    deployment = WhisperEngine.options(
-        num_replicas=int(args.get("num_replicas", 1)),
-        ray_actor_options={"num_cpus": float(args.get("num_cpus", 1)), "num_gpus": num_gpus})
+    options: dict[str, Any] = {"ray_actor_options": {"num_cpus": float(args.get("num_cpus", 1)), "num_gpus": num_gpus}}
+    if "num_replicas" in args:  # else one, or what the Serve config's autoscaling_config decides
+        options["num_replicas"] = int(args["num_replicas"])
+    deployment = WhisperEngine.options(**options)
     return deployment.bind([m.strip() for m in preload], args.get("device"),
                            int(args.get("max_batch_size", MAX_BATCH_SIZE)),
                            float(args.get("batch_wait_s", BATCH_WAIT_S)))
