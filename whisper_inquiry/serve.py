@@ -132,3 +132,42 @@ def build_app(args: dict[str, Any] | None = None) -> serve.Application:
     return deployment.bind([m.strip() for m in preload], args.get("device"),
                            int(args.get("max_batch_size", MAX_BATCH_SIZE)),
                            float(args.get("batch_wait_s", BATCH_WAIT_S)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`make serve`: a local Ray, the application on host:port, until Ctrl-C (then Ray is shut down)."""
+    import argparse
+    import os
+    import time
+    from pathlib import Path
+
+    import ray
+
+    parser = argparse.ArgumentParser(prog="python -m whisper_inquiry.serve", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve app servers on other machines")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--models", default=DEFAULT_MODEL, help="loaded at start-up, comma-separated")
+    parser.add_argument("--num-cpus", type=int, default=None, help="Ray's CPUs (default: all)")
+    parser.add_argument("--replicas", type=int, default=1)
+    args = parser.parse_args(argv)
+    # Ray's raylet gives its metrics agent 10 s to start; a busy machine needs more.
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    root = str(Path(__file__).resolve().parent.parent)
+    ray.init(num_cpus=args.num_cpus, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": root}})
+    try:
+        serve.start(http_options={"host": args.host, "port": args.port})
+        serve.run(build_app({"models": args.models, "num_replicas": args.replicas}), name="whisper-inquiry",
+                  route_prefix="/")
+        print(f"Whisper Inquiry engine ready at http://{args.host}:{args.port}/ ({args.models}); point the app at "
+              f"it with: make run ENGINE=http://{args.host}:{args.port}/", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
