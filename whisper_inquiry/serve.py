@@ -52,17 +52,15 @@ def error_response(exc: InquiryError) -> Response:
 class WhisperEngine:
     """One replica: the Engines of the models it was asked for, and a batch queue in front of them."""
 
-    def __init__(self, preload: list[str] | None = None, device: str | None = None,
-                 max_batch_size: int = MAX_BATCH_SIZE, batch_wait_s: float = BATCH_WAIT_S):
+    async def __init__(self, preload: list[str] | None = None, device: str | None = None,
+                       max_batch_size: int = MAX_BATCH_SIZE, batch_wait_s: float = BATCH_WAIT_S):
         self.device = device
-        self._preload = list(preload or [])
         self.analyze_batch.set_max_batch_size(max_batch_size)
         self.analyze_batch.set_batch_wait_timeout_s(batch_wait_s)
-
-    async def _ensure_preloaded(self) -> None:
-        # Loading includes the Engine's warm-up; doing it before the first user asks is issue 10's rule.
-        while self._preload:
-            await self.engine(self._preload.pop(0))
+        # Ready before the first user (issue 10): the replica reports healthy only once these models are
+        # loaded and warmed up, so no one's first click pays for it. Serve awaits an async constructor.
+        for model_id in preload or []:
+            await self.engine(model_id)
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def engine(self, model_id: str) -> Engine:
@@ -89,7 +87,6 @@ class WhisperEngine:
         return results
 
     async def __call__(self, http: Request) -> Response:
-        await self._ensure_preloaded()
         model_id = serve.get_multiplexed_model_id() or DEFAULT_MODEL
         try:
             request = request_from_bytes(await http.body())
