@@ -6,7 +6,10 @@ is shut down after the last one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +61,24 @@ def _patient(get_node, timeout_s: float):
     return get
 
 
+def _end_rays_children() -> None:
+    """A failed ray.init leaves the processes it started (GCS, agents) running: end them, ours only, by id."""
+    ray.shutdown()
+    parents, ours = {os.getpid()}, []
+    for _ in range(3):  # children, grandchildren, ...
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid, ppid = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid in parents and pid not in parents:
+                parents.add(pid)
+                ours.append(pid)
+    for pid in ours:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
 
 
@@ -83,8 +104,15 @@ def url():
     monkeypatch.setenv("RAY_agent_register_timeout_ms", "180000")
     monkeypatch.setattr(ray._private.services, "get_node", _patient(ray._private.services.get_node, 180))
     monkeypatch.setattr(ray._private.node.Node, "__init__", _with_fixed_agent_ports(ray._private.node.Node.__init__))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": threads}})
+    for attempt in range(3):  # the dashboard agent's own port file still has a fixed 15 s: try again
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": threads}})
+            break
+        except Exception:
+            _end_rays_children()
+            if attempt == 2:
+                raise
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         _deploy()
