@@ -111,8 +111,10 @@ class ServeEngine:
         """Several analyses sent at once, so the endpoint's batch queue can decode them together; in order."""
         if not requests:
             return []
+        if on_progress:  # here, on the caller's thread: Streamlit draws only from a session's own thread
+            on_progress(f"analysing {len(requests)} on {self._parts.netloc} with {self.name}")
         with ThreadPoolExecutor(max_workers=min(len(requests), 16)) as pool:
-            futures = [pool.submit(self.analyze, r.audio, r.options, on_progress) for r in requests]
+            futures = [pool.submit(self.analyze, r.audio, r.options) for r in requests]
             return [f.result() for f in futures]
 
     def _post(self, body: bytes) -> bytes:
