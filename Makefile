@@ -4,11 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
 PORT ?= 8501
+# `make serve`: the Ray Serve engine's address and the models it loads at start (others load when asked for).
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+MODELS ?= tiny.en
+# `make run ENGINE=http://host:8000/` sends analyses to a Ray Serve engine; empty: analyse in the app's process.
+ENGINE ?=
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run test lint bench samples system-deps clean
+.PHONY: run serve test lint bench samples system-deps clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +24,12 @@ $(STAMP): requirements.txt
 	# openai-whisper without its CUDA-only triton requirement; its real needs are in requirements.txt
 	$(PY) -m pip install --quiet --no-deps openai-whisper==$(WHISPER_VERSION)
 	touch $(STAMP)
+
+# The serving extra (Ray Serve, about 0.5 GB): `make serve` and `make test` install it, `make run` does not.
+# requirements.txt constrains it so that no pin of the app's stack moves.
+$(SERVE_STAMP): $(STAMP) requirements-serve.txt
+	$(PY) -m pip install --quiet -r requirements-serve.txt -c requirements.txt
+	touch $(SERVE_STAMP)
 
 # Debian packages the browser tests and the sample script need (we run as root; sudo otherwise).
 system-deps:
@@ -29,9 +42,12 @@ system-deps:
 
 run: $(STAMP)
 	@echo "Whisper Inquiry: open http://localhost:$(PORT) (the first analysis of the bundled sample starts by itself)"
-	$(PY) scripts/serve.py --server.port $(PORT)
+	$(PY) scripts/serve.py --server.port $(PORT) $(if $(ENGINE),--engine $(ENGINE))
 
-test: $(STAMP) system-deps
+serve: $(SERVE_STAMP)
+	$(PY) -m whisper_inquiry.serve --host $(SERVE_HOST) --port $(SERVE_PORT) --models $(MODELS)
+
+test: $(STAMP) $(SERVE_STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

@@ -4,6 +4,10 @@ Streamlit decides per process whether a top-level `pages/` folder means its old 
 only forgets it once `st.navigation` has run. Until then a deep link such as /encoder, if it is the
 first request the server sees, runs pages/encoder.py on its own, without app.py's sidebar and
 analysis. Setting the flag before the server starts makes every request go through app.py.
+
+`--engine URL` (ours, not Streamlit's) sends every analysis to a Ray Serve endpoint (`make serve`) by
+setting WHISPER_INQUIRY_ENGINE; without it the app analyses in this process. Other arguments go to
+`streamlit run` unchanged.
 """
 
 import os
@@ -18,8 +22,35 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 
+
+def _refuse(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def take_engine_flag(args: list[str]) -> tuple[str | None, list[str]]:
+    """`--engine URL` or `--engine=URL` out of the arguments; the rest stays for Streamlit."""
+    rest, url, i = [], None, 0
+    while i < len(args):
+        if args[i] == "--engine":
+            if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                _refuse("--engine needs the Ray Serve endpoint's URL, e.g. --engine http://127.0.0.1:8000/")
+            url, i = args[i + 1], i + 2
+        elif args[i].startswith("--engine="):
+            url, i = args[i].split("=", 1)[1], i + 1
+        else:
+            rest.append(args[i])
+            i += 1
+    return url, rest
+
+
 if __name__ == "__main__":
+    engine, streamlit_args = take_engine_flag(sys.argv[1:])
+    if engine is not None:
+        if not engine.startswith(("http://", "https://")):
+            _refuse(f"--engine takes an http:// URL of the Ray Serve endpoint, not {engine!r}")
+        os.environ["WHISPER_INQUIRY_ENGINE"] = engine
     PagesManager.uses_pages_directory = False
     app = str(Path(__file__).resolve().parent.parent / "app.py")
-    sys.argv = ["streamlit", "run", app, *sys.argv[1:]]
+    sys.argv = ["streamlit", "run", app, *streamlit_args]
     sys.exit(cli.main())

@@ -1,0 +1,31 @@
+"""Which engine answers the app: the in-process Engine, or a Ray Serve endpoint when one is named.
+
+`make run` stays one process with no Ray: WHISPER_INQUIRY_ENGINE unset means Engine.load here. Set it
+to the Serve application's URL (`scripts/serve.py --engine http://host:8000/`) and every analysis goes
+there instead. Pages never know which: both answer `analyze` and `analyze_all` with equal Traces.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .engine import Engine
+
+ENGINE_VARIABLE = "WHISPER_INQUIRY_ENGINE"
+
+
+def engine_url() -> str | None:
+    """The Serve endpoint named by WHISPER_INQUIRY_ENGINE, or None to analyse in this process."""
+    url = os.environ.get(ENGINE_VARIABLE, "").strip()
+    return url or None
+
+
+def engine_for(model_name: str, device: str | None = None):
+    """The engine for `model_name` (the app caches one per name): a ServeEngine when an endpoint is named,
+    else the in-process Engine, loaded and warmed up. Both have the Engine's methods."""
+    url = engine_url()
+    if url is None:
+        return Engine.load(model_name, device)
+    from .serve_client import ServeEngine  # the client needs no Ray, only the wire format
+
+    return ServeEngine(url, model=model_name)
