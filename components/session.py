@@ -17,16 +17,19 @@ import streamlit as st
 
 from whisper_inquiry.audio import Audio, load_audio
 from whisper_inquiry.engine import Engine
+from whisper_inquiry.engines import engine_for
 from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.serve_client import ServeEngine
 from whisper_inquiry.trace import Trace
 
 MAX_TRACES = 12  # about 15 MB each for a 30 s clip on tiny.en
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model ...")
-def engine(name: str) -> Engine:
-    """The one engine of model `name`, shared by every session: pages ask it, never the model."""
-    return Engine.load(name)
+def engine(name: str) -> Engine | ServeEngine:
+    """The one engine of model `name`, shared by every session: pages ask it, never the model. In this
+    process by default; a Ray Serve endpoint when WHISPER_INQUIRY_ENGINE names one (engines.engine_for)."""
+    return engine_for(name)
 
 
 class TraceStore:

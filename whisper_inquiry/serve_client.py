@@ -192,6 +192,10 @@ class ServeEngine:
     def tokenizer(self, task: str = "transcribe", language: str | None = None):
         return self.local.tokenizer(task, language)
 
+    def run(self, experiment, *args, **kwargs):
+        """Experiments run on the local copy too: they hook the model, which a remote replica does not expose."""
+        return self.local.run(experiment, *args, **kwargs)
+
 
 def _as_audio(audio: AudioInput) -> Audio:
     """Decode here, as analyze.analyze does, so bad audio is refused before it travels."""
