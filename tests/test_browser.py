@@ -106,7 +106,9 @@ def browser(playwright):
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport=VIEWPORT)
-    yield context.new_page()
+    page = context.new_page()
+    page.set_default_timeout(SLOW)  # a shared 2-core machine under load takes more than 30 s to draw a page
+    yield page
     context.close()
 
 
