@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from whisper_inquiry import signal
+from whisper_inquiry.audio import SAMPLE_RATE
 from whisper_inquiry.trace import FRAME_S, Trace, Window
 
 from .common import MEL_SCALE, style
@@ -53,7 +54,7 @@ def mel_figure(window: Window, full: bool = False) -> go.Figure:
 
 def filterbank_figure(n_mels: int) -> go.Figure:
     bank = signal.mel_filterbank(n_mels)
-    freqs = np.fft.rfftfreq(signal.N_FFT, 1 / 16_000)
+    freqs = np.fft.rfftfreq(signal.N_FFT, 1 / SAMPLE_RATE)
     fig = make_subplots(rows=1, cols=1)
     for i in range(0, n_mels, max(1, n_mels // 20)):
         fig.add_trace(go.Scatter(x=freqs, y=bank[i], mode="lines", name=f"bin {i}",

@@ -20,7 +20,7 @@ import numpy as np
 import streamlit as st
 
 from components.session import engine
-from whisper_inquiry.audio import load_audio
+from whisper_inquiry.audio import SAMPLE_RATE, load_audio
 from whisper_inquiry.probes import neurons as _neurons
 from whisper_inquiry.probes import occlusion as _occlusion
 from whisper_inquiry.probes import surgery as _surgery
@@ -156,5 +156,5 @@ def pitch_and_onsets(samples: np.ndarray):
     """(PitchTrack, onset times_s, onset strength) of at most 30 s; pYIN costs a few seconds, once per clip."""
     from whisper_inquiry import signal
 
-    x = np.asarray(samples, dtype=np.float32)[: 30 * 16_000]
+    x = np.asarray(samples, dtype=np.float32)[: 30 * SAMPLE_RATE]
     return (signal.pitch_track(x), *signal.onset_strength(x))

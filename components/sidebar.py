@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from components.common import md_escape
+from whisper_inquiry.audio import SAMPLE_RATE
 from whisper_inquiry.models import DEFAULT_MODEL, list_models
 from whisper_inquiry.options import AnalysisOptions
 from whisper_inquiry.samples import DEFAULT_SAMPLE, SAMPLES
@@ -106,7 +107,7 @@ def audio_ui() -> tuple[bytes, str] | None:
         if upload is not None:
             clips[source] = (upload.getvalue(), upload.name)
     else:
-        recording = st.audio_input("Record from the microphone", sample_rate=16000, key="record",
+        recording = st.audio_input("Record from the microphone", sample_rate=SAMPLE_RATE, key="record",
                                    on_change=_remember_clip, args=(source, "record", "recording.wav"))
         if recording is not None:
             clips[source] = (recording.getvalue(), "recording.wav")

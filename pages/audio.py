@@ -7,6 +7,7 @@ from components.audio_figs import filterbank_figure, mel_figure, spectrogram_fig
 from components.common import page_end, page_start, show
 from components.listen import mark_span, play
 from components.session import require_trace, window_ui
+from whisper_inquiry.audio import SAMPLE_RATE
 
 page_start("How does Whisper see sound?",
            "Whisper never hears the waveform directly. It cuts the audio into 30 s windows, takes a spectrogram "
@@ -24,8 +25,8 @@ st.dataframe(pd.DataFrame([{"samples": len(a), "duration (s)": round(trace.durat
              hide_index=True)
 index = window_ui(trace, "audio_window")
 window = trace.windows[index]
-start = int(window.start_s * 16_000)
-show(mark_span(spectrogram_figure(a[start:start + 30 * 16_000], window.start_s), *span))
+start = int(window.start_s * SAMPLE_RATE)
+show(mark_span(spectrogram_figure(a[start:start + 30 * SAMPLE_RATE], window.start_s), *span))
 st.caption("Bright bands are loud frequencies: the stacked lines in speech are the harmonics of the voice.")
 show(mark_span(mel_figure(window, st.toggle("All 3,000 frames (heavier page)", False)), *span))
 st.caption("Each column is 10 ms. Shorter clips are padded to 30 s: the model always sees 3,000 columns, and the "
@@ -39,5 +40,5 @@ show(filterbank_figure(window.mel.shape[0]))
 if st.toggle("Pitch (pYIN) and onsets over the spectrogram (a few seconds, once per clip)", False):  # issue 12
     from components.probe_figs import pitch_onset_figure
     from components.probes import pitch_and_onsets
-    show(pitch_onset_figure(a[start:start + 30 * 16_000], *pitch_and_onsets(a[start:start + 30 * 16_000])))
+    show(pitch_onset_figure(a[start:start + 30 * SAMPLE_RATE], *pitch_and_onsets(a[start:start + 30 * SAMPLE_RATE])))
 page_end()

@@ -8,7 +8,7 @@ from components.encoder_figs import model_view_figure
 from components.session import analysed, require_trace
 from components.transcript import transcript_html
 from components.tree_figs import step_count, steps_that_fit, tree_figure
-from whisper_inquiry.audio import Audio
+from whisper_inquiry.audio import SAMPLE_RATE, Audio
 from whisper_inquiry.derived import head_summaries
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.models import list_models
@@ -50,7 +50,7 @@ else:
     lo, hi, default, step = RANGES[change]
     perturbation = Perturbation(change, c2.slider("Amount", lo, hi, default, step))
     audio_b = Audio(apply(trace_a.audio, perturbation), f"{trace_a.audio_name} ({perturbation.describe()})",
-                    16_000, 1, "pcm", "")
+                    SAMPLE_RATE, 1, "pcm", "")
     what_b = perturbation.describe()
 
 try:

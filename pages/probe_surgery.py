@@ -5,7 +5,7 @@ import streamlit as st
 from components import probe_figs, probes
 from components.common import error, page_end, page_start, plain
 from components.session import require_trace
-from whisper_inquiry.audio import to_wav_bytes
+from whisper_inquiry.audio import SAMPLE_RATE, to_wav_bytes
 from whisper_inquiry.errors import InquiryError
 
 page_start("What if the encoder never heard this span?",
@@ -44,8 +44,8 @@ st.caption("Drag across the log-mel to choose a span (or use the slider). Words 
            "in the analysis; after the surgery, those that vanished turn red.")
 c1, c2 = st.columns([1, 3])
 run = c1.button("Operate", type="primary", icon=":material/content_cut:")
-c2.audio(to_wav_bytes(trace.audio[int(start_s * 16000):int(end_s * 16000)] if end_s > start_s else trace.audio[:1]),
-         format="audio/wav")
+span = trace.audio[int(start_s * SAMPLE_RATE):int(end_s * SAMPLE_RATE)] if end_s > start_s else trace.audio[:1]
+c2.audio(to_wav_bytes(span), format="audio/wav")
 try:
     result = probes.surgery(trace, start_s, end_s, run)
 except InquiryError as exc:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import whisper
 
-SAMPLE_RATE = 16_000
+from .trace import SAMPLE_RATE
+
 N_FFT = 400  # 25 ms windows at 16 kHz, as whisper.audio uses
 HOP = 160  # 10 ms
 FEATURE_HOP = 320  # 20 ms: one encoder position, so pitch and onsets line up with the encoder's states
@@ -91,5 +92,5 @@ def waveform_envelope(samples: np.ndarray, points: int = 2000) -> tuple[np.ndarr
     step = max(1, n // points)
     usable = (n // step) * step
     blocks = samples[:usable].reshape(-1, step)
-    times = (np.arange(blocks.shape[0]) * step + step / 2) / 16_000
+    times = (np.arange(blocks.shape[0]) * step + step / 2) / SAMPLE_RATE
     return times, blocks.min(1), blocks.max(1)

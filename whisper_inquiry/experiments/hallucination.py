@@ -22,7 +22,7 @@ import whisper
 from whisper.audio import log_mel_spectrogram
 
 from ..capture import RUN_LOCK
-from ..trace import AUDIO_CTX_S, FRAME_S
+from ..trace import AUDIO_CTX_S, FRAME_S, SAMPLE_RATE
 from .interventions import check_task
 
 PHRASES_FILE = Path(__file__).resolve().parents[1] / "data" / "hallucination_phrases.txt"
@@ -258,7 +258,7 @@ def check_hallucination(model, samples: np.ndarray, task: str = "transcribe", la
     checks = []
     for i, seg in enumerate(segments):
         ev = _evidence(seg, segments[i - 1] if i else None, peaks[i], phrases, i in dropped, tokenizer.eot,
-                       len(samples) / 16_000)
+                       len(samples) / SAMPLE_RATE)
         flagged, verdict = _verdict(ev)
         words = [w for w in seg.get("words", []) if w["word"] not in _PUNCTUATION][:8]
         checks.append(SegmentCheck(
@@ -276,7 +276,7 @@ def check_hallucination(model, samples: np.ndarray, task: str = "transcribe", la
     pooled = mel[:, : cols * pool].reshape(mel.shape[0], cols, pool).mean(-1) if cols else mel
     return HallucinationResult(
         likely_hallucinated=any(c.likely_hallucinated for c in checks), text=result["text"].strip(),
-        segments=tuple(checks), duration_s=len(samples) / 16_000, mel=pooled.astype(np.float16),
+        segments=tuple(checks), duration_s=len(samples) / SAMPLE_RATE, mel=pooled.astype(np.float16),
         mel_column_s=pool * FRAME_S, silence_threshold_s=silence_threshold_s, rerun_text=rerun_text,
         dropped_by_rerun=tuple(segments[i]["text"].strip() for i in sorted(dropped)),
     )
@@ -289,7 +289,7 @@ def preset_audio(name: str, seed: int = 0) -> tuple[np.ndarray, str]:
     from ..samples import sample_named
 
     rng = np.random.default_rng(seed)
-    sr = 16_000
+    sr = SAMPLE_RATE
     if name == "pure noise":
         return (rng.normal(0, 0.1, 10 * sr)).astype(np.float32), "transcribe"
     if name == "long silence":

@@ -16,7 +16,7 @@ import torch
 
 from ..capture import Hooks
 from ..errors import OptionsError
-from ..trace import AUDIO_CTX_S
+from ..trace import AUDIO_CTX_S, SAMPLE_RATE
 from .common import Progress, check_cancel, clip, frame_range, mels, reference
 
 
@@ -63,11 +63,11 @@ def mlp_activations(model, batch: list[np.ndarray], layer: int) -> np.ndarray:
 def listen(model, samples: np.ndarray, layer: int, start_s: float, end_s: float, top_k: int = 6) -> Neurons:
     """The `top_k` neurons of `layer` most selective for [start_s, end_s) of the clip (its first 30 s)."""
     x = clip(samples)
-    n_frames = max(1, int(np.ceil(len(x) / 16_000 / AUDIO_CTX_S)))
+    n_frames = max(1, int(np.ceil(len(x) / SAMPLE_RATE / AUDIO_CTX_S)))
     span = frame_range(start_s, end_s)
     if not 0 <= start_s < end_s or span.start >= n_frames or span.stop <= span.start:
         raise OptionsError(f"the span {start_s:g}-{end_s:g} s must run forwards inside the clip "
-                           f"(0-{len(x) / 16_000:.2f} s)")
+                           f"(0-{len(x) / SAMPLE_RATE:.2f} s)")
     if not 1 <= top_k <= 64:
         raise OptionsError(f"top_k must be 1 to 64, not {top_k}")
     acts = mlp_activations(model, [x], layer)[0, :n_frames].T  # (n_neurons, n_frames)
@@ -100,7 +100,7 @@ def strongest_moments(model, clips: dict[str, np.ndarray], layer: int, neurons: 
     for neuron in neurons:
         found: list[tuple[float, int, int]] = []  # (activation, clip, frame)
         for c, x in enumerate(xs):
-            n_frames = int(np.ceil(len(x) / 16_000 / AUDIO_CTX_S))
+            n_frames = int(np.ceil(len(x) / SAMPLE_RATE / AUDIO_CTX_S))
             found += [(float(a), c, f) for f, a in enumerate(acts[c, :n_frames, neuron])]
         found.sort(reverse=True)
         kept: list[tuple[float, int, int]] = []
