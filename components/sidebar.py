@@ -18,8 +18,8 @@ import streamlit as st
 
 from components.common import md_escape
 from whisper_inquiry.audio import SAMPLE_RATE
-from whisper_inquiry.models import DEFAULT_MODEL, list_models
-from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.engines import DEFAULT_MODEL, list_models
+from whisper_inquiry.options import STRATEGIES, TASKS, AnalysisOptions
 from whisper_inquiry.samples import DEFAULT_SAMPLE, SAMPLES
 from whisper_inquiry.trace import Trace
 from whisper_inquiry.vocab import language_name
@@ -27,8 +27,6 @@ from whisper_inquiry.vocab import language_name
 SOURCES = ("Bundled sample", "Upload a file", "Record")
 LANGUAGES = ("auto", "en", "es", "fr", "de", "it", "pt", "nl", "sv", "pl", "ru", "zh", "ja", "ko", "ar", "hi")
 UPLOAD_TYPES = ["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac", "webm", "mp4", "mkv"]
-STRATEGIES = ("greedy", "beam", "sampling")
-TASKS = ("transcribe", "translate")
 SEED_MAX = 2**31 - 1
 
 # every choice, its default, and the name it has in the URL (also its widget key)

@@ -10,9 +10,9 @@ from components.transcript import transcript_html
 from components.tree_figs import step_count, steps_that_fit, tree_figure
 from whisper_inquiry.audio import SAMPLE_RATE, Audio
 from whisper_inquiry.derived import head_summaries
+from whisper_inquiry.engines import list_models
 from whisper_inquiry.errors import InquiryError
-from whisper_inquiry.models import list_models
-from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.options import STRATEGIES, AnalysisOptions
 from whisper_inquiry.perturb import PERTURBATIONS, RANGES, Perturbation, apply
 from whisper_inquiry.vocab import language_name
 
@@ -32,7 +32,7 @@ if kind == "two models":
     what_b = model_b
 elif kind == "two decodings":
     c1, c2 = st.columns(2)
-    strategy = c1.radio("Decoding B", ["beam", "greedy", "sampling"], horizontal=True)
+    strategy = c1.radio("Decoding B", sorted(STRATEGIES, key=lambda s: s != "beam"), horizontal=True)  # beam first
     if strategy == "beam":
         options_b = AnalysisOptions(**{**options_a.to_dict(), "strategy": "beam",
                                        "beam_size": c2.slider("Beam size", 2, 8, 5)})

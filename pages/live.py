@@ -11,8 +11,8 @@ from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streame
 from components.common import MEL_SCALE, page_end, page_start, show, style
 from components.session import engine
 from components.transcript import transcript_html
+from whisper_inquiry.engines import DEFAULT_MODEL
 from whisper_inquiry.microphone import AudioBuffer
-from whisper_inquiry.models import DEFAULT_MODEL
 
 # On localhost no ICE server is needed, and offline a default public STUN server would stall the
 # connection for about 40 s; to serve other machines, set the variable to a JSON list of servers.

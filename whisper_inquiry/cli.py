@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import InquiryError
+from .options import TASKS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="transcribe AUDIO with every internal recorded")
     a.add_argument("audio", help="an audio file (wav, flac, mp3, ogg, m4a, webm ...)")
     a.add_argument("--model", default=None, help="model name (default: the bundled tiny.en)")
-    a.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
+    a.add_argument("--task", default="transcribe", choices=TASKS)
     a.add_argument("--language", default=None, help="language code; omit to detect (multilingual models)")
     group = a.add_mutually_exclusive_group()
     group.add_argument("--beam", type=int, metavar="N", help="beam search with N beams")
@@ -135,7 +136,7 @@ def _add_experiment_commands(sub) -> None:
         p.add_argument("audio", help="an audio file; experiments read its first 30 s window")
         p.add_argument("--model", default=None, help="model name (default: the bundled tiny.en)")
         if task:
-            p.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
+            p.add_argument("--task", default="transcribe", choices=TASKS)
             p.add_argument("--language", default=None, help="language code; omit to detect (multilingual models)")
         return p
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 
 from .engine import Engine
+from .models import DEFAULT_MODEL, ModelSource, list_models
+
+__all__ = ["DEFAULT_MODEL", "ModelSource", "engine_for", "engine_url", "list_models"]
 
 ENGINE_VARIABLE = "WHISPER_INQUIRY_ENGINE"
 
