@@ -38,7 +38,7 @@ PAGES = {"From sound to text": [
 
 def main() -> None:
     st.set_page_config(page_title="Whisper Inquiry", page_icon=":material/hearing:", layout="wide")
-    navigation = st.navigation(PAGES)
+    navigation = st.navigation(PAGES, expanded=True)  # every page in view: a class follows the list
     showing = st.sidebar.container(key="now_showing")  # first in the sidebar, filled once the trace is known
     request = sidebar_ui()
     st.session_state["trace"] = None
