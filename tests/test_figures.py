@@ -21,6 +21,7 @@ from components.model_diagram import decoder_counts, model_boxes, model_figure
 from components.token_figs import alternatives_figure, least_certain, probability_figure, timestamp_rows
 from components.transcript import fallback_note, language_figure, transcript_html
 from components.tree_figs import STATUS_STYLE, finalists_html, label_chars, layout, step_count, tree_figure
+from whisper_inquiry.derived import head_summaries
 from whisper_inquiry.trace import Word
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -243,7 +244,7 @@ def test_label_helpers():
 
 def test_model_view_veils_the_padding_of_a_short_clip(greedy_trace):
     window = greedy_trace.windows[0]
-    enc = window.encoder
+    enc = head_summaries(greedy_trace, 0)  # the thumbnails come from the derived summaries
     fig = model_view_figure(enc, window.content_s)
     assert len(fig.layout.shapes) == 2 * enc.n_layer * enc.n_head and "padding" in fig.layout.title.text
     assert len(model_view_figure(enc, 30.0).layout.shapes) == 0
