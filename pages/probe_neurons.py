@@ -6,8 +6,8 @@ import streamlit as st
 
 from components import probe_figs, probes
 from components.common import error, page_end, page_start, show
+from components.listen import play
 from components.session import require_trace
-from whisper_inquiry.audio import SAMPLE_RATE, to_wav_bytes
 from whisper_inquiry.errors import InquiryError
 
 page_start("What does one neuron listen for?",
@@ -49,8 +49,7 @@ columns = st.columns(3)
 for n, (neuron, peak, sel) in enumerate(zip(found.neurons, found.peak_s, found.selectivity)):
     with columns[n % 3]:
         st.markdown(f"**neuron {neuron}**: {sel:+.2f} more active in the span; peaks at {peak:.2f} s")
-        a = max(0, int((peak - 0.3) * SAMPLE_RATE))
-        st.audio(to_wav_bytes(trace.audio[a:int((peak + 0.3) * SAMPLE_RATE)]), format="audio/wav")
+        play(trace.audio, max(0.0, peak - 0.3), peak + 0.3)
 
 st.subheader("Across the bundled English samples")
 chosen = tuple(int(n) for n in found.neurons[:3])
@@ -72,8 +71,7 @@ else:
                                               f"{moments[i].clip} at {moments[i].time_s:.2f} s")
     m = moments[pick]
     audio = probes.sample_audio(m.clip)
-    st.audio(to_wav_bytes(audio[max(0, int((m.time_s - 0.3) * SAMPLE_RATE)):int((m.time_s + 0.3) * SAMPLE_RATE)]),
-             format="audio/wav")
+    play(audio, max(0.0, m.time_s - 0.3), m.time_s + 0.3)
     st.caption(f"{np.mean([x.activation for x in moments]):.2f} is the mean activation of these moments. If a "
                "neuron's moments share a sound (an 's', a vowel) more than a word, it is listening to phonemes.")
 page_end()

@@ -5,8 +5,8 @@ import streamlit as st
 
 from components import probe_figs, probes
 from components.common import error, md_escape, page_end, page_start, plain
+from components.listen import play
 from components.session import require_trace
-from whisper_inquiry.audio import SAMPLE_RATE, to_wav_bytes
 from whisper_inquiry.errors import InquiryError
 
 page_start("Which sound made which word?",
@@ -64,7 +64,7 @@ def play_ui(result) -> None:
     st.markdown(f"**Window {begin:.2f}-{end:.2f} s** hidden: token {i} ({md_escape(result.tokens[i].strip())}) "
                 f"{change} {abs(result.drop[i, j]):.2f} nats, its probability going from "
                 f"{np.exp(result.reference.logprobs[i]):.2f} to {result.prob_after[i, j]:.2f}")
-    st.audio(to_wav_bytes(trace.audio[int(begin * SAMPLE_RATE):int(end * SAMPLE_RATE)]), format="audio/wav")
+    play(trace.audio, begin, end)
 
 
 window_s, stride_s, fill, run = controls_ui()
