@@ -8,7 +8,7 @@ PORT ?= 8501
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run test lint bench samples system-deps clean
+.PHONY: run test lint bench load samples system-deps clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ lint: $(STAMP)
 bench: $(STAMP) system-deps
 	$(PY) -m whisper_inquiry.bench
 	$(PY) bench/app_bench.py
+
+# a class pressing Analyse at once: USERS simulated users through the app's Engine (ENGINE=serve: Ray Serve)
+USERS ?= 8
+ENGINE ?= inprocess
+load: $(STAMP)
+	$(PY) bench/load.py --users $(USERS) --engine $(ENGINE)
 
 samples: system-deps
 	scripts/make_samples.sh
