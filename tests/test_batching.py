@@ -38,7 +38,7 @@ def _assert_same(solo, batched, label: str) -> None:
 
 @pytest.fixture(scope="module")
 def engine(tiny) -> Engine:
-    return Engine(tiny, max_wait_ms=300)  # a long collection window, so the concurrent requests surely meet
+    return Engine(tiny, max_wait_ms=3000)  # long enough for a loaded machine: the requests surely meet
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +65,9 @@ def test_concurrent_clips_on_tiny_equal_their_solo_runs(tiny, tiny_requests, tin
     traces, _, _ = tiny_batched
     for i, (request, batched) in enumerate(zip(tiny_requests, traces)):
         solo = analyze(tiny, request.audio, request.options)
-        if len(solo.windows[0].attempts) > 1:  # sampled attempts (t > 0) draw from the global random stream
-            assert len(batched.windows[0].attempts) == len(solo.windows[0].attempts) == 6
-            _assert_same(solo.windows[0].attempts[0], batched.windows[0].attempts[0], f"request {i}, attempt at t=0")
-            continue
         _assert_same(solo, batched, f"request {i} ({request.options.strategy})")
+    ladder = traces[4].windows[0].attempts  # sampled attempts draw from their own seeded stream
+    assert [a.temperature for a in ladder] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 
 
 def test_concurrent_clips_equal_whisper_transcribe(tiny, tiny_requests, tiny_batched):
@@ -99,7 +97,7 @@ def test_each_request_keeps_its_own_tree(tiny_batched):
 
 
 def test_base_english_and_spanish_at_once_equal_their_solo_runs(base):
-    engine = Engine(base, warm_up=False, max_wait_ms=300)
+    engine = Engine(base, warm_up=False, max_wait_ms=3000)
     requests = [AnalysisRequest(_clip("english_weather"), AnalysisOptions(language="en")),
                 AnalysisRequest(_clip("english_numbers"), AnalysisOptions(language="en")),
                 AnalysisRequest(_clip("spanish"), AnalysisOptions(language="es"))]
@@ -145,11 +143,17 @@ def test_a_job_failing_inside_the_worker_fails_alone(engine, tiny):
         except InquiryError as e:
             outcomes[i] = e
 
+    engine.batcher.begin()
+    engine.batcher.begin()  # two requests in flight: the worker waits for both, so they share a pass
+    before = dict(engine.batch_sizes)
     threads = [threading.Thread(target=submit, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    engine.batcher.end()
+    engine.batcher.end()
+    assert engine.batch_sizes.get(2, 0) == before.get(2, 0) + 1
     assert isinstance(outcomes[0], InquiryError)
     assert "sunny" in outcomes[1].result.text
 

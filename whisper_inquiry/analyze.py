@@ -113,9 +113,13 @@ class _Recorder:
         else:
             features = self.windows[-1].features
         self.on_progress(f"decoding at temperature {options.temperature:.1f}")
+        # sampled attempts draw from a stream of their own, fixed by the window and the temperature
+        # (and the options' seed where there is one), so they are the same alone or batched
+        window = len(self.windows) - (0 if on_encoded else 1)
+        seed = (getattr(self.options, "seed", None) or 0) * 1_000_003 + window * 1009 + round(options.temperature * 100)
         job = DecodeJob(mel if mel.ndim == 2 else mel[0], options, self.options.top_k, features, on_encoded,
-                        self._attempt, cancelled=self.cancelled)
-        return self.submit(job)
+                        self._forced, seed=seed, cancelled=self.cancelled)
+        return self._attempt(*self.submit(job))
 
     def _locate(self, segment: torch.Tensor) -> tuple[int, int]:
         """(seek, content frames) of a window: where in the run's log-mel its frames come from. The first
@@ -153,21 +157,28 @@ class _Recorder:
             encoder=attention, features=features, captured=captured,
         ))
 
-    def _attempt(self, d: Decoded):
+    def _forced(self, d: Decoded) -> tuple:
+        """In the worker, which owns the model: the steps and the teacher-forced pass (cross-attention,
+        the residual stream). What needs no model is left to the request's own thread (`_attempt`)."""
+        t = time.perf_counter()
+        steps = token_steps(d.decoder, d.result.tokens, d.tokenizer, self.options.top_k)
+        self.timings["search tree and tokens"] += time.perf_counter() - t
+        t = time.perf_counter()
+        forced = teacher_forced(self.model, self.windows[-1].features[:1], d.cross_kv,
+                                d.decoder.prompt + [s.id for s in steps], d.sample_begin, self.options.cross_budget_mb)
+        self.timings["cross-attention and words"] += time.perf_counter() - t
+        return d, steps, forced
+
+    def _attempt(self, d: Decoded, steps: list, forced: tuple):
         tokenizer, decoder, result = d.tokenizer, d.decoder, d.result
         t = time.perf_counter()
         tree = build_tree(decoder, d.ranker, result.tokens, self.options.strategy, tokenizer.decode_with_timestamps)
-        steps = token_steps(decoder, result.tokens, tokenizer, self.options.top_k)
         self.timings["search tree and tokens"] += time.perf_counter() - t
         window = self.windows[-1]
         t = time.perf_counter()
-        generated = [s.id for s in steps]
-        cross, scores, residuals = teacher_forced(
-            self.model, window.features[:1], d.cross_kv, decoder.prompt + generated, d.sample_begin,
-            self.options.cross_budget_mb,
-        )
-        words, path = word_timings(scores, cross.alignment_heads, generated, [s.prob for s in steps], tokenizer,
-                                   window.content_frames, window.start_s)
+        cross, scores, residuals = forced
+        words, path = word_timings(scores, cross.alignment_heads, [s.id for s in steps], [s.prob for s in steps],
+                                   tokenizer, window.content_frames, window.start_s)
         self.timings["cross-attention and words"] += time.perf_counter() - t
         window.attempts.append(Attempt(
             temperature=float(result.temperature), text=result.text, tokens=list(result.tokens),

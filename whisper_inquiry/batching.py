@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask
+from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference, PyTorchInference
 
 from . import points
 from .capture import RUN_LOCK, Hooks
@@ -68,6 +68,9 @@ class DecodeJob:
     # called in the worker after the decode, while the model is still the worker's (teacher-forced pass)
     on_decoded: Callable[[Decoded], object] | None = None
     kind: str = "decode"
+    # the random stream of a sampled decode (temperature > 0): its own, so a window draws the same
+    # tokens alone or beside others, whatever else the process samples meanwhile
+    seed: int | None = None
     cancelled: threading.Event | None = None
     future: Future = field(default_factory=Future)
     enqueued_s: float = field(default_factory=time.perf_counter)
@@ -115,7 +118,12 @@ def decode_group(model, jobs: list[DecodeJob]) -> list[int]:
         if not ready:
             return []
         try:
-            decoded = _decode(model, ready, torch.cat(features))
+            seed = ready[0].seed if len(ready) == 1 and ready[0].options.temperature > 0 else None
+            devices = [model.device] if model.device.type == "cuda" else []
+            with torch.random.fork_rng(devices, enabled=seed is not None):
+                if seed is not None:
+                    torch.manual_seed(seed)
+                decoded = _decode(model, ready, torch.cat(features))
         except Exception as e:  # noqa: BLE001
             if len(ready) == 1:
                 ready[0].future.set_exception(e)
@@ -141,6 +149,8 @@ def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decode
                                                for i, r in enumerate(recorders)])
     ranker = RecordingRanker(jobs[0].options.length_penalty)
     task.sequence_ranker = ranker
+    if n_group == 1 and len(jobs) > 1:
+        task.inference = ShrinkingInference(task.inference, model, task.tokenizer.eot, task.sample_begin)
     captured: dict[str, torch.Tensor] = {}
     with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
         def keep(name, output):
@@ -155,6 +165,40 @@ def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decode
                 {model.get_submodule(name): captured[name][i: i + 1] for name in names})
         for i, result in enumerate(results)
     ]
+
+
+class ShrinkingInference(Inference):
+    """whisper's PyTorchInference for a greedy batch, in which a window that has written end-of-text
+    stops costing: its rows leave the key/value caches and the decoder runs on the others only.
+
+    whisper's loop still carries the finished row (GreedyDecoder only appends end-of-text to it, adding
+    nothing to its score), so it gets finite placeholder logits (zeros) that nothing records."""
+
+    def __init__(self, inner: PyTorchInference, model, eot: int, sample_begin: int):
+        self.inner, self.eot, self.sample_begin = inner, eot, sample_begin
+        self.cross = [m for block in model.decoder.blocks for m in (block.cross_attn.key, block.cross_attn.value)]
+        self.active: torch.Tensor | None = None  # rows still writing, as indices into the batch
+
+    def logits(self, tokens: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        if self.active is None or tokens.shape[-1] <= self.sample_begin:
+            self.active = torch.arange(tokens.shape[0], device=tokens.device)
+            return self.inner.logits(tokens, audio_features)
+        writing = tokens[self.active, -1] != self.eot
+        if not bool(writing.all()):
+            keep = writing.nonzero()[:, 0]
+            for module in self.inner.kv_modules + self.cross:
+                self.inner.kv_cache[module] = self.inner.kv_cache[module][keep].detach()
+            self.active = self.active[keep]
+        some = self.inner.logits(tokens[self.active], audio_features[self.active])
+        out = some.new_zeros((tokens.shape[0], *some.shape[1:]))
+        out[self.active] = some
+        return out
+
+    def cleanup_caching(self) -> None:
+        self.inner.cleanup_caching()
+
+    def rearrange_kv_cache(self, source_indices) -> None:
+        raise NotImplementedError("greedy batches only")
 
 
 def detect(model, job: DecodeJob) -> None:
@@ -184,6 +228,7 @@ class Batcher:
         self.batch_sizes: Counter[int] = Counter()
         self._queue: list[DecodeJob] = []
         self._busy = False
+        self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-batcher", daemon=True)
         self._thread.start()
@@ -192,6 +237,16 @@ class Batcher:
         """Windows queued or being decoded right now (what a newcomer waits behind)."""
         with self._cond:
             return len(self._queue) + (1 if self._busy else 0)
+
+    def begin(self) -> None:
+        """A request starts: the worker may wait (up to max_wait_ms) for its windows to join a batch."""
+        with self._cond:
+            self._active += 1
+
+    def end(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
 
     def submit(self, job: DecodeJob, on_progress: Callable[[str], None] | None = None):
         """Queue a job and wait for its result (re-raising its own error)."""
@@ -207,8 +262,10 @@ class Batcher:
         with self._cond:
             while not self._queue:
                 self._cond.wait()
+            # wait for the other requests in flight to queue their windows too, but never past max_wait
             deadline = self._queue[0].enqueued_s + self.max_wait_s
-            while len(self._queue) < self.max_batch and (left := deadline - time.perf_counter()) > 0:
+            while (len(self._queue) < min(self.max_batch, self._active)
+                   and (left := deadline - time.perf_counter()) > 0):
                 self._cond.wait(left)
             jobs, self._queue = self._queue, []
             self._busy = True

@@ -66,7 +66,7 @@ class Engine:
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
         self.warm_up_s = self._warm_up() if warm_up else 0.0
         # the worker that decodes every request's windows, up to `max_batch` in one pass, waiting at most
-        # `max_wait_ms` after the first for others to join (bench/load.py measures both)
+        # `max_wait_ms` after the first for the other requests in flight to join (none: no wait)
         self.batcher = Batcher(model, max_batch, max_wait_ms)
 
     @classmethod
@@ -98,8 +98,15 @@ class Engine:
         `on_progress` also hears "waiting for N other windows to be decoded" while others are ahead in the
         queue; setting `cancelled` (a session that closed) drops the request's next window from the queue
         and raises `batching.CancelledError` in this call."""
-        return analyze(self.model, audio, options, on_progress=on_progress,
-                       submit=lambda job: self.batcher.submit(job, on_progress), cancelled=cancelled)
+        self.batcher.begin()
+        return self._analyze_begun(audio, options, on_progress, cancelled)
+
+    def _analyze_begun(self, audio, options, on_progress, cancelled) -> Trace:
+        try:
+            return analyze(self.model, audio, options, on_progress=on_progress,
+                           submit=lambda job: self.batcher.submit(job, on_progress), cancelled=cancelled)
+        finally:
+            self.batcher.end()
 
     def analyze_all(self, requests: Sequence[AnalysisRequest],
                     on_progress: Callable[[str], None] | None = None,
@@ -109,8 +116,11 @@ class Engine:
         solo run. The first failure is raised after all have finished."""
         if len(requests) <= 1:
             return [self.analyze(r.audio, r.options, on_progress, cancelled) for r in requests]
+        for _ in requests:  # all in flight from the start, so the worker waits for each one's first window
+            self.batcher.begin()
         with ThreadPoolExecutor(len(requests), thread_name_prefix="analyze_all") as pool:
-            futures = [pool.submit(self.analyze, r.audio, r.options, on_progress, cancelled) for r in requests]
+            futures = [pool.submit(self._analyze_begun, r.audio, r.options, on_progress, cancelled)
+                       for r in requests]
         return [f.result() for f in futures]
 
     @property
@@ -156,7 +166,11 @@ class Engine:
     def listen(self, samples: np.ndarray, top_k: int = 5) -> Heard:
         """A quick greedy look at the newest 30 s of a live microphone (live.listen); every listener's
         window is decoded by the worker, together with the others' that arrive at the same time."""
-        return listen(self.model, samples, top_k, submit=self.batcher.submit)
+        self.batcher.begin()
+        try:
+            return listen(self.model, samples, top_k, submit=self.batcher.submit)
+        finally:
+            self.batcher.end()
 
     def tokenizer(self, task: str = "transcribe", language: str | None = None):
         return tokenizer_for(self.model.is_multilingual, self.model.num_languages, task, language)

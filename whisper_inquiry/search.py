@@ -151,12 +151,17 @@ class BatchDecoder(TokenDecoder):
 
     def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
         logprobs = F.log_softmax(logits.float(), dim=-1)
-        by_k = {k: distribution(logprobs, k) for k in {r.top_k for _, r in self.recorders}}
+        # every request's top-k and entropy reach the CPU in one transfer per step, not one per row
+        by_k = {}
+        for k in {r.top_k for _, r in self.recorders}:
+            top, entropy = distribution(logprobs, k)
+            by_k[k] = torch.cat([top.values, top.indices.to(top.values.dtype), entropy[:, None]], 1).cpu()
+        host_tokens = tokens.cpu()
         seen = []
         for rows, r in self.recorders:
-            top, entropy = by_k[r.top_k]
-            seen.append(r.before(tokens[rows], logprobs[rows], top.values[rows], top.indices[rows], entropy[rows],
-                                 sum_logprobs[rows]))
+            stats, k = by_k[r.top_k][rows], r.top_k
+            seen.append(r.before(host_tokens[rows], logprobs[rows], stats[:, :k], stats[:, k: 2 * k].long(),
+                                 stats[:, 2 * k], sum_logprobs[rows]))
         new_tokens, completed = self.inner.update(tokens, logits, sum_logprobs)
         for (rows, r), s in zip(self.recorders, seen):
             r.after(s, new_tokens[rows], sum_logprobs[rows])
