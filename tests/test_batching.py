@@ -181,3 +181,19 @@ def test_live_listeners_are_decoded_together_and_each_hears_its_own(engine, tiny
         solo = listen(tiny, clip)
         assert h.text == solo.text and [s.id for s in h.steps] == [s.id for s in solo.steps]
         assert max(abs(a.logprob - b.logprob) for a, b in zip(h.steps, solo.steps)) < FLOAT_TOLERANCE
+
+
+def test_nothing_global_is_swapped_while_a_request_runs(engine, tiny):
+    import importlib
+
+    import whisper.audio
+
+    transcribe_module = importlib.import_module("whisper.transcribe")
+    seen = []
+
+    def look(_message: str) -> None:  # called in the middle of the run, between windows and attempts
+        seen.append(("decode" in tiny.__dict__, "detect_language" in tiny.__dict__,
+                     transcribe_module.pad_or_trim is whisper.audio.pad_or_trim))
+
+    engine.analyze(_clip("english_weather"), AnalysisOptions(fallback=False), on_progress=look)
+    assert seen and all(s == (False, False, True) for s in seen)

@@ -83,7 +83,7 @@ class DecodeJob:
         return repr(o)
 
 
-def _encode(model, job: DecodeJob, extras: list) -> torch.Tensor:
+def _encode(model, job: DecodeJob) -> torch.Tensor:
     """The encoder on one window, with every RUN capture point of the encoder hooked."""
     if job.features is not None:
         return job.features
@@ -111,7 +111,7 @@ def decode_group(model, jobs: list[DecodeJob]) -> list[int]:
         ready, features = [], []
         for job in jobs:
             try:
-                features.append(_encode(model, job, []))
+                features.append(_encode(model, job))
                 ready.append(job)
             except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
                 job.future.set_exception(e)
