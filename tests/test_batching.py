@@ -172,10 +172,14 @@ def test_live_listeners_are_decoded_together_and_each_hears_its_own(engine, tiny
     before = dict(engine.batch_sizes)
     heard: list = [None, None]
     threads = [threading.Thread(target=lambda i=i: heard.__setitem__(i, engine.listen(clips[i]))) for i in range(2)]
+    engine.batcher.begin()  # both listeners in flight before either queues (in the app, refreshes that
+    engine.batcher.begin()  # come while the worker is busy queue up and meet in its next pass)
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    engine.batcher.end()
+    engine.batcher.end()
     assert engine.batch_sizes.get(2, 0) > before.get(2, 0)
     for clip, h in zip(clips, heard):
         solo = listen(tiny, clip)
