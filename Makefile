@@ -15,7 +15,7 @@ ENGINE ?=
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run serve test lint bench samples system-deps clean
+.PHONY: run serve test lint bench load samples system-deps clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ bench: $(STAMP) system-deps
 	$(PY) bench/app_bench.py
 	$(PY) bench/probes_bench.py
 	$(PY) bench/experiments_bench.py
+
+# a class pressing Analyse at once: USERS simulated users through the app's Engine; SERVE=1 also through
+# Ray Serve (started here, or the endpoint ENGINE names), printed beside the in-process figures
+USERS ?= 8
+load: $(STAMP)
+	$(PY) bench/load.py --users $(USERS) $(if $(SERVE),--engine serve $(if $(ENGINE),--url $(ENGINE)))
 
 samples: system-deps
 	scripts/make_samples.sh

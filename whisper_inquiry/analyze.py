@@ -1,20 +1,21 @@
 """`analyze(model, audio, options) -> Trace`: whisper.transcribe, run once, with everything recorded.
 
 The decoding is openai-whisper's own: `whisper.transcribe` cuts the windows and falls back to higher
-temperatures, `DecodingTask` decodes. For the length of the run the model's `decode` and
-`detect_language` are replaced by recording versions that build the very same `DecodingTask`, and
-transcribe's `pad_or_trim` is wrapped to learn where each window starts; all of it is undone in a
-`finally`. The tokens are therefore the ones whisper.transcribe would produce, token for token.
+temperatures, `DecodingTask` decodes. transcribe is handed a per-request stand-in for the model whose
+`decode` and `detect_language` submit each window to a worker (`batching.py`: the engine's, which
+decodes windows of many requests together, or the caller's own thread) that builds the very same
+`DecodingTask` with its decoder and ranker recorded. Each window's start is found by matching its frames
+in the run's log-mel. Nothing global is swapped, so the tokens are the ones whisper.transcribe produces,
+token for token, however many requests run at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,17 +24,16 @@ import torch
 import torch.nn.functional as F
 import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram
-from whisper.decoding import DecodingTask
 from whisper.tokenizer import LANGUAGES
 
 from . import points
 from .alignment import teacher_forced, word_timings
 from .attention import activation, content_positions, encoder_attention, tensor_stats
 from .audio import SAMPLE_RATE, Audio, load_audio
-from .capture import RUN_LOCK, Hooks
+from .batching import Decoded, DecodeJob, run_alone
 from .models import model_info
 from .options import AnalysisOptions
-from .search import RecordingDecoder, RecordingRanker, build_tree
+from .search import build_tree
 from .tokens import describe_prompt, token_steps
 from .trace import (
     AUDIO_CTX_S,
@@ -48,8 +48,6 @@ from .trace import (
     Trace,
     Window,
 )
-
-_transcribe_module = importlib.import_module("whisper.transcribe")  # `whisper.transcribe` is the function
 
 
 @dataclass
@@ -71,55 +69,75 @@ class _WindowRecord:
 
 
 class _Recorder:
-    """State of one run: the windows seen so far and the time spent on instrumentation."""
+    """State of one run: the windows seen so far and the time spent on instrumentation.
 
-    def __init__(self, model, options: AnalysisOptions, on_progress: Callable[[str], None] | None = None):
+    It also answers what `whisper.transcribe` asks of the model (`_RequestModel` hands it `decode` and
+    `detect_language`): each decode becomes a `DecodeJob` for `submit` (the engine's worker, or run at
+    once by `batching.run_alone`), so nothing of the shared model or of whisper's modules is swapped."""
+
+    def __init__(self, model, options: AnalysisOptions, samples: np.ndarray,
+                 submit: Callable[[DecodeJob], object], on_progress: Callable[[str], None] | None = None,
+                 cancelled: threading.Event | None = None):
         self.model = model
         self.options = options
+        self.submit = submit
+        self.cancelled = cancelled
         self.on_progress = on_progress or (lambda message: None)
         self.windows: list[_WindowRecord] = []
-        self.next_window: tuple[int, int] | None = None  # (seek, content frames) from pad_or_trim
-        self.captured: dict[str, torch.Tensor] = {}  # latest output of each capture point
         self.language_probs: dict[str, float] | None = None
         self.timings: dict[str, float] = defaultdict(float)
-        self.extras: list[points.CapturePoint] = []  # registered capture points hooked for this run
-        self._pad_or_trim = None  # the originals, read under the run lock by `instrumented`
-        self._detect_language = None
+        # the log-mel whisper.transcribe slices its windows from (the same call), to learn each window's seek
+        self.mel = log_mel_spectrogram(samples, model.dims.n_mels, padding=N_SAMPLES)
+        self.content_frames = self.mel.shape[-1] - N_FRAMES
+        self._segment: torch.Tensor | None = None  # the window being decided; held, so its id is not reused
+        self._next_seek = 0
 
-    # -- the seams ---------------------------------------------------------------------------
-    def pad_or_trim(self, array, length: int = N_SAMPLES, *, axis: int = -1):
-        if torch.is_tensor(array) and array.ndim == 2 and length == N_FRAMES:
-            self.next_window = (array.storage_offset(), array.shape[-1])
-        return self._pad_or_trim(array, length, axis=axis)
-
+    # -- what whisper.transcribe calls ----------------------------------------------------------
     def detect_language(self, mel, tokenizer=None):
-        tokens, probs = self._detect_language(mel, tokenizer)
+        tokens, probs = self.submit(DecodeJob(mel, None, kind="detect", cancelled=self.cancelled))
         if self.language_probs is None:
             self.language_probs = probs[0] if isinstance(probs, list) else probs
         return tokens, probs
 
-    @torch.no_grad()
     def decode(self, mel: torch.Tensor, options):
-        """Stands in for `model.decode`: the same `DecodingTask`, its decoder and ranker wrapped."""
-        task = DecodingTask(self.model, options)
-        decoder = RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, self.options.top_k)
-        ranker = RecordingRanker(options.length_penalty)
-        task.decoder, task.sequence_ranker = decoder, ranker
-        if self.next_window is not None:
-            seek, size = self.next_window
+        """Stands in for `model.decode`: the same `DecodingTask`, run by the worker with its decoder and
+        ranker recorded. A window's later attempts (fallback) reuse its encoder output."""
+        features, on_encoded = None, None
+        if mel is not self._segment:
+            self._segment = mel
+            seek, size = self._locate(mel)
             self.on_progress(f"window {len(self.windows) + 1}: {seek / 100:.1f} to {(seek + size) / 100:.1f} s")
-        self.on_progress(f"decoding at temperature {options.temperature:.1f}")
-        result = task.run(mel.unsqueeze(0) if mel.ndim == 2 else mel)[0]
-        if self.next_window is not None:
-            self._start_window(mel)
-        self.windows[-1].attempts.append(self._attempt(task, decoder, ranker, result))
-        return result
 
-    # -- what each call leaves behind --------------------------------------------------------
-    def _start_window(self, mel: torch.Tensor) -> None:
-        seek, size = self.next_window
-        self.next_window = None
-        enc, n = self.captured, self.model.dims.n_audio_layer
+            def on_encoded(captured: dict, out: torch.Tensor) -> None:
+                self._start_window(mel, seek, size, captured, out)
+        else:
+            features = self.windows[-1].features
+        self.on_progress(f"decoding at temperature {options.temperature:.1f}")
+        # sampled attempts draw from a stream of their own, fixed by the window and the temperature
+        # (and the options' seed where there is one), so they are the same alone or batched
+        window = len(self.windows) - (0 if on_encoded else 1)
+        seed = (getattr(self.options, "seed", None) or 0) * 1_000_003 + window * 1009 + round(options.temperature * 100)
+        job = DecodeJob(mel if mel.ndim == 2 else mel[0], options, self.options.top_k, features, on_encoded,
+                        self._forced, seed=seed, cancelled=self.cancelled)
+        return self._attempt(*self.submit(job))
+
+    def _locate(self, segment: torch.Tensor) -> tuple[int, int]:
+        """(seek, content frames) of a window: where in the run's log-mel its frames come from. The first
+        match after the previous window's start wins (digital silence matches in many places, each
+        holding the very same frames)."""
+        seg = segment.detach().cpu()
+        mel = self.mel.to(seg.dtype)
+        same_first = (mel[:, self._next_seek: self.content_frames] == seg[:, :1]).all(0)
+        for seek in (same_first.nonzero()[:, 0] + self._next_seek).tolist():
+            size = min(N_FRAMES, self.content_frames - seek)
+            if torch.equal(mel[:, seek: seek + size], seg[:, :size]) and not seg[:, size:].any():
+                self._next_seek = seek + 1
+                return seek, size
+        raise RuntimeError("a window's frames are not in the run's log-mel")  # whisper changed its slicing
+
+    # -- what each decode leaves behind (in the worker, which holds the model) ------------------------
+    def _start_window(self, mel: torch.Tensor, seek: int, size: int, enc: dict, features: torch.Tensor) -> None:
+        n = self.model.dims.n_audio_layer
         pos = self.model.encoder.positional_embedding
         conv2 = F.gelu(enc[points.ENCODER_CONV2][0].float())
         t = time.perf_counter()
@@ -129,66 +147,60 @@ class _Recorder:
         )
         self.timings["encoder attention"] += time.perf_counter() - t
         captured = {name: np.asarray(point.keep(enc[name]))
-                    for point in self.extras for name in point.names(self.model)}
+                    for point in points.extras() for name in point.names(self.model) if name in enc}
         self.windows.append(_WindowRecord(
             index=len(self.windows), start_s=seek * FRAME_S, content_frames=size,
             mel=mel.float().cpu().numpy(), mel_stats=tensor_stats(mel),
             conv1=activation("conv1", F.gelu(enc[points.ENCODER_CONV1][0].float()), FRAME_S),
             conv2=activation("conv2", conv2, AUDIO_CTX_S),
             encoder_input=activation("encoder input", (conv2.T + pos.float()).T, AUDIO_CTX_S),
-            encoder=attention, features=enc[points.ENCODER_OUTPUT], captured=captured,
+            encoder=attention, features=features, captured=captured,
         ))
 
-    def _attempt(self, task: DecodingTask, decoder: RecordingDecoder, ranker: RecordingRanker, result) -> Attempt:
-        tokenizer = task.tokenizer
+    def _forced(self, d: Decoded) -> tuple:
+        """In the worker, which owns the model: the steps and the teacher-forced pass (cross-attention,
+        the residual stream). What needs no model is left to the request's own thread (`_attempt`)."""
         t = time.perf_counter()
-        tree = build_tree(decoder, ranker, result.tokens, self.options.strategy, tokenizer.decode_with_timestamps)
-        steps = token_steps(decoder, result.tokens, tokenizer, self.options.top_k)
+        steps = token_steps(d.decoder, d.result.tokens, d.tokenizer, self.options.top_k)
+        self.timings["search tree and tokens"] += time.perf_counter() - t
+        t = time.perf_counter()
+        forced = teacher_forced(self.model, self.windows[-1].features[:1], d.cross_kv,
+                                d.decoder.prompt + [s.id for s in steps], d.sample_begin, self.options.cross_budget_mb)
+        self.timings["cross-attention and words"] += time.perf_counter() - t
+        return d, steps, forced
+
+    def _attempt(self, d: Decoded, steps: list, forced: tuple):
+        tokenizer, decoder, result = d.tokenizer, d.decoder, d.result
+        t = time.perf_counter()
+        tree = build_tree(decoder, d.ranker, result.tokens, self.options.strategy, tokenizer.decode_with_timestamps)
         self.timings["search tree and tokens"] += time.perf_counter() - t
         window = self.windows[-1]
         t = time.perf_counter()
-        generated = [s.id for s in steps]
-        cross_kv = {  # the decode's own cross-attention keys and values, as the blocks' cache
-            self.model.get_submodule(name): self.captured[name][:1]
-            for i in range(self.model.dims.n_text_layer) for name in (points.cross_key(i), points.cross_value(i))
-        }
-        cross, scores, residuals = teacher_forced(
-            self.model, window.features[:1], cross_kv, decoder.prompt + generated, task.sample_begin,
-            self.options.cross_budget_mb,
-        )
-        words, path = word_timings(scores, cross.alignment_heads, generated, [s.prob for s in steps], tokenizer,
-                                   window.content_frames, window.start_s)
+        cross, scores, residuals = forced
+        words, path = word_timings(scores, cross.alignment_heads, [s.id for s in steps], [s.prob for s in steps],
+                                   tokenizer, window.content_frames, window.start_s)
         self.timings["cross-attention and words"] += time.perf_counter() - t
-        return Attempt(
+        window.attempts.append(Attempt(
             temperature=float(result.temperature), text=result.text, tokens=list(result.tokens),
             avg_logprob=float(result.avg_logprob), compression_ratio=float(result.compression_ratio),
             no_speech_prob=float(result.no_speech_prob), rejected=None,
             prompt=describe_prompt(decoder.prompt, tokenizer), steps=steps, tree=tree,
             cross=cross, words=words, alignment_path=path, residuals=residuals,
-        )
+        ))
+        return result
 
 
-@contextmanager
-def instrumented(model, recorder: _Recorder) -> Iterator[Hooks]:
-    """Install the recording seams and every capture point of the run (`points.py`); remove every one
-    of them on the way out."""
-    with RUN_LOCK, Hooks() as hooks:
-        def keep(name, output):
-            recorder.captured[name] = output.detach()
+class _RequestModel:
+    """The model as one request's `whisper.transcribe` sees it: the shared model's attributes, with
+    `decode` and `detect_language` of this request's own (nothing is set on the shared model)."""
 
-        installed = points.install(hooks, model, points.RUN, keep)
-        recorder.extras = [p for p in installed if p.keep is not None]
-        original_pad_or_trim = _transcribe_module.pad_or_trim
-        recorder._pad_or_trim, recorder._detect_language = original_pad_or_trim, model.detect_language
-        model.decode = recorder.decode
-        model.detect_language = recorder.detect_language
-        _transcribe_module.pad_or_trim = recorder.pad_or_trim
-        try:
-            yield hooks
-        finally:
-            _transcribe_module.pad_or_trim = original_pad_or_trim
-            for name in ("decode", "detect_language"):
-                model.__dict__.pop(name, None)
+    def __init__(self, model, recorder: _Recorder):
+        self._model = model
+        self.decode = recorder.decode
+        self.detect_language = recorder.detect_language
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
 
 
 def _rejection(a: Attempt, o: AnalysisOptions) -> str | None:
@@ -249,27 +261,29 @@ def _language(model, recorder: _Recorder, mel_first: torch.Tensor | None) -> Lan
 
 
 def analyze(model, audio: Audio | np.ndarray | str | Path, options: AnalysisOptions | None = None,
-            on_progress: Callable[[str], None] | None = None) -> Trace:
+            on_progress: Callable[[str], None] | None = None,
+            submit: Callable[[DecodeJob], object] | None = None,
+            cancelled: threading.Event | None = None) -> Trace:
     """Transcribe `audio` as whisper.transcribe would, keeping every internal in the returned Trace.
 
-    `on_progress` hears one short line per stage (a window starts, a decode attempt starts)."""
+    `on_progress` hears one short line per stage (a window starts, a decode attempt starts). `submit`
+    decodes each window (the engine's batching worker); by default each is decoded at once, alone.
+    `cancelled`, once set, fails the run's next window instead of decoding it."""
     options = options or AnalysisOptions()
     if not isinstance(audio, Audio):
         audio = load_audio(audio) if isinstance(audio, (str, Path)) else Audio(
             np.asarray(audio, dtype=np.float32), "array", SAMPLE_RATE, 1, "pcm_f32le", "numpy")
     fp16 = model.device.type == "cuda"
-    recorder = _Recorder(model, options, on_progress)
+    recorder = _Recorder(model, options, audio.samples, submit or (lambda job: run_alone(model, job)),
+                         on_progress, cancelled)
     started = time.perf_counter()
-    devices = [model.device.index or 0] if model.device.type == "cuda" else []
-    with instrumented(model, recorder), torch.random.fork_rng(devices=devices):
-        torch.manual_seed(options.seed)  # sampling and fallback reproducible; the caller's RNG is restored on exit
-        result = whisper.transcribe(model, audio.samples, **options.transcribe_kwargs(model.is_multilingual, fp16))
-        mel_first = None
-        if model.is_multilingual and recorder.language_probs is None:
-            mel = log_mel_spectrogram(audio.samples, model.dims.n_mels, padding=N_SAMPLES)
-            mel_first = whisper.pad_or_trim(mel, N_FRAMES).to(model.device)
-            mel_first = mel_first.half() if fp16 else mel_first
-        language = _language(model, recorder, mel_first)
+    proxy = _RequestModel(model, recorder)
+    result = whisper.transcribe(proxy, audio.samples, **options.transcribe_kwargs(model.is_multilingual, fp16))
+    mel_first = None
+    if model.is_multilingual and recorder.language_probs is None:
+        mel_first = whisper.pad_or_trim(recorder.mel, N_FRAMES).to(model.device)
+        mel_first = mel_first.half() if fp16 else mel_first
+    language = _language(proxy, recorder, mel_first)
     total = time.perf_counter() - started
     windows = [_finish_window(w, options) for w in recorder.windows]
     segments = [

@@ -1,9 +1,11 @@
-"""Hooks and process-wide switches, always undone, one run at a time.
+"""Hooks on the shared model, always removed, one holder at a time.
 
-Forward hooks and the instance attributes we set are global state on a model that the app shares
-between sessions, and openai-whisper's own kv-cache hooks sit on the same modules: two decodes at
-once on one model mix their caches. So every instrumented run holds `RUN_LOCK`, and everything it
-installs is removed in a `finally`, an exception included.
+Forward hooks are global state on a model that the app shares between sessions, and openai-whisper's
+own kv-cache hooks sit on the same modules: two decodes at once on one model mix their caches. So
+whoever runs the model with hooks holds `RUN_LOCK` (the engine's batching worker, for one batch at a
+time; a page recomputing one encoder head), and everything it installs is removed in a `finally`, an
+exception included. Nothing else is swapped: analyses hand whisper.transcribe a per-request stand-in
+for the model instead (analyze.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ The contract the batched engine of issue 10 keeps, so pages need not change when
   (a list of variants of one clip is one request, so a batching engine may decode them together),
   `listen(samples) -> Heard`, `head`, `head_summaries`, `logit_lens`, `embeddings`;
 - each result equals what the same request gets alone: the same tokens, probabilities, tree,
-  attention and word timings (today a request holds the model alone, under `capture.RUN_LOCK`);
+  attention and word timings. The engine's worker (`batching.Batcher`) owns the model: every request's
+  windows are queued to it, and windows of equal decoding options (several users' first windows, all
+  Live listeners) are decoded in one batched pass, each request's rows recorded apart;
 - arguments and results are values (numpy arrays, frozen dataclasses, AnalysisOptions), never the
   model or a tensor, so the engine can later move to another process or machine (Ray Serve);
 - bad input raises the library's one-line `InquiryError`s, and one request's failure is its own;
@@ -20,8 +22,10 @@ The contract the batched engine of issue 10 keeps, so pages need not change when
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +37,7 @@ from .alignment import logit_lens
 from .analyze import analyze
 from .attention import recompute_head
 from .audio import Audio
+from .batching import Batcher
 from .derived import BoundedCache, full_head, head_summaries, trace_key
 from .errors import ModelMismatchError
 from .live import Heard, listen
@@ -57,11 +62,14 @@ class AnalysisRequest:
 class Engine:
     """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
 
-    def __init__(self, model, warm_up: bool = True):
+    def __init__(self, model, warm_up: bool = True, max_batch: int = 8, max_wait_ms: float = 30.0):
         self.model = model
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
         self.warm_up_s = self._warm_up() if warm_up else 0.0
+        # the worker that decodes every request's windows, up to `max_batch` in one pass, waiting at most
+        # `max_wait_ms` after the first for the other requests in flight to join (none: no wait)
+        self.batcher = Batcher(model, max_batch, max_wait_ms)
 
     @classmethod
     def load(cls, name: str, device: str | None = None) -> Engine:
@@ -85,15 +93,46 @@ class Engine:
 
     # -- analyses ----------------------------------------------------------------------------------
     def analyze(self, audio: AudioInput, options: AnalysisOptions | None = None,
-                on_progress: Callable[[str], None] | None = None) -> Trace:
-        """The whole instrumented run (analyze.analyze): whisper.transcribe's tokens, every internal kept."""
-        return analyze(self.model, audio, options, on_progress=on_progress)
+                on_progress: Callable[[str], None] | None = None,
+                cancelled: threading.Event | None = None) -> Trace:
+        """The whole instrumented run (analyze.analyze): whisper.transcribe's tokens, every internal kept.
+
+        `on_progress` also hears "waiting for N other windows to be decoded" while others are ahead in the
+        queue; setting `cancelled` (a session that closed) drops the request's next window from the queue
+        and raises `batching.CancelledError` in this call."""
+        self.batcher.begin()
+        return self._analyze_begun(audio, options, on_progress, cancelled)
+
+    def _analyze_begun(self, audio, options, on_progress, cancelled) -> Trace:
+        try:
+            return analyze(self.model, audio, options, on_progress=on_progress,
+                           submit=lambda job: self.batcher.submit(job, on_progress), cancelled=cancelled)
+        finally:
+            self.batcher.end()
 
     def analyze_all(self, requests: Sequence[AnalysisRequest],
-                    on_progress: Callable[[str], None] | None = None) -> list[Trace]:
-        """Several analyses as one request (Compare's runs, an experiment's variants of one clip), in order.
-        One after another today; the batched engine decodes them together, each still equal to its solo run."""
-        return [self.analyze(r.audio, r.options, on_progress) for r in requests]
+                    on_progress: Callable[[str], None] | None = None,
+                    cancelled: threading.Event | None = None) -> list[Trace]:
+        """Several analyses as one request (Compare's runs, an experiment's variants of one clip), in
+        order. They run at once, so their windows meet in the worker's batches; each still equals its
+        solo run. The first failure is raised after all have finished."""
+        if len(requests) <= 1:
+            return [self.analyze(r.audio, r.options, on_progress, cancelled) for r in requests]
+        for _ in requests:  # all in flight from the start, so the worker waits for each one's first window
+            self.batcher.begin()
+        with ThreadPoolExecutor(len(requests), thread_name_prefix="analyze_all") as pool:
+            futures = [pool.submit(self._analyze_begun, r.audio, r.options, on_progress, cancelled)
+                       for r in requests]
+        return [f.result() for f in futures]
+
+    @property
+    def batch_sizes(self) -> dict[int, int]:
+        """How many decoding passes of each batch size the worker has run so far."""
+        return dict(sorted(self.batcher.batch_sizes.items()))
+
+    def waiting(self) -> int:
+        """Windows queued or being decoded now: what a newly arrived request waits behind."""
+        return self.batcher.waiting()
 
     # -- what a page asks about a trace ------------------------------------------------------------
     def head_summaries(self, trace: Trace, window: int) -> HeadSummaries:
@@ -133,8 +172,13 @@ class Engine:
         return embeddings(self.model, token_ids)
 
     def listen(self, samples: np.ndarray, top_k: int = 5) -> Heard:
-        """A quick greedy look at the newest 30 s of a live microphone (live.listen)."""
-        return listen(self.model, samples, top_k)
+        """A quick greedy look at the newest 30 s of a live microphone (live.listen); every listener's
+        window is decoded by the worker, together with the others' that arrive at the same time."""
+        self.batcher.begin()
+        try:
+            return listen(self.model, samples, top_k, submit=self.batcher.submit)
+        finally:
+            self.batcher.end()
 
     def tokenizer(self, task: str = "transcribe", language: str | None = None):
         return tokenizer_for(self.model.is_multilingual, self.model.num_languages, task, language)

@@ -6,17 +6,17 @@ heavier instrumentation of `analyze`. The app reaches it through `Engine.listen`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES
-from whisper.decoding import DecodingOptions, DecodingTask
+from whisper.decoding import DecodingOptions
 
-from .capture import RUN_LOCK
+from .batching import Decoded, DecodeJob, run_alone
 from .options import AnalysisOptions
-from .search import RecordingDecoder
 from .tokens import token_steps
 from .trace import TokenStep
 
@@ -33,20 +33,21 @@ class Heard:
 
 
 @torch.no_grad()
-def listen(model, samples: np.ndarray, top_k: int = 5) -> Heard:
-    """Greedy decode of the newest 30 s, with every token's probability (whisper's own DecodingTask)."""
+def listen(model, samples: np.ndarray, top_k: int = 5,
+           submit: Callable[[DecodeJob], Decoded] | None = None) -> Heard:
+    """Greedy decode of the newest 30 s, with every token's probability (whisper's own DecodingTask).
+    `submit` decodes it (the engine's worker, where all listeners' windows share one pass); by default
+    it is decoded at once, alone."""
     audio = samples[-N_SAMPLES:]
     mel = whisper.log_mel_spectrogram(torch.from_numpy(audio), model.dims.n_mels).to(model.device)
     frames = mel.shape[-1]
     mel = whisper.pad_or_trim(mel, N_FRAMES)
     options = DecodingOptions(language="en" if not model.is_multilingual else None, without_timestamps=True,
                               fp16=model.device.type == "cuda")
-    with RUN_LOCK:
-        task = DecodingTask(model, options)
-        decoder = RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, top_k)
-        task.decoder = decoder
-        result = task.run((mel.half() if options.fp16 else mel)[None])[0]
-    steps = [s for s in token_steps(decoder, result.tokens, task.tokenizer, top_k) if not s.is_eot]
+    job = DecodeJob(mel.half() if options.fp16 else mel, options, top_k)
+    d: Decoded = (submit or (lambda j: run_alone(model, j)))(job)
+    result = d.result
+    steps = [s for s in token_steps(d.decoder, result.tokens, d.tokenizer, top_k) if not s.is_eot]
     mel_np = mel[:, :frames].float().cpu().numpy()
     if (result.no_speech_prob > _TRANSCRIBE.no_speech_threshold
             and result.avg_logprob < _TRANSCRIBE.logprob_threshold):

@@ -35,6 +35,13 @@ class Node:
     entropy_bits: float = float("nan")
 
 
+def distribution(logprobs: torch.Tensor, top_k: int):
+    """The top-k and the entropy (bits) of each row's next-token distribution, left on the device."""
+    p = logprobs.exp()
+    # -sum p log p; suppressed tokens have log p = -inf and p = 0, so clamp to keep 0 * -inf out
+    return logprobs.topk(top_k), -(p * logprobs.clamp_min(-1e30)).sum(-1) / np.log(2)
+
+
 class RecordingDecoder(TokenDecoder):
     """Delegates every decision to whisper's own decoder and writes down what it saw and chose."""
 
@@ -54,30 +61,37 @@ class RecordingDecoder(TokenDecoder):
         return tuple(row[self.sample_begin:].tolist())
 
     def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
+        logprobs = F.log_softmax(logits.float(), dim=-1)  # what whisper's decoders compute first
+        top, entropy = distribution(logprobs, self.top_k)
+        seen = self.before(tokens, logprobs, top.values, top.indices, entropy, sum_logprobs)
+        new_tokens, completed = self.inner.update(tokens, logits, sum_logprobs)
+        self.after(seen, new_tokens, sum_logprobs)
+        return new_tokens, completed
+
+    def before(self, tokens: torch.Tensor, logprobs: torch.Tensor, top_values: torch.Tensor,
+               top_indices: torch.Tensor, entropy: torch.Tensor, sum_logprobs: torch.Tensor) -> tuple:
+        """Note this decoder's rows (of a step that may hold other requests' rows too) before whisper's
+        decoder weighs them; returns what `after` needs."""
+        prefixes = [tuple(row) for row in tokens[:, self.sample_begin:].tolist()]
         if not self.prompt:
             self.prompt = tokens[0, : self.sample_begin].tolist()
-        logprobs = F.log_softmax(logits.float(), dim=-1)  # what whisper's decoders compute first
-        top = logprobs.topk(self.top_k)
-        p = logprobs.exp()
-        # -sum p log p; suppressed tokens have log p = -inf and p = 0, so clamp to keep 0 * -inf out
-        entropy = -(p * logprobs.clamp_min(-1e30)).sum(-1) / np.log(2)
-        prefixes = [tuple(row) for row in tokens[:, self.sample_begin:].tolist()]
         before = sum_logprobs.clone() if self.beam else None
         finished_before = self._finished() if self.beam else set()
+        top_ids, top_logprobs, entropies = top_indices.tolist(), top_values.tolist(), entropy.tolist()
         for r, key in enumerate(prefixes):
             if key and key[-1] == self.eot:
                 continue  # a finished greedy row only repeats end-of-text, at no cost
             node = self.nodes[key]
-            node.top_ids, node.top_logprobs = top.indices[r].tolist(), top.values[r].tolist()
-            node.entropy_bits = float(entropy[r])
+            node.top_ids, node.top_logprobs, node.entropy_bits = top_ids[r], top_logprobs[r], entropies[r]
+        return prefixes, logprobs, before, finished_before
 
-        new_tokens, completed = self.inner.update(tokens, logits, sum_logprobs)
-
+    def after(self, seen: tuple, new_tokens: torch.Tensor, sum_logprobs: torch.Tensor) -> None:
+        """Read back what whisper's decoder kept and finished, for this decoder's rows."""
+        prefixes, logprobs, before, finished_before = seen
         if self.beam:
-            self._record_beam(prefixes, before, top, new_tokens, finished_before)
+            self._record_beam(prefixes, before, new_tokens, finished_before)
         else:
             self._record_greedy(prefixes, logprobs, new_tokens, sum_logprobs)
-        return new_tokens, completed
 
     def _add(self, key: Key, logprob: float, cum: float, status: str, rank: int) -> None:
         old = self.nodes.get(key)
@@ -107,14 +121,15 @@ class RecordingDecoder(TokenDecoder):
         seqs = getattr(self.inner, "finished_sequences", None) or []
         return {tuple(s[self.sample_begin:]) for group in seqs for s in group}
 
-    def _record_beam(self, prefixes, before, top, new_tokens, finished_before) -> None:
+    def _record_beam(self, prefixes, before, new_tokens, finished_before) -> None:
         # whisper's BeamSearchDecoder.update keeps its candidate scores in local variables, so the same
         # candidates (top beam_size + 1 of each beam) are listed here and their fate read from its output
         n = self.inner.beam_size + 1
         kept = {self._key(row) for row in new_tokens}
         finished = self._finished() - finished_before
         for r, key in enumerate(prefixes):
-            for i, (t, lp) in enumerate(zip(top.indices[r, :n].tolist(), top.values[r, :n].tolist())):
+            node = self.nodes[key]
+            for i, (t, lp) in enumerate(zip(node.top_ids[:n], node.top_logprobs[:n])):
                 child = key + (t,)
                 status = "kept" if child in kept else "finished" if child in finished else "pruned"
                 self._add(child, lp, float(before[r]) + lp, status, i)
@@ -123,22 +138,68 @@ class RecordingDecoder(TokenDecoder):
         return self.inner.finalize(tokens, sum_logprobs)
 
 
-class RecordingRanker(MaximumLikelihoodRanker):
-    """whisper's ranker, also keeping each finalist's score (the ranker computes them in a local)."""
+class BatchDecoder(TokenDecoder):
+    """One whisper decoder deciding a batch of windows; each request's rows recorded by its own
+    RecordingDecoder, so two requests never share a node (the tree keys nodes by token prefix)."""
 
-    def __init__(self, length_penalty: float | None):
+    def __init__(self, inner: TokenDecoder, recorders: list[tuple[slice, RecordingDecoder]]):
+        self.inner = inner
+        self.recorders = recorders
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        # every request's top-k and entropy reach the CPU in one transfer per step, not one per row
+        by_k = {}
+        for k in {r.top_k for _, r in self.recorders}:
+            top, entropy = distribution(logprobs, k)
+            by_k[k] = torch.cat([top.values, top.indices.to(top.values.dtype), entropy[:, None]], 1).cpu()
+        host_tokens = tokens.cpu()
+        seen = []
+        for rows, r in self.recorders:
+            stats, k = by_k[r.top_k][rows], r.top_k
+            seen.append(r.before(host_tokens[rows], logprobs[rows], stats[:, :k], stats[:, k: 2 * k].long(),
+                                 stats[:, 2 * k], sum_logprobs[rows]))
+        new_tokens, completed = self.inner.update(tokens, logits, sum_logprobs)
+        for (rows, r), s in zip(self.recorders, seen):
+            r.after(s, new_tokens[rows], sum_logprobs[rows])
+        return new_tokens, completed
+
+    def finalize(self, tokens: torch.Tensor, sum_logprobs: torch.Tensor):
+        return self.inner.finalize(tokens, sum_logprobs)
+
+
+class RecordingRanker(MaximumLikelihoodRanker):
+    """whisper's ranker, also keeping each finalist's score (the ranker computes them in a local);
+    one list per window of the batch (`group`)."""
+
+    def __init__(self, length_penalty: float | None, group: int = 0):
         super().__init__(length_penalty)
+        self.group = group
         self.finalists: list[tuple[list[int], float, int, float]] = []
         self.selected = -1
+        self.groups: list[tuple[list, int]] = []
 
     def rank(self, tokens, sum_logprobs):
         selected = super().rank(tokens, sum_logprobs)
-        for seq, lp in zip(tokens[0], sum_logprobs[0]):
-            length = len(seq)
-            penalty = length if self.length_penalty is None else ((5 + length) / 6) ** self.length_penalty
-            self.finalists.append((seq.tolist(), float(lp), length, float(lp) / penalty))
-        self.selected = int(selected[0])
+        for group, (seqs, lps) in enumerate(zip(tokens, sum_logprobs)):
+            finalists = []
+            for seq, lp in zip(seqs, lps):
+                length = len(seq)
+                penalty = length if self.length_penalty is None else ((5 + length) / 6) ** self.length_penalty
+                finalists.append((seq.tolist(), float(lp), length, float(lp) / penalty))
+            self.groups.append((finalists, int(selected[group])))
+        self.finalists, self.selected = self.groups[self.group]
         return selected
+
+    def of_group(self, group: int) -> RecordingRanker:
+        """The finalists of one window of the batch, as a ranker of its own (for build_tree)."""
+        view = RecordingRanker(self.length_penalty, group)
+        view.groups = self.groups
+        view.finalists, view.selected = self.groups[group]
+        return view
 
 
 def build_tree(decoder: RecordingDecoder, ranker: RecordingRanker, chosen: list[int], strategy: str,

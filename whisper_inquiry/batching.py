@@ -1,0 +1,367 @@
+"""Decode windows of many requests together: the engine's worker owns the model and every hook on it.
+
+A request (one `whisper.transcribe` run, a Live refresh) hands each window it wants decoded to
+`submit` as a `DecodeJob` and waits. The worker thread collects the jobs that arrive within
+`max_wait_ms` (or until `max_batch`), and decodes together those whose `DecodingOptions` are equal:
+whisper's `DecodingTask` takes one options object, one prompt included, for its whole batch. What
+cannot share a pass, and why:
+
+- a different prompt (each later window of a clip is prompted with the text before it), task,
+  language, timestamps or any other decoding option: another group;
+- beam search: openai-whisper 20250625 repeats the tokens by the beam size but not the audio
+  features, so several windows raise a size mismatch; each beam window is decoded alone;
+- temperature above 0 (sampling, fallback): the draws of a batch come from one random stream, so a
+  window would not get what it gets alone; each is decoded alone.
+
+The encoder runs once per window, alone: on a CPU it costs the same per window at any batch size,
+and alone its activations (conv, queries, keys) are exactly the solo run's. Only the decoder loop is
+batched; each request's rows are recorded by its own `RecordingDecoder` (search.BatchDecoder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference, PyTorchInference
+
+from . import points
+from .capture import RUN_LOCK, Hooks
+from .errors import InquiryError
+from .search import BatchDecoder, RecordingDecoder, RecordingRanker
+
+
+class CancelledError(InquiryError):
+    """The request was cancelled (its session closed) before its window was decoded."""
+
+
+@dataclass
+class Decoded:
+    """One window's decode: whisper's result and the recording of its search."""
+
+    result: DecodingResult
+    decoder: RecordingDecoder
+    ranker: RecordingRanker
+    tokenizer: object
+    sample_begin: int
+    cross_kv: dict  # cross-attention key/value module -> its output for this window (1, n_ctx, n_state)
+
+
+@dataclass
+class DecodeJob:
+    """One window to decode (kind "decode") or to detect the language of (kind "detect")."""
+
+    mel: torch.Tensor  # (n_mels, 3000) as whisper.transcribe hands it to model.decode
+    options: DecodingOptions | None
+    top_k: int = 10
+    # the window's encoder output, when an earlier attempt at the same window computed it
+    features: torch.Tensor | None = None
+    # called in the worker after the encoder pass: (captured outputs by module path, features)
+    on_encoded: Callable[[dict, torch.Tensor], None] | None = None
+    # called in the worker after the decode, while the model is still the worker's (teacher-forced pass)
+    on_decoded: Callable[[Decoded], object] | None = None
+    kind: str = "decode"
+    # the random stream of a sampled decode (temperature > 0): its own, so a window draws the same
+    # tokens alone or beside others, whatever else the process samples meanwhile
+    seed: int | None = None
+    cancelled: threading.Event | None = None
+    future: Future = field(default_factory=Future)
+    enqueued_s: float = field(default_factory=time.perf_counter)
+
+    def share_key(self) -> str | None:
+        """Jobs with equal keys can be decoded in one pass; None: alone (see the module docstring)."""
+        o = self.options
+        if self.kind != "decode" or o.temperature > 0 or (o.beam_size or 1) > 1:
+            return None
+        return repr(o)
+
+
+def _encode(model, job: DecodeJob) -> torch.Tensor:
+    """The encoder on one window, with every RUN capture point of the encoder hooked."""
+    if job.features is not None:
+        return job.features
+    captured: dict[str, torch.Tensor] = {}
+    with Hooks() as hooks:
+        def keep(name, output):
+            captured[name] = output.detach()
+
+        for point in points.points(points.RUN):
+            if point.path.startswith("encoder"):
+                for name in point.names(model):
+                    hooks.output(name, model.get_submodule(name), keep)
+        features = model.encoder(job.mel[None])  # (1, n_ctx, n_state)
+    captured[points.ENCODER_OUTPUT] = features
+    if job.on_encoded is not None:
+        job.on_encoded(captured, features)
+    return features
+
+
+def decode_group(model, jobs: list[DecodeJob]) -> list[int]:
+    """Decode jobs of equal options in one DecodingTask pass; each job's future gets its own result.
+    Returns the batch sizes formed (a group whose pass fails is retried one job at a time, so one bad
+    window never fails its batch-mates)."""
+    with RUN_LOCK, torch.no_grad():
+        ready, features = [], []
+        for job in jobs:
+            try:
+                features.append(_encode(model, job))
+                ready.append(job)
+            except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
+                job.future.set_exception(e)
+        if not ready:
+            return []
+        try:
+            seed = ready[0].seed if len(ready) == 1 and ready[0].options.temperature > 0 else None
+            devices = [model.device] if model.device.type == "cuda" else []
+            with torch.random.fork_rng(devices, enabled=seed is not None):
+                if seed is not None:
+                    torch.manual_seed(seed)
+                decoded = _decode(model, ready, torch.cat(features))
+        except Exception as e:  # noqa: BLE001
+            if len(ready) == 1:
+                ready[0].future.set_exception(e)
+                return [1]
+            sizes = []
+            for job, f in zip(ready, features):
+                job.features = f
+                sizes += decode_group(model, [job])
+            return sizes
+        for job, d in zip(ready, decoded):
+            try:
+                job.future.set_result(job.on_decoded(d) if job.on_decoded is not None else d)
+            except Exception as e:  # noqa: BLE001
+                job.future.set_exception(e)
+        return [len(ready)]
+
+
+def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decoded]:
+    task = DecodingTask(model, jobs[0].options)
+    n_group = task.n_group  # rows per window: beam size or best_of (1 for greedy)
+    recorders = [RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, job.top_k) for job in jobs]
+    task.decoder = BatchDecoder(task.decoder, [(slice(i * n_group, (i + 1) * n_group), r)
+                                               for i, r in enumerate(recorders)])
+    ranker = RecordingRanker(jobs[0].options.length_penalty)
+    task.sequence_ranker = ranker
+    if n_group == 1 and len(jobs) > 1:
+        task.inference = ShrinkingInference(task.inference, model, task.tokenizer.eot, task.sample_begin)
+    captured: dict[str, torch.Tensor] = {}
+    with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
+        def keep(name, output):
+            captured.setdefault(name, output.detach())  # computed once, at the first step
+
+        names = [name for i in range(model.dims.n_text_layer) for name in (points.cross_key(i), points.cross_value(i))]
+        for name in names:
+            hooks.output(name, model.get_submodule(name), keep)
+        results = task.run(features)
+    return [
+        Decoded(result, recorders[i], ranker.of_group(i), task.tokenizer, task.sample_begin,
+                {model.get_submodule(name): captured[name][i: i + 1] for name in names})
+        for i, result in enumerate(results)
+    ]
+
+
+class ShrinkingInference(Inference):
+    """whisper's PyTorchInference for a greedy batch, in which a window that has written end-of-text
+    stops costing: its rows leave the key/value caches and the decoder runs on the others only.
+
+    whisper's loop still carries the finished row (GreedyDecoder only appends end-of-text to it, adding
+    nothing to its score), so it gets finite placeholder logits (zeros) that nothing records."""
+
+    def __init__(self, inner: PyTorchInference, model, eot: int, sample_begin: int):
+        self.inner, self.eot, self.sample_begin = inner, eot, sample_begin
+        self.cross = [m for block in model.decoder.blocks for m in (block.cross_attn.key, block.cross_attn.value)]
+        self.active: torch.Tensor | None = None  # rows still writing, as indices into the batch
+
+    def logits(self, tokens: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        if self.active is None or tokens.shape[-1] <= self.sample_begin:
+            self.active = torch.arange(tokens.shape[0], device=tokens.device)
+            return self.inner.logits(tokens, audio_features)
+        writing = tokens[self.active, -1] != self.eot
+        if not bool(writing.all()):
+            keep = writing.nonzero()[:, 0]
+            for module in self.inner.kv_modules + self.cross:
+                self.inner.kv_cache[module] = self.inner.kv_cache[module][keep].detach()
+            self.active = self.active[keep]
+        some = self.inner.logits(tokens[self.active], audio_features[self.active])
+        out = some.new_zeros((tokens.shape[0], *some.shape[1:]))
+        out[self.active] = some
+        return out
+
+    def cleanup_caching(self) -> None:
+        self.inner.cleanup_caching()
+
+    def rearrange_kv_cache(self, source_indices) -> None:
+        raise NotImplementedError("greedy batches only")
+
+
+def detect(model, job: DecodeJob) -> None:
+    with RUN_LOCK, torch.no_grad():
+        try:
+            job.future.set_result(model.detect_language(job.mel))
+        except Exception as e:  # noqa: BLE001
+            job.future.set_exception(e)
+
+
+def run_alone(model, job: DecodeJob):
+    """Run one job in the calling thread (the library's `analyze` without an engine) and return its result."""
+    if job.kind == "detect":
+        detect(model, job)
+    else:
+        decode_group(model, [job])
+    return job.future.result()
+
+
+class Batcher:
+    """The engine's worker: one thread, the only one that runs the model for analyses and listening."""
+
+    def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0):
+        self.model = model
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000
+        self.batch_sizes: Counter[int] = Counter()
+        self._queue: list[DecodeJob] = []
+        self._busy = False
+        self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-batcher", daemon=True)
+        self._thread.start()
+
+    def waiting(self) -> int:
+        """Windows queued or being decoded right now (what a newcomer waits behind)."""
+        with self._cond:
+            return len(self._queue) + (1 if self._busy else 0)
+
+    def begin(self) -> None:
+        """A request starts: the worker may wait (up to max_wait_ms) for its windows to join a batch."""
+        with self._cond:
+            self._active += 1
+
+    def end(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def submit(self, job: DecodeJob, on_progress: Callable[[str], None] | None = None):
+        """Queue a job and wait for its result (re-raising its own error)."""
+        with self._cond:
+            ahead = len(self._queue) + (1 if self._busy else 0)
+            self._queue.append(job)
+            self._cond.notify_all()
+        if ahead and on_progress is not None:
+            on_progress(f"waiting for {ahead} other window{'s' if ahead > 1 else ''} to be decoded")
+        return job.future.result()
+
+    def _take(self) -> list[DecodeJob]:
+        with self._cond:
+            while not self._queue:
+                self._cond.wait()
+            # wait for the other requests in flight to queue their windows too, but never past max_wait
+            deadline = self._queue[0].enqueued_s + self.max_wait_s
+            while (len(self._queue) < min(self.max_batch, self._active)
+                   and (left := deadline - time.perf_counter()) > 0):
+                self._cond.wait(left)
+            jobs, self._queue = self._queue, []
+            self._busy = True
+        return jobs
+
+    def _loop(self) -> None:
+        while True:
+            jobs = self._take()
+            try:
+                self._run(jobs)
+            except BaseException as e:  # noqa: BLE001 - never leave a request waiting on a dead worker
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(e)
+            finally:
+                with self._cond:
+                    self._busy = False
+
+    def _run(self, jobs: list[DecodeJob]) -> None:
+        groups: dict[str | None, list[DecodeJob]] = {}
+        alone = []
+        for job in jobs:
+            if job.cancelled is not None and job.cancelled.is_set():
+                job.future.set_exception(CancelledError("analysis cancelled"))
+                continue
+            key = job.share_key()
+            (alone.append(job) if key is None else groups.setdefault(key, []).append(job))
+        for job in alone:
+            if job.kind == "detect":
+                detect(self.model, job)
+                continue
+            self.batch_sizes.update(decode_group(self.model, [job]))
+        for group in groups.values():
+            for i in range(0, len(group), self.max_batch):
+                self.batch_sizes.update(decode_group(self.model, group[i: i + self.max_batch]))
+
+
+@dataclass
+class Sameness:
+    """How one trace differs from another: every non-float difference, and the largest float one."""
+
+    differences: list[str] = field(default_factory=list)  # paths whose tokens, texts, shapes or statuses differ
+    max_float_diff: float = 0.0
+    where: str = ""  # the path of the largest float difference
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences and self.max_float_diff == 0.0
+
+
+def compare(a, b, skip: tuple[str, ...] = ("timings_ms",)) -> Sameness:
+    """Walk two traces (or any of their parts) field by field: what a batched run must share with its
+    solo run. Floats are compared apart, so a batched kernel's rounding shows as a size, not a failure."""
+    out = Sameness()
+    _walk(a, b, "trace", skip, out)
+    return out
+
+
+def _walk(a, b, path: str, skip: tuple[str, ...], out: Sameness) -> None:
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        if type(a) is not type(b):
+            out.differences.append(f"{path}: {type(a).__name__} vs {type(b).__name__}")
+            return
+        for f in dataclasses.fields(a):
+            if f.name not in skip:
+                _walk(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}", skip, out)
+    elif isinstance(a, dict):
+        if not isinstance(b, dict) or list(a) != list(b):
+            out.differences.append(f"{path}: keys differ")
+            return
+        for k in a:
+            _walk(a[k], b[k], f"{path}[{k!r}]", skip, out)
+    elif isinstance(a, (list, tuple)):
+        if not isinstance(b, (list, tuple)) or len(a) != len(b):
+            out.differences.append(f"{path}: length {len(a)} vs {len(b) if isinstance(b, (list, tuple)) else b}")
+            return
+        for i, (x, y) in enumerate(zip(a, b)):
+            _walk(x, y, f"{path}[{i}]", skip, out)
+    elif isinstance(a, np.ndarray):
+        if not isinstance(b, np.ndarray) or a.shape != b.shape or a.dtype != b.dtype:
+            out.differences.append(f"{path}: array {getattr(a, 'shape', a)} vs {getattr(b, 'shape', b)}")
+        elif np.issubdtype(a.dtype, np.floating):
+            x, y = a.astype(np.float64), b.astype(np.float64)
+            if not np.array_equal(np.isnan(x), np.isnan(y)):
+                out.differences.append(f"{path}: NaN in other places")
+            diff = np.abs(np.nan_to_num(x - y, nan=0.0, posinf=0.0, neginf=0.0))
+            _note(float(diff.max(initial=0.0)), path, out)
+        elif not np.array_equal(a, b):
+            out.differences.append(f"{path}: values differ")
+    elif isinstance(a, float) and isinstance(b, float):
+        if a != b and not (a != a and b != b):
+            _note(abs(a - b) if abs(a - b) == abs(a - b) else float("inf"), path, out)
+    elif a != b:
+        out.differences.append(f"{path}: {a!r} vs {b!r}")
+
+
+def _note(diff: float, path: str, out: Sameness) -> None:
+    if diff > out.max_float_diff:
+        out.max_float_diff, out.where = diff, path
