@@ -28,16 +28,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from whisper_inquiry.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from whisper_inquiry.audio import SAMPLE_RATE  # noqa: E402
 from whisper_inquiry.batching import compare  # noqa: E402
 from whisper_inquiry.engine import AnalysisRequest  # noqa: E402
 from whisper_inquiry.options import AnalysisOptions  # noqa: E402
-from whisper_inquiry.perturb import Perturbation, apply  # noqa: E402
-from whisper_inquiry.samples import sample_named  # noqa: E402
+
+# Largest float difference still counted as the same result: what a batched matmul's rounding moves a
+# log-probability or an attention weight by (measured: 3e-5 in float32 here; fp16 on a GPU rounds ~1e-3).
+FLOAT_TOLERANCE = {"cpu": 1e-4, "cuda": 5e-3}
 
 
 def clips() -> list[tuple[str, np.ndarray]]:
     """Different clips of mixed lengths: bundled samples, then variants made from them."""
+    from whisper_inquiry.audio import load_audio
+    from whisper_inquiry.perturb import Perturbation, apply
+    from whisper_inquiry.samples import sample_named
+
     s = {n: load_audio(sample_named(n).path).samples
          for n in ("english_weather", "english_numbers", "english_story", "spanish", "white_noise", "chirp")}
     made = [
@@ -69,16 +75,28 @@ OPTIONS = [  # options of each user; all greedy but one, most sharing their firs
 ]
 
 
-def requests_for(users: int) -> list[tuple[str, AnalysisRequest]]:
-    made = clips()
+def requests_for(users: int, saved: Path | None = None) -> list[tuple[str, AnalysisRequest]]:
+    """Each user's clip and options. `saved` (an npz from --save-clips): the same clips, made elsewhere,
+    for a machine without the perturbation lab's libraries (a GPU box reached by copying files)."""
+    if saved is not None:
+        with np.load(saved) as z:
+            names = [str(n) for n in z["names"]]
+            made = [(n, z[f"clip{i}"]) for i, n in enumerate(names)]
+    else:
+        made = clips()
     out = []
     for i in range(users):
         name, samples = made[i % len(made)]
         if i >= len(made):  # more users than clips: a different cut of the same sound
-            samples = apply(samples, Perturbation("trim", 0.5 * (i // len(made))))
-            name = f"{name}, cut {0.5 * (i // len(made)):g} s"
+            cut = 0.5 * (i // len(made))
+            samples, name = samples[int(cut * SAMPLE_RATE):], f"{name}, cut {cut:g} s"
         out.append((name, AnalysisRequest(samples, OPTIONS[i % len(OPTIONS)])))
     return out
+
+
+def save_clips(path: Path) -> None:
+    made = clips()
+    np.savez(path, names=np.array([n for n, _ in made]), **{f"clip{i}": a for i, (_, a) in enumerate(made)})
 
 
 def rss_mb() -> float:
@@ -116,41 +134,39 @@ def concurrent(engine, requests) -> tuple[float, list, list[float]]:
     return time.perf_counter() - started, traces, latencies
 
 
-def make_engine(kind: str, model: str, max_batch: int, max_wait_ms: float):
-    if kind == "serve":
-        try:
-            from whisper_inquiry.serve_client import ServeEngine
-        except ImportError as e:
-            print(f"error: --engine serve needs whisper_inquiry.serve_client ({e})", file=sys.stderr)
-            sys.exit(2)
-        return ServeEngine(os.environ.get("WHISPER_INQUIRY_ENGINE", "http://127.0.0.1:8000/whisper"))
-    from whisper_inquiry.engine import Engine
-    from whisper_inquiry.models import load_model
+def local_serve(model: str) -> tuple[str, object]:
+    """Ray (2 CPUs here) and the Serve application on a free local port, as `make serve` starts them;
+    returns the URL and a function that shuts both down."""
+    import socket
 
-    return Engine(load_model(model), max_batch=max_batch, max_wait_ms=max_wait_ms)
+    import ray
+    from ray import serve
+
+    from whisper_inquiry.serve import build_app
+
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    import torch
+
+    ray.init(num_cpus=os.cpu_count() if torch.cuda.is_available() else 2, include_dashboard=False,
+             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"models": model}), name="whisper-inquiry-load", route_prefix="/")
+
+    def stop() -> None:
+        serve.shutdown()
+        ray.shutdown()
+
+    return f"http://127.0.0.1:{port}/", stop
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=8)
-    parser.add_argument("--engine", choices=("inprocess", "serve"), default="inprocess")
-    parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--rounds", type=int, default=2, help="serial and concurrent rounds, interleaved")
-    parser.add_argument("--memory-runs", type=int, default=50, help="analyses for the memory check (0: skip)")
-    parser.add_argument("--max-batch", type=int, default=8)
-    parser.add_argument("--max-wait-ms", type=float, default=30.0)
-    args = parser.parse_args()
-    if args.users < 1 or args.rounds < 1:
-        print("error: --users and --rounds must be at least 1", file=sys.stderr)
-        sys.exit(2)
-
-    engine = make_engine(args.engine, args.model, args.max_batch, args.max_wait_ms)
-    requests = requests_for(args.users)
-    audio_s = sum(len(r.audio) for _, r in requests) / SAMPLE_RATE
-    print(f"{args.users} users, {audio_s:.0f} s of audio in all, engine {args.engine}, model {args.model}")
+def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -> dict:
+    """Serial and concurrent rounds, interleaved; every concurrent trace compared with its solo run."""
     serial_s, concurrent_s, latencies, solo, batch_sizes = [], [], [], None, {}
     sameness = []
-    for round_ in range(args.rounds):
+    for round_ in range(rounds):
         t, traces = serial(engine, requests)
         serial_s.append(t)
         solo = solo or traces
@@ -162,44 +178,102 @@ def main() -> None:
         for size, n in after.items():
             batch_sizes[size] = batch_sizes.get(size, 0) + n - before.get(size, 0)
         sameness += [compare(a, b) for a, b in zip(solo, traces)]
-        print(f"round {round_ + 1}: one at a time {serial_s[-1]:.2f} s, all at once {concurrent_s[-1]:.2f} s")
-
+        print(f"round {round_ + 1}: one at a time {serial_s[-1]:.2f} s, all at once {concurrent_s[-1]:.2f} s",
+              flush=True)
     for (name, r), s, trace in zip(requests, sameness, solo):
         verdict = "identical" if s.identical else (
             f"float diff {s.max_float_diff:.2g} at {s.where}" if not s.differences else f"DIFFERS: {s.differences[0]}")
-        print(f"  {name:32s} {r.options.strategy:6s} {trace.duration_s:5.1f} s  {verdict}")
+        print(f"  {name:36s} {r.options.strategy:6s} {trace.duration_s:5.1f} s  {verdict}")
     growth = None
-    if args.memory_runs:
+    if memory_runs:
         start_mb = rss_mb()
         done = 0
-        while done < args.memory_runs:
-            concurrent(engine, requests[: min(len(requests), args.memory_runs - done)])
-            done += min(len(requests), args.memory_runs - done)
+        while done < memory_runs:
+            concurrent(engine, requests[: min(len(requests), memory_runs - done)])
+            done += min(len(requests), memory_runs - done)
         growth = rss_mb() - start_mb
         print(f"memory across {done} more analyses: {start_mb:.0f} MB -> {rss_mb():.0f} MB")
-
-    ratio = statistics.median(serial_s) / statistics.median(concurrent_s)
     lat = sorted(latencies)
-    result = {
-        "users": args.users,
-        "engine": args.engine,
-        "model": args.model,
-        "identical_to_solo": all(s.identical for s in sameness),
+    max_diff = max(s.max_float_diff for s in sameness)
+    return {
+        "identical_to_solo": all(not s.differences for s in sameness) and max_diff <= tolerance,
         "tokens_identical_to_solo": all(not s.differences for s in sameness),
-        "max_float_diff": max(s.max_float_diff for s in sameness),
-        "throughput_vs_serial": round(ratio, 3),
+        "bitwise_identical_to_solo": all(s.identical for s in sameness),
+        "max_float_diff": max_diff,
+        "float_tolerance": tolerance,
+        "throughput_vs_serial": round(statistics.median(serial_s) / statistics.median(concurrent_s), 3),
         "serial_s": [round(x, 2) for x in serial_s],
         "concurrent_s": [round(x, 2) for x in concurrent_s],
         "p50_s": round(statistics.median(lat), 2),
         "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2),
         "max_s": round(lat[-1], 2),
         "batch_sizes": {str(k): v for k, v in sorted(batch_sizes.items())},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "rss_growth_mb": None if growth is None else round(growth),
-        "memory_runs": args.memory_runs,
+        "memory_runs": memory_runs,
+        "solo": solo,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--engine", choices=("inprocess", "serve"), default="inprocess",
+                        help="serve: also through Ray Serve (started here unless --url names it), beside in-process")
+    parser.add_argument("--url", default=os.environ.get("WHISPER_INQUIRY_ENGINE"), help="a running Serve endpoint")
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    parser.add_argument("--rounds", type=int, default=2, help="serial and concurrent rounds, interleaved")
+    parser.add_argument("--memory-runs", type=int, default=50, help="analyses for the memory check (0: skip)")
+    parser.add_argument("--max-batch", type=int, default=8)
+    parser.add_argument("--max-wait-ms", type=float, default=30.0)
+    parser.add_argument("--clips", type=Path, help="the users' clips from an npz written by --save-clips")
+    parser.add_argument("--save-clips", type=Path, help="write the clips to this npz and stop")
+    args = parser.parse_args()
+    if args.users < 1 or args.rounds < 1:
+        print("error: --users and --rounds must be at least 1", file=sys.stderr)
+        sys.exit(2)
+    if args.save_clips:
+        save_clips(args.save_clips)
+        return
+
+    from whisper_inquiry.engine import Engine
+    from whisper_inquiry.models import load_model
+
+    requests = requests_for(args.users, args.clips)
+    audio_s = sum(len(r.audio) for _, r in requests) / SAMPLE_RATE
+    engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+    device = engine.model.device.type
+    tolerance = FLOAT_TOLERANCE[device]
+    print(f"{args.users} users, {audio_s:.0f} s of audio in all, model {args.model} on {device}, "
+          f"warm-up {engine.warm_up_s:.2f} s", flush=True)
+    result = {"users": args.users, "engine": args.engine, "model": args.model, "device": device}
+    print("in-process engine:")
+    inprocess = measure(engine, requests, args.rounds, 0 if args.engine == "serve" else args.memory_runs, tolerance)
+    solo = inprocess.pop("solo")
+    if args.engine == "serve":
+        from whisper_inquiry.serve_client import ServeEngine
+
+        url, stop = (args.url, None) if args.url else local_serve(args.model)
+        try:
+            print(f"Ray Serve engine at {url}:")
+            served = measure(ServeEngine(url, args.model, answer_timeout_s=900), requests, args.rounds,
+                             args.memory_runs, tolerance)
+            to_inprocess = [compare(a, b) for a, b in zip(solo, served.pop("solo"))]
+            served["identical_to_inprocess"] = all(not s.differences for s in to_inprocess) and max(
+                s.max_float_diff for s in to_inprocess) <= tolerance
+        finally:
+            if stop is not None:
+                stop()
+        result.update(served)
+        result["inprocess"] = inprocess
+    else:
+        result.update(inprocess)
+    result.update({
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "max_batch": args.max_batch,
         "max_wait_ms": args.max_wait_ms,
-    }
+        "warm_up_s": round(engine.warm_up_s, 2),
+    })
     print(json.dumps(result))
 
 

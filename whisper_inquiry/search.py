@@ -42,64 +42,117 @@ def distribution(logprobs: torch.Tensor, top_k: int):
     return logprobs.topk(top_k), -(p * logprobs.clamp_min(-1e30)).sum(-1) / np.log(2)
 
 
+@dataclass
+class _Step:
+    """One decoding step of one decoder's rows, as device tensors: read back once the window is done,
+    so recording never makes the GPU wait at a step (whisper's loop already waits once, for its end check)."""
+
+    tokens: torch.Tensor  # (rows, length) the prefixes the decoder weighed
+    top_values: torch.Tensor
+    top_indices: torch.Tensor
+    entropy: torch.Tensor
+    before: torch.Tensor | None = None  # beam: each row's score before the step
+    chosen: torch.Tensor | None = None  # greedy: the token each row took; beam: the rows kept (whole)
+    after: torch.Tensor | None = None  # greedy: each row's score after the step
+    tail: torch.Tensor | None = None  # sampling: (rows, 2) log-probability and rank of the token drawn
+    finished: set = field(default_factory=set)  # beam: sequences this step finished (whisper's own lists)
+
+
 class RecordingDecoder(TokenDecoder):
-    """Delegates every decision to whisper's own decoder and writes down what it saw and chose."""
+    """Delegates every decision to whisper's own decoder and writes down what it saw and chose.
+
+    Each step's record stays on the model's device; `finalize` (whisper calls it once, after its loop)
+    moves all of them to the CPU in one transfer and builds the nodes, so the nodes exist once the
+    window's `DecodingTask.run` has returned."""
 
     def __init__(self, inner: TokenDecoder, sample_begin: int, eot: int, top_k: int):
         self.inner = inner
         self.sample_begin = sample_begin
         self.eot = eot
         self.beam = isinstance(inner, BeamSearchDecoder)
+        self.sampling = not self.beam and getattr(inner, "temperature", 0) > 0
         self.top_k = max(top_k, inner.beam_size + 1) if self.beam else top_k
         self.nodes: dict[Key, Node] = {(): Node(None, -1, 0.0, 0.0, "root")}
         self.prompt: list[int] = []
+        self._steps: list[_Step] = []
 
     def reset(self) -> None:
         self.inner.reset()
 
-    def _key(self, row: torch.Tensor) -> Key:
-        return tuple(row[self.sample_begin:].tolist())
-
     def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
         logprobs = F.log_softmax(logits.float(), dim=-1)  # what whisper's decoders compute first
         top, entropy = distribution(logprobs, self.top_k)
-        seen = self.before(tokens, logprobs, top.values, top.indices, entropy, sum_logprobs)
+        step = self.before(tokens, logprobs, top.values, top.indices, entropy, sum_logprobs)
         new_tokens, completed = self.inner.update(tokens, logits, sum_logprobs)
-        self.after(seen, new_tokens, sum_logprobs)
+        self.after(step, new_tokens, sum_logprobs)
         return new_tokens, completed
 
     def before(self, tokens: torch.Tensor, logprobs: torch.Tensor, top_values: torch.Tensor,
                top_indices: torch.Tensor, entropy: torch.Tensor, sum_logprobs: torch.Tensor) -> tuple:
         """Note this decoder's rows (of a step that may hold other requests' rows too) before whisper's
-        decoder weighs them; returns what `after` needs."""
+        decoder weighs them (on the device; nothing is read back); returns what `after` needs."""
+        step = _Step(tokens, top_values, top_indices, entropy)
+        if self.beam:
+            step.before = sum_logprobs.clone()  # whisper adds to it in place
+            step.finished = self._finished()
+        return step, logprobs
+
+    def after(self, seen: tuple, new_tokens: torch.Tensor, sum_logprobs: torch.Tensor) -> None:
+        """Note what whisper's decoder kept and finished, for this decoder's rows."""
+        step, logprobs = seen
+        if self.beam:
+            step.chosen, step.finished = new_tokens, self._finished() - step.finished
+        else:
+            step.chosen, step.after = new_tokens[:, -1], sum_logprobs.clone()
+            if self.sampling:  # a drawn token may lie outside the top-k: keep its own log-probability and rank
+                lp = logprobs.gather(1, step.chosen[:, None])
+                step.tail = torch.cat([lp, (logprobs > lp).sum(-1, keepdim=True).to(lp.dtype)], 1)
+        self._steps.append(step)
+
+    def flush(self) -> None:
+        """Move every step's record to the CPU in one transfer and build the nodes from them."""
+        steps, self._steps = self._steps, []
+        if not steps:
+            return
+        parts = [t for s in steps for t in _tensors(s)]
+        flat = torch.cat([t.reshape(-1).to(torch.float64) for t in parts]).cpu().numpy()
+        host, at = [], 0
+        for t in parts:
+            host.append(flat[at: at + t.numel()].reshape(t.shape))
+            at += t.numel()
+        at = 0
+        for s in steps:
+            n = len(_tensors(s))
+            self._record(s, *host[at: at + n])
+            at += n
+
+    def _record(self, step: _Step, tokens, top_values, top_indices, entropy, *rest) -> None:
+        tokens = tokens.astype(np.int64)
         prefixes = [tuple(row) for row in tokens[:, self.sample_begin:].tolist()]
         if not self.prompt:
             self.prompt = tokens[0, : self.sample_begin].tolist()
-        before = sum_logprobs.clone() if self.beam else None
-        finished_before = self._finished() if self.beam else set()
-        top_ids, top_logprobs, entropies = top_indices.tolist(), top_values.tolist(), entropy.tolist()
+        top_ids, top_logprobs = top_indices.astype(np.int64).tolist(), top_values.tolist()
+        entropies = entropy.tolist()
         for r, key in enumerate(prefixes):
             if key and key[-1] == self.eot:
                 continue  # a finished greedy row only repeats end-of-text, at no cost
             node = self.nodes[key]
             node.top_ids, node.top_logprobs, node.entropy_bits = top_ids[r], top_logprobs[r], entropies[r]
-        return prefixes, logprobs, before, finished_before
-
-    def after(self, seen: tuple, new_tokens: torch.Tensor, sum_logprobs: torch.Tensor) -> None:
-        """Read back what whisper's decoder kept and finished, for this decoder's rows."""
-        prefixes, logprobs, before, finished_before = seen
         if self.beam:
-            self._record_beam(prefixes, before, new_tokens, finished_before)
+            before, kept_rows = rest
+            kept = {tuple(row) for row in kept_rows.astype(np.int64)[:, self.sample_begin:].tolist()}
+            self._record_beam(prefixes, before.tolist(), kept, step.finished)
         else:
-            self._record_greedy(prefixes, logprobs, new_tokens, sum_logprobs)
+            chosen, after = rest[0].astype(np.int64).tolist(), rest[1].tolist()
+            tail = rest[2].tolist() if len(rest) > 2 else None
+            self._record_greedy(prefixes, chosen, after, tail)
 
     def _add(self, key: Key, logprob: float, cum: float, status: str, rank: int) -> None:
         old = self.nodes.get(key)
         if old is None or old.status in ("pruned", "alternative"):
             self.nodes[key] = Node(key[:-1], key[-1], logprob, cum, status, rank)
 
-    def _record_greedy(self, prefixes, logprobs, new_tokens, sum_logprobs) -> None:
-        chosen_tokens = new_tokens[:, -1].tolist()
+    def _record_greedy(self, prefixes, chosen_tokens, sum_logprobs, tail) -> None:
         for r, key in enumerate(prefixes):
             if key and key[-1] == self.eot:
                 continue
@@ -109,9 +162,8 @@ class RecordingDecoder(TokenDecoder):
                 rank = node.top_ids.index(chosen)
                 lp = node.top_logprobs[rank]
             else:  # sampled from the tail
-                lp = float(logprobs[r, chosen])
-                rank = int((logprobs[r] > lp).sum())
-            cum = float(sum_logprobs[r])
+                lp, rank = tail[r][0], int(tail[r][1])
+            cum = sum_logprobs[r]
             for i, (t, alt_lp) in enumerate(zip(node.top_ids, node.top_logprobs)):
                 if t != chosen:
                     self._add(key + (t,), alt_lp, cum - lp + alt_lp, "alternative", i)
@@ -121,21 +173,27 @@ class RecordingDecoder(TokenDecoder):
         seqs = getattr(self.inner, "finished_sequences", None) or []
         return {tuple(s[self.sample_begin:]) for group in seqs for s in group}
 
-    def _record_beam(self, prefixes, before, new_tokens, finished_before) -> None:
+    def _record_beam(self, prefixes, before, kept, finished) -> None:
         # whisper's BeamSearchDecoder.update keeps its candidate scores in local variables, so the same
         # candidates (top beam_size + 1 of each beam) are listed here and their fate read from its output
         n = self.inner.beam_size + 1
-        kept = {self._key(row) for row in new_tokens}
-        finished = self._finished() - finished_before
         for r, key in enumerate(prefixes):
             node = self.nodes[key]
             for i, (t, lp) in enumerate(zip(node.top_ids[:n], node.top_logprobs[:n])):
                 child = key + (t,)
                 status = "kept" if child in kept else "finished" if child in finished else "pruned"
-                self._add(child, lp, float(before[r]) + lp, status, i)
+                self._add(child, lp, before[r] + lp, status, i)
 
     def finalize(self, tokens: torch.Tensor, sum_logprobs: torch.Tensor):
-        return self.inner.finalize(tokens, sum_logprobs)
+        out = self.inner.finalize(tokens, sum_logprobs)
+        self.flush()
+        return out
+
+
+def _tensors(step: _Step) -> list[torch.Tensor]:
+    """A step's tensors in the order `RecordingDecoder._record` takes them."""
+    rest = [step.before, step.chosen] if step.before is not None else [step.chosen, step.after, step.tail]
+    return [step.tokens, step.top_values, step.top_indices, step.entropy, *(t for t in rest if t is not None)]
 
 
 class BatchDecoder(TokenDecoder):
@@ -151,24 +209,22 @@ class BatchDecoder(TokenDecoder):
 
     def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
         logprobs = F.log_softmax(logits.float(), dim=-1)
-        # every request's top-k and entropy reach the CPU in one transfer per step, not one per row
-        by_k = {}
-        for k in {r.top_k for _, r in self.recorders}:
-            top, entropy = distribution(logprobs, k)
-            by_k[k] = torch.cat([top.values, top.indices.to(top.values.dtype), entropy[:, None]], 1).cpu()
-        host_tokens = tokens.cpu()
+        by_k = {k: distribution(logprobs, k) for k in {r.top_k for _, r in self.recorders}}
         seen = []
         for rows, r in self.recorders:
-            stats, k = by_k[r.top_k][rows], r.top_k
-            seen.append(r.before(host_tokens[rows], logprobs[rows], stats[:, :k], stats[:, k: 2 * k].long(),
-                                 stats[:, 2 * k], sum_logprobs[rows]))
+            top, entropy = by_k[r.top_k]
+            seen.append(r.before(tokens[rows], logprobs[rows], top.values[rows], top.indices[rows],
+                                 entropy[rows], sum_logprobs[rows]))
         new_tokens, completed = self.inner.update(tokens, logits, sum_logprobs)
         for (rows, r), s in zip(self.recorders, seen):
             r.after(s, new_tokens[rows], sum_logprobs[rows])
         return new_tokens, completed
 
     def finalize(self, tokens: torch.Tensor, sum_logprobs: torch.Tensor):
-        return self.inner.finalize(tokens, sum_logprobs)
+        out = self.inner.finalize(tokens, sum_logprobs)
+        for _, r in self.recorders:
+            r.flush()
+        return out
 
 
 class RecordingRanker(MaximumLikelihoodRanker):
