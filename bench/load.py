@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from whisper_inquiry.audio import SAMPLE_RATE  # noqa: E402
-from whisper_inquiry.batching import compare  # noqa: E402
+from whisper_inquiry.batching import compare, divergences  # noqa: E402
 from whisper_inquiry.engine import AnalysisRequest  # noqa: E402
 from whisper_inquiry.options import AnalysisOptions  # noqa: E402
 
@@ -163,9 +163,14 @@ def local_serve(model: str) -> tuple[str, object]:
 
 
 def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -> dict:
-    """Serial and concurrent rounds, interleaved; every concurrent trace compared with its solo run."""
+    """Serial and concurrent rounds, interleaved, after one unmeasured concurrent round (first calls pay
+    for kernel compiles and caches, on a GPU for each new batch shape); every concurrent trace compared
+    with its solo run."""
+    t, _, _ = concurrent(engine, requests)
+    print(f"warm-up round, all at once: {t:.2f} s", flush=True)
     serial_s, concurrent_s, latencies, solo, batch_sizes = [], [], [], None, {}
-    sameness = []
+    sameness, diverged = [], []
+    busy_before = dict(getattr(getattr(engine, "batcher", None), "busy_s", {}))
     for round_ in range(rounds):
         t, traces = serial(engine, requests)
         serial_s.append(t)
@@ -178,8 +183,11 @@ def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -
         for size, n in after.items():
             batch_sizes[size] = batch_sizes.get(size, 0) + n - before.get(size, 0)
         sameness += [compare(a, b) for a, b in zip(solo, traces)]
+        diverged += [f"{name}: {d}" for (name, _), a, b in zip(requests, solo, traces) for d in divergences(a, b)]
         print(f"round {round_ + 1}: one at a time {serial_s[-1]:.2f} s, all at once {concurrent_s[-1]:.2f} s",
               flush=True)
+    busy = {k: round(v - busy_before.get(k, 0.0), 2)
+            for k, v in dict(getattr(getattr(engine, "batcher", None), "busy_s", {})).items()}
     for (name, r), s, trace in zip(requests, sameness, solo):
         verdict = "identical" if s.identical else (
             f"float diff {s.max_float_diff:.2g} at {s.where}" if not s.differences else f"DIFFERS: {s.differences[0]}")
@@ -193,9 +201,13 @@ def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -
             done += min(len(requests), memory_runs - done)
         growth = rss_mb() - start_mb
         print(f"memory across {done} more analyses: {start_mb:.0f} MB -> {rss_mb():.0f} MB")
+    for line in diverged:
+        print("  chosen token changed by batching:", line)
     lat = sorted(latencies)
     max_diff = max(s.max_float_diff for s in sameness)
     return {
+        "token_divergences": diverged,
+        "worker_busy_s": busy,
         "identical_to_solo": all(not s.differences for s in sameness) and max_diff <= tolerance,
         "tokens_identical_to_solo": all(not s.differences for s in sameness),
         "bitwise_identical_to_solo": all(s.identical for s in sameness),

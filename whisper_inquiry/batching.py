@@ -103,11 +103,14 @@ def _encode(model, job: DecodeJob) -> torch.Tensor:
     return features
 
 
-def decode_group(model, jobs: list[DecodeJob]) -> list[int]:
+def decode_group(model, jobs: list[DecodeJob], busy: Counter | None = None) -> list[int]:
     """Decode jobs of equal options in one DecodingTask pass; each job's future gets its own result.
     Returns the batch sizes formed (a group whose pass fails is retried one job at a time, so one bad
-    window never fails its batch-mates)."""
+    window never fails its batch-mates). `busy` adds up the seconds spent encoding, decoding and in the
+    jobs' own work after the decode (their teacher-forced passes): where a loaded worker's time goes."""
+    busy = Counter() if busy is None else busy
     with RUN_LOCK, torch.no_grad():
+        started = time.perf_counter()
         ready, features = [], []
         for job in jobs:
             try:
@@ -117,6 +120,8 @@ def decode_group(model, jobs: list[DecodeJob]) -> list[int]:
                 job.future.set_exception(e)
         if not ready:
             return []
+        busy["encode"] += time.perf_counter() - started
+        started = time.perf_counter()
         try:
             seed = ready[0].seed if len(ready) == 1 and ready[0].options.temperature > 0 else None
             devices = [model.device] if model.device.type == "cuda" else []
@@ -131,13 +136,16 @@ def decode_group(model, jobs: list[DecodeJob]) -> list[int]:
             sizes = []
             for job, f in zip(ready, features):
                 job.features = f
-                sizes += decode_group(model, [job])
+                sizes += decode_group(model, [job], busy)
             return sizes
+        busy["decode"] += time.perf_counter() - started
+        started = time.perf_counter()
         for job, d in zip(ready, decoded):
             try:
                 job.future.set_result(job.on_decoded(d) if job.on_decoded is not None else d)
             except Exception as e:  # noqa: BLE001
                 job.future.set_exception(e)
+        busy["after decode"] += time.perf_counter() - started
         return [len(ready)]
 
 
@@ -226,6 +234,7 @@ class Batcher:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
         self.batch_sizes: Counter[int] = Counter()
+        self.busy_s: Counter[str] = Counter()  # the worker's seconds by stage (decode_group's `busy`)
         self._queue: list[DecodeJob] = []
         self._busy = False
         self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
@@ -295,12 +304,14 @@ class Batcher:
             (alone.append(job) if key is None else groups.setdefault(key, []).append(job))
         for job in alone:
             if job.kind == "detect":
+                started = time.perf_counter()
                 detect(self.model, job)
+                self.busy_s["detect language"] += time.perf_counter() - started
                 continue
-            self.batch_sizes.update(decode_group(self.model, [job]))
+            self.batch_sizes.update(decode_group(self.model, [job], self.busy_s))
         for group in groups.values():
             for i in range(0, len(group), self.max_batch):
-                self.batch_sizes.update(decode_group(self.model, group[i: i + self.max_batch]))
+                self.batch_sizes.update(decode_group(self.model, group[i: i + self.max_batch], self.busy_s))
 
 
 @dataclass
@@ -321,6 +332,23 @@ def compare(a, b, skip: tuple[str, ...] = ("timings_ms",)) -> Sameness:
     solo run. Floats are compared apart, so a batched kernel's rounding shows as a size, not a failure."""
     out = Sameness()
     _walk(a, b, "trace", skip, out)
+    return out
+
+
+def divergences(solo, batched) -> list[str]:
+    """Where a batched trace's chosen tokens part from its solo run's, each with the size of the
+    near-tie that flipped: the solo run's log-probabilities of both tokens at that step."""
+    out = []
+    for w, (wa, wb) in enumerate(zip(solo.windows, batched.windows)):
+        for k, (ta, tb) in enumerate(zip(wa.attempts, wb.attempts)):
+            for i, (sa, sb) in enumerate(zip(ta.steps, tb.steps)):
+                if sa.id == sb.id:
+                    continue
+                other = next((alt.logprob for alt in sa.alternatives if alt.id == sb.id), None)
+                gap = f"{sa.logprob - other:.3g}" if other is not None else "more than the top-k"
+                out.append(f"window {w} attempt {k} token {i}: alone {sa.text!r} (log p {sa.logprob:.3f}), "
+                           f"batched {sb.text!r}; the near-tie alone was {gap}")
+                break
     return out
 
 
