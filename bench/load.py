@@ -75,7 +75,7 @@ OPTIONS = [  # options of each user; all greedy but one, most sharing their firs
 ]
 
 
-def requests_for(users: int, saved: Path | None = None) -> list[tuple[str, AnalysisRequest]]:
+def requests_for(users: int, saved: Path | None = None, mixed: bool = True) -> list[tuple[str, AnalysisRequest]]:
     """Each user's clip and options. `saved` (an npz from --save-clips): the same clips, made elsewhere,
     for a machine without the perturbation lab's libraries (a GPU box reached by copying files)."""
     if saved is not None:
@@ -90,7 +90,7 @@ def requests_for(users: int, saved: Path | None = None) -> list[tuple[str, Analy
         if i >= len(made):  # more users than clips: a different cut of the same sound
             cut = 0.5 * (i // len(made))
             samples, name = samples[int(cut * SAMPLE_RATE):], f"{name}, cut {cut:g} s"
-        out.append((name, AnalysisRequest(samples, OPTIONS[i % len(OPTIONS)])))
+        out.append((name, AnalysisRequest(samples, OPTIONS[i % len(OPTIONS)] if mixed else AnalysisOptions())))
     return out
 
 
@@ -238,6 +238,8 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=50, help="analyses for the memory check (0: skip)")
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--max-wait-ms", type=float, default=30.0)
+    parser.add_argument("--options", choices=("mixed", "default"), default="mixed",
+                        help="mixed: each user's own options (one in eight beam search); default: a class on defaults")
     parser.add_argument("--clips", type=Path, help="the users' clips from an npz written by --save-clips")
     parser.add_argument("--save-clips", type=Path, help="write the clips to this npz and stop")
     args = parser.parse_args()
@@ -251,14 +253,15 @@ def main() -> None:
     from whisper_inquiry.engine import Engine
     from whisper_inquiry.models import load_model
 
-    requests = requests_for(args.users, args.clips)
+    requests = requests_for(args.users, args.clips, args.options == "mixed")
     audio_s = sum(len(r.audio) for _, r in requests) / SAMPLE_RATE
     engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
     device = engine.model.device.type
     tolerance = FLOAT_TOLERANCE[device]
     print(f"{args.users} users, {audio_s:.0f} s of audio in all, model {args.model} on {device}, "
           f"warm-up {engine.warm_up_s:.2f} s", flush=True)
-    result = {"users": args.users, "engine": args.engine, "model": args.model, "device": device}
+    result = {"users": args.users, "options": args.options, "engine": args.engine, "model": args.model,
+              "device": device}
     print("in-process engine:")
     inprocess = measure(engine, requests, args.rounds, 0 if args.engine == "serve" else args.memory_runs, tolerance)
     solo = inprocess.pop("solo")

@@ -15,7 +15,7 @@ import whisper
 
 from whisper_inquiry.analyze import analyze
 from whisper_inquiry.audio import load_audio
-from whisper_inquiry.batching import CancelledError, DecodeJob, compare
+from whisper_inquiry.batching import CancelledError, DecodeJob, compare, divergences
 from whisper_inquiry.engine import AnalysisRequest, Engine
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.live import listen
@@ -77,6 +77,25 @@ def test_concurrent_clips_equal_whisper_transcribe(tiny, tiny_requests, tiny_bat
         assert trace.text == expected["text"]
         assert [s.tokens for s in trace.segments] == [s["tokens"] for s in expected["segments"]]
     assert len(traces[2].windows) == 2 and traces[2].windows[1].start_s > 20
+
+
+def test_a_flipped_near_tie_is_reported_with_its_size(tiny_batched):
+    """What the load test prints when a batched kernel ever changes a chosen token: which one, and the
+    solo run's margin between the two candidates (here a runner-up swapped in by hand)."""
+    import dataclasses
+
+    trace = tiny_batched[0][0]
+    attempt = trace.windows[0].final
+    step = attempt.steps[2]
+    runner_up = step.alternatives[1] if step.alternatives[0].id == step.id else step.alternatives[0]
+    steps = [*attempt.steps[:2], dataclasses.replace(step, id=runner_up.id, text=runner_up.text), *attempt.steps[3:]]
+    attempts = [*trace.windows[0].attempts[:-1], dataclasses.replace(attempt, steps=steps)]
+    window = dataclasses.replace(trace.windows[0], attempts=attempts)
+    flipped = dataclasses.replace(trace, windows=[window, *trace.windows[1:]])
+    assert divergences(trace, trace) == []
+    [line] = divergences(trace, flipped)
+    assert "token 2" in line and repr(runner_up.text) in line
+    assert f"{step.logprob - runner_up.logprob:.3g}" in line
 
 
 def test_windows_of_different_users_are_decoded_in_one_pass(tiny_batched):
