@@ -162,6 +162,12 @@ def local_serve(model: str) -> tuple[str, object]:
     return f"http://127.0.0.1:{port}/", stop
 
 
+def busy_of(engine) -> dict[str, float]:
+    """The in-process worker's seconds by stage so far (a Serve client has none here)."""
+    stats = getattr(getattr(engine, "batcher", None), "stats", None)
+    return dict(stats.busy_s) if stats is not None else {}
+
+
 def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -> dict:
     """Serial and concurrent rounds, interleaved, after one unmeasured concurrent round (first calls pay
     for kernel compiles and caches, on a GPU for each new batch shape); every concurrent trace compared
@@ -170,7 +176,7 @@ def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -
     print(f"warm-up round, all at once: {t:.2f} s", flush=True)
     serial_s, concurrent_s, latencies, solo, batch_sizes = [], [], [], None, {}
     sameness, diverged = [], []
-    busy_before = dict(getattr(getattr(engine, "batcher", None), "busy_s", {}))
+    busy_before = busy_of(engine)
     for round_ in range(rounds):
         t, traces = serial(engine, requests)
         serial_s.append(t)
@@ -187,7 +193,7 @@ def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -
         print(f"round {round_ + 1}: one at a time {serial_s[-1]:.2f} s, all at once {concurrent_s[-1]:.2f} s",
               flush=True)
     busy = {k: round(v - busy_before.get(k, 0.0), 2)
-            for k, v in dict(getattr(getattr(engine, "batcher", None), "busy_s", {})).items()}
+            for k, v in busy_of(engine).items()}
     for (name, r), s, trace in zip(requests, sameness, solo):
         verdict = "identical" if s.identical else (
             f"float diff {s.max_float_diff:.2g} at {s.where}" if not s.differences else f"DIFFERS: {s.differences[0]}")

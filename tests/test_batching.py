@@ -51,6 +51,8 @@ def tiny_requests() -> list[AnalysisRequest]:
         AnalysisRequest(_clip("english_weather"), AnalysisOptions(strategy="beam", beam_size=3)),
         # every attempt fails this threshold: the whole temperature ladder, its first attempt batched
         AnalysisRequest(_clip("english_numbers"), AnalysisOptions(logprob_threshold=0.0)),
+        AnalysisRequest(_clip("english_weather"), AnalysisOptions(logprob_threshold=0.0)),  # a second ladder
+        AnalysisRequest(_clip("english_numbers"), AnalysisOptions(strategy="beam", beam_size=3)),  # a second beam
     ]
 
 
@@ -58,11 +60,12 @@ def tiny_requests() -> list[AnalysisRequest]:
 def tiny_batched(engine, tiny_requests):
     messages: list[str] = []
     traces = engine.analyze_all(tiny_requests, on_progress=messages.append)
-    return traces, messages, dict(engine.batch_sizes)
+    by_kind = {k: dict(v) for k, v in engine.batcher.stats.batch_sizes_by_kind.items()}
+    return traces, messages, dict(engine.batch_sizes), by_kind
 
 
 def test_concurrent_clips_on_tiny_equal_their_solo_runs(tiny, tiny_requests, tiny_batched):
-    traces, _, _ = tiny_batched
+    traces, _, _, _ = tiny_batched
     for i, (request, batched) in enumerate(zip(tiny_requests, traces)):
         solo = analyze(tiny, request.audio, request.options)
         _assert_same(solo, batched, f"request {i} ({request.options.strategy})")
@@ -71,7 +74,7 @@ def test_concurrent_clips_on_tiny_equal_their_solo_runs(tiny, tiny_requests, tin
 
 
 def test_concurrent_clips_equal_whisper_transcribe(tiny, tiny_requests, tiny_batched):
-    traces, _, _ = tiny_batched
+    traces, _, _, _ = tiny_batched
     for request, trace in list(zip(tiny_requests, traces))[:3]:
         expected = whisper.transcribe(tiny, request.audio, fp16=False, language="en")
         assert trace.text == expected["text"]
@@ -99,17 +102,21 @@ def test_a_flipped_near_tie_is_reported_with_its_size(tiny_batched):
 
 
 def test_windows_of_different_users_are_decoded_in_one_pass(tiny_batched):
-    _, _, sizes = tiny_batched
+    _, _, sizes, by_kind = tiny_batched
     assert max(sizes) >= 2, sizes
+    # the two fallback ladders' sampled attempts and the two beam searches shared passes too (each
+    # sampled window drawing from its own stream); their equality with solo runs is checked above
+    assert max(by_kind.get("sampled", {0: 0})) >= 2, by_kind
+    assert max(by_kind.get("beam", {0: 0})) >= 2, by_kind
 
 
 def test_waiting_requests_hear_how_many_are_ahead(tiny_batched):
-    _, messages, _ = tiny_batched
+    _, messages, _, _ = tiny_batched
     assert any(m.startswith("waiting for ") for m in messages)
 
 
 def test_each_request_keeps_its_own_tree(tiny_batched):
-    traces, _, _ = tiny_batched
+    traces, _, _, _ = tiny_batched
     weather, numbers = traces[0].windows[0].final, traces[1].windows[0].final
     assert {weather.tree.token[i] for i in weather.tree.chosen_path} == set(weather.tokens) | {50256}
     assert not set(numbers.tree.text) >= {" weather", " sunny"}

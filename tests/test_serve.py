@@ -201,3 +201,25 @@ def test_endpoint_down_says_so_in_one_line_and_the_next_call_works_once_it_is_ba
     assert "\n" not in message and url in message and "make serve" in message
     _deploy()
     assert remote.analyze(weather, AnalysisOptions(fallback=False)).text.strip()
+
+
+def test_a_replica_dying_mid_request_is_retried_or_one_line_and_the_next_call_works(url, weather):
+    """Kill the replica while it analyses: Serve starts another (model load and warm-up included); the
+    client's one retry lands there, or the page gets one line. Either way the call returns, and the next
+    click works."""
+    story = load_audio(sample_named("english_story").path)
+    remote = _client(url)
+    replicas = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith(f"SERVE_REPLICA::{APP_NAME}#")]
+    assert len(replicas) == 1, replicas
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(remote.analyze, story, AnalysisOptions(fallback=False))
+        time.sleep(2.0)  # a 24 s clip takes longer than that to analyse here: the request is in the replica
+        assert not answer.done()
+        ray.kill(ray.get_actor(replicas[0], namespace="serve"), no_restart=True)
+        try:
+            trace = answer.result(timeout=600)
+            assert "morning" in trace.text.lower()  # the retry, answered by the new replica
+        except ServeUnavailableError as down:
+            assert "\n" not in str(down)
+    assert remote.analyze(weather, AnalysisOptions(fallback=False)).text.strip()

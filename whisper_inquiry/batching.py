@@ -3,15 +3,19 @@
 A request (one `whisper.transcribe` run, a Live refresh) hands each window it wants decoded to
 `submit` as a `DecodeJob` and waits. The worker thread collects the jobs that arrive within
 `max_wait_ms` (or until `max_batch`), and decodes together those whose `DecodingOptions` are equal:
-whisper's `DecodingTask` takes one options object, one prompt included, for its whole batch. What
-cannot share a pass, and why:
+whisper's `DecodingTask` takes one options object, one prompt included, for its whole batch. So a
+clip's later windows (each prompted with the text before it) and windows of another task, language or
+strategy form groups of their own. Two things whisper's loop would get wrong in a batch are put right
+here, for the task at hand only:
 
-- a different prompt (each later window of a clip is prompted with the text before it), task,
-  language, timestamps or any other decoding option: another group;
-- beam search: openai-whisper 20250625 repeats the tokens by the beam size but not the audio
-  features, so several windows raise a size mismatch; each beam window is decoded alone;
-- temperature above 0 (sampling, fallback): the draws of a batch come from one random stream, so a
-  window would not get what it gets alone; each is decoded alone.
+- beam search and best-of sampling: openai-whisper 20250625 repeats the tokens by the group size but
+  not the audio features (a batch of one window works only by broadcasting), so `_decode` hands its
+  loop the features repeated per row, as the rest of `DecodingTask.run` expects;
+- sampling (temperature above 0, the fallback ladder): the draws of a batch would come from one random
+  stream, so each window draws from a stream of its own (`SeededSampler`) and gets the same tokens
+  alone or beside others.
+
+Language detection batches too (whisper's `detect_language` takes a batch of log-mels).
 
 The encoder runs once per window, alone: on a CPU it costs the same per window at any batch size,
 and alone its activations (conv, queries, keys) are exactly the solo run's. Only the decoder loop is
@@ -30,7 +34,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference, PyTorchInference
+import torch.nn.functional as F
+from whisper.decoding import (
+    BeamSearchDecoder,
+    DecodingOptions,
+    DecodingResult,
+    DecodingTask,
+    GreedyDecoder,
+    Inference,
+    PyTorchInference,
+)
 
 from . import points
 from .capture import RUN_LOCK, Hooks
@@ -77,10 +90,9 @@ class DecodeJob:
 
     def share_key(self) -> str | None:
         """Jobs with equal keys can be decoded in one pass; None: alone (see the module docstring)."""
-        o = self.options
-        if self.kind != "decode" or o.temperature > 0 or (o.beam_size or 1) > 1:
-            return None
-        return repr(o)
+        if self.kind == "detect":
+            return "detect" if self.mel.ndim == 2 else None
+        return repr(self.options)
 
 
 def _encode(model, job: DecodeJob) -> torch.Tensor:
@@ -103,12 +115,26 @@ def _encode(model, job: DecodeJob) -> torch.Tensor:
     return features
 
 
-def decode_group(model, jobs: list[DecodeJob], busy: Counter | None = None) -> list[int]:
+@dataclass
+class WorkerStats:
+    """What the worker has done: passes by batch size (and by kind of pass: "greedy", "sampled" at a
+    temperature above 0, "beam"), and its seconds by stage, where a loaded worker's time goes."""
+
+    batch_sizes: Counter = field(default_factory=Counter)
+    batch_sizes_by_kind: dict = field(default_factory=dict)
+    busy_s: Counter = field(default_factory=Counter)
+
+    def passed(self, options: DecodingOptions, size: int) -> None:
+        self.batch_sizes[size] += 1
+        self.batch_sizes_by_kind.setdefault(_kind(options), Counter())[size] += 1
+
+
+def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None) -> None:
     """Decode jobs of equal options in one DecodingTask pass; each job's future gets its own result.
-    Returns the batch sizes formed (a group whose pass fails is retried one job at a time, so one bad
-    window never fails its batch-mates). `busy` adds up the seconds spent encoding, decoding and in the
-    jobs' own work after the decode (their teacher-forced passes): where a loaded worker's time goes."""
-    busy = Counter() if busy is None else busy
+    A group whose pass fails is retried one job at a time, so one bad window never fails its
+    batch-mates. The pass is counted in `stats` before any job hears its result."""
+    stats = WorkerStats() if stats is None else stats
+    busy = stats.busy_s
     with RUN_LOCK, torch.no_grad():
         started = time.perf_counter()
         ready, features = [], []
@@ -119,25 +145,21 @@ def decode_group(model, jobs: list[DecodeJob], busy: Counter | None = None) -> l
             except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
                 job.future.set_exception(e)
         if not ready:
-            return []
+            return
         busy["encode"] += time.perf_counter() - started
         started = time.perf_counter()
         try:
-            seed = ready[0].seed if len(ready) == 1 and ready[0].options.temperature > 0 else None
-            devices = [model.device] if model.device.type == "cuda" else []
-            with torch.random.fork_rng(devices, enabled=seed is not None):
-                if seed is not None:
-                    torch.manual_seed(seed)
-                decoded = _decode(model, ready, torch.cat(features))
+            decoded = _decode(model, ready, torch.cat(features))
         except Exception as e:  # noqa: BLE001
             if len(ready) == 1:
+                stats.passed(ready[0].options, 1)
                 ready[0].future.set_exception(e)
-                return [1]
-            sizes = []
+                return
             for job, f in zip(ready, features):
                 job.features = f
-                sizes += decode_group(model, [job], busy)
-            return sizes
+                decode_group(model, [job], stats)
+            return
+        stats.passed(ready[0].options, len(ready))
         busy["decode"] += time.perf_counter() - started
         started = time.perf_counter()
         for job, d in zip(ready, decoded):
@@ -146,18 +168,27 @@ def decode_group(model, jobs: list[DecodeJob], busy: Counter | None = None) -> l
             except Exception as e:  # noqa: BLE001
                 job.future.set_exception(e)
         busy["after decode"] += time.perf_counter() - started
-        return [len(ready)]
 
 
 def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decoded]:
     task = DecodingTask(model, jobs[0].options)
     n_group = task.n_group  # rows per window: beam size or best_of (1 for greedy)
-    recorders = [RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, job.top_k) for job in jobs]
+    if jobs[0].options.temperature > 0:
+        task.decoder = SeededSampler(task.decoder, [job.seed or 0 for job in jobs], n_group, model.device)
+    recorders = [RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, job.top_k, group=i)
+                 for i, job in enumerate(jobs)]
+    if n_group > 1:
+        # whisper 20250625 repeats the tokens by the group size but not the audio features (a batch of one
+        # window only works by broadcasting), then takes every n_group-th feature row back out: hand it
+        # the features repeated per row, as its loop expects, for this task only
+        encoded, detect_language = task._get_audio_features, task._detect_language
+        task._get_audio_features = lambda mel: encoded(mel).repeat_interleave(n_group, dim=0)
+        task._detect_language = lambda features, tokens: detect_language(features[::n_group], tokens)
     task.decoder = BatchDecoder(task.decoder, [(slice(i * n_group, (i + 1) * n_group), r)
                                                for i, r in enumerate(recorders)])
     ranker = RecordingRanker(jobs[0].options.length_penalty)
     task.sequence_ranker = ranker
-    if n_group == 1 and len(jobs) > 1:
+    if not isinstance(task.decoder.inner, BeamSearchDecoder) and len(jobs) * n_group > 1:
         task.inference = ShrinkingInference(task.inference, model, task.tokenizer.eot, task.sample_begin)
     captured: dict[str, torch.Tensor] = {}
     with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
@@ -170,9 +201,34 @@ def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decode
         results = task.run(features)
     return [
         Decoded(result, recorders[i], ranker.of_group(i), task.tokenizer, task.sample_begin,
-                {model.get_submodule(name): captured[name][i: i + 1] for name in names})
+                {model.get_submodule(name): captured[name][i * n_group: i * n_group + 1] for name in names})
         for i, result in enumerate(results)
     ]
+
+
+class SeededSampler(GreedyDecoder):
+    """whisper's GreedyDecoder at a temperature above 0, each window's rows drawing from a random stream
+    of their own (seeded by the request, the window and the temperature) instead of torch's global one:
+    a window draws the same tokens alone or in a batch, whatever else the process samples meanwhile.
+    The draw is the one `Categorical(logits / temperature).sample()` makes, a multinomial of the
+    softmax; the score update is GreedyDecoder's own."""
+
+    def __init__(self, inner: GreedyDecoder, seeds: list[int], n_group: int, device: torch.device):
+        super().__init__(inner.temperature, inner.eot)
+        self.n_group = n_group
+        self.generators = [torch.Generator(device=device).manual_seed(seed % 2**63) for seed in seeds]
+
+    def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
+        probs = F.softmax(logits.float() / self.temperature, dim=-1)
+        n = self.n_group
+        next_tokens = torch.cat([torch.multinomial(probs[i * n: (i + 1) * n], 1, generator=g)[:, 0]
+                                 for i, g in enumerate(self.generators)])
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        current_logprobs = logprobs[torch.arange(logprobs.shape[0]), next_tokens]
+        sum_logprobs += current_logprobs * (tokens[:, -1] != self.eot)
+        next_tokens[tokens[:, -1] == self.eot] = self.eot
+        tokens = torch.cat([tokens, next_tokens[:, None]], dim=-1)
+        return tokens, (tokens[:, -1] == self.eot).all()
 
 
 class ShrinkingInference(Inference):
@@ -209,21 +265,40 @@ class ShrinkingInference(Inference):
         raise NotImplementedError("greedy batches only")
 
 
-def detect(model, job: DecodeJob) -> None:
+def detect(model, jobs: list[DecodeJob], stats: WorkerStats | None = None) -> None:
+    """whisper's detect_language on several windows at once (it takes a batch of log-mels); a batch
+    that fails is retried one window at a time, so a bad window fails alone."""
+    stats = WorkerStats() if stats is None else stats
+    started = time.perf_counter()
     with RUN_LOCK, torch.no_grad():
         try:
-            job.future.set_result(model.detect_language(job.mel))
-        except Exception as e:  # noqa: BLE001
-            job.future.set_exception(e)
+            if len(jobs) == 1:
+                jobs[0].future.set_result(model.detect_language(jobs[0].mel))
+            else:
+                tokens, probs = model.detect_language(torch.stack([job.mel for job in jobs]))
+                for job, t, p in zip(jobs, tokens, probs, strict=True):
+                    job.future.set_result((t, p))
+        except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(e)
+            else:
+                for job in jobs:
+                    detect(model, [job], stats)
+                return
+    stats.busy_s["detect language"] += time.perf_counter() - started
 
 
 def run_alone(model, job: DecodeJob):
     """Run one job in the calling thread (the library's `analyze` without an engine) and return its result."""
     if job.kind == "detect":
-        detect(model, job)
+        detect(model, [job])
     else:
         decode_group(model, [job])
     return job.future.result()
+
+
+def _kind(options: DecodingOptions) -> str:
+    return "beam" if (options.beam_size or 1) > 1 else "sampled" if options.temperature > 0 else "greedy"
 
 
 class Batcher:
@@ -233,8 +308,7 @@ class Batcher:
         self.model = model
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
-        self.batch_sizes: Counter[int] = Counter()
-        self.busy_s: Counter[str] = Counter()  # the worker's seconds by stage (decode_group's `busy`)
+        self.stats = WorkerStats()
         self._queue: list[DecodeJob] = []
         self._busy = False
         self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
@@ -303,15 +377,10 @@ class Batcher:
             key = job.share_key()
             (alone.append(job) if key is None else groups.setdefault(key, []).append(job))
         for job in alone:
-            if job.kind == "detect":
-                started = time.perf_counter()
-                detect(self.model, job)
-                self.busy_s["detect language"] += time.perf_counter() - started
-                continue
-            self.batch_sizes.update(decode_group(self.model, [job], self.busy_s))
-        for group in groups.values():
+            (detect if job.kind == "detect" else decode_group)(self.model, [job], self.stats)
+        for key, group in groups.items():
             for i in range(0, len(group), self.max_batch):
-                self.batch_sizes.update(decode_group(self.model, group[i: i + self.max_batch], self.busy_s))
+                (detect if key == "detect" else decode_group)(self.model, group[i: i + self.max_batch], self.stats)
 
 
 @dataclass

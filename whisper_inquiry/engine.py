@@ -128,7 +128,7 @@ class Engine:
     @property
     def batch_sizes(self) -> dict[int, int]:
         """How many decoding passes of each batch size the worker has run so far."""
-        return dict(sorted(self.batcher.batch_sizes.items()))
+        return dict(sorted(self.batcher.stats.batch_sizes.items()))
 
     def waiting(self) -> int:
         """Windows queued or being decoded now: what a newly arrived request waits behind."""

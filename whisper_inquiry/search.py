@@ -65,8 +65,9 @@ class RecordingDecoder(TokenDecoder):
     moves all of them to the CPU in one transfer and builds the nodes, so the nodes exist once the
     window's `DecodingTask.run` has returned."""
 
-    def __init__(self, inner: TokenDecoder, sample_begin: int, eot: int, top_k: int):
+    def __init__(self, inner: TokenDecoder, sample_begin: int, eot: int, top_k: int, group: int = 0):
         self.inner = inner
+        self.group = group  # which window of whisper's batch these rows are (its finished list)
         self.sample_begin = sample_begin
         self.eot = eot
         self.beam = isinstance(inner, BeamSearchDecoder)
@@ -171,7 +172,8 @@ class RecordingDecoder(TokenDecoder):
 
     def _finished(self) -> set[Key]:
         seqs = getattr(self.inner, "finished_sequences", None) or []
-        return {tuple(s[self.sample_begin:]) for group in seqs for s in group}
+        mine = seqs[self.group] if self.group < len(seqs) else {}
+        return {tuple(s[self.sample_begin:]) for s in mine}
 
     def _record_beam(self, prefixes, before, kept, finished) -> None:
         # whisper's BeamSearchDecoder.update keeps its candidate scores in local variables, so the same
