@@ -202,9 +202,12 @@ def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -
     if memory_runs:
         start_mb = rss_mb()
         done = 0
+        trail = []
         while done < memory_runs:
             concurrent(engine, requests[: min(len(requests), memory_runs - done)])
             done += min(len(requests), memory_runs - done)
+            trail.append(round(rss_mb()))
+        print(f"resident MB after each round of the memory check: {trail}")
         growth = rss_mb() - start_mb
         print(f"memory across {done} more analyses: {start_mb:.0f} MB -> {rss_mb():.0f} MB")
     for line in diverged:
