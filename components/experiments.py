@@ -51,30 +51,36 @@ def _run(title: str, kind: str, samples: np.ndarray, model_name: str, params: di
     hit = store.get(key)
     if hit is not None:
         return hit
-    pending = f"_exp_pending_{kind}"
-    if not auto and st.button(f"Run: {title}", key=f"_exp_run_{kind}", type="primary"):
-        st.session_state[pending] = key
-    if not auto and st.session_state.get(pending) != key:
-        return None
-    cancel = st.empty()
-    if cancel.button("Cancel", key=f"_exp_cancel_{kind}", icon=":material/cancel:"):
+    pending, running = f"_exp_pending_{kind}", f"_exp_running_{kind}"
+    # A click while the work ran (Cancel, or any other widget) makes Streamlit rerun the page, which
+    # stops the work at its next progress report: this run finds the flag the stopped one left.
+    cancelled = st.session_state.pop(running, False)
+    if cancelled:
         st.session_state.pop(pending, None)
         st.info("Cancelled. Press Run to start again.")
+    if not auto and st.button(f"Run: {title}", key=f"_exp_run_{kind}", type="primary"):
+        st.session_state[pending] = key
+    if (auto and cancelled) or (not auto and st.session_state.get(pending) != key):
         return None
+    cancel = st.empty()
+    cancel.button("Cancel", key=f"_exp_cancel_{kind}", icon=":material/cancel:")
     bar = st.progress(0.0, text=f"{title}: starting with {model_name} ...")
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(1.0, done / max(1, total)), text=f"{title}: {done} of {total} done")
 
+    st.session_state[running] = True
     try:
         result = engine(model_name).run(compute, progress)
     except InquiryError as exc:
+        st.session_state.pop(running, None)
+        st.session_state.pop(pending, None)
         bar.empty()
         cancel.empty()
         error(str(exc))
         return None
-    finally:
-        st.session_state.pop(pending, None)
+    st.session_state.pop(running, None)
+    st.session_state.pop(pending, None)
     bar.empty()
     cancel.empty()
     store.put(key, result)
