@@ -8,6 +8,7 @@ import pytest
 
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.experiments.hallucination import (
+    SPEECH_AFTER_S,
     check_hallucination,
     is_segment_anomaly,
     known_phrases,
@@ -34,12 +35,25 @@ def test_non_speech_presets_are_flagged_with_the_no_speech_skip_off(tiny, name):
     assert result.to_json()["likely_hallucinated"] is True
 
 
-def test_silence_before_speech_flags_nothing_in_the_speech(tiny):
+def test_silence_before_speech_is_flagged_in_the_silence_and_nowhere_else(tiny):
     samples, task = preset_audio("silence before speech")
-    result = check_hallucination(tiny, samples, task, silence_threshold_s=2.0, no_speech_gate=False)
+    result = check_hallucination(tiny, samples, task, silence_threshold_s=2.0)  # whisper's defaults otherwise
+    assert result.likely_hallucinated, [s.verdict for s in result.segments]
+    flagged = [s for s in result.segments if s.likely_hallucinated]
+    assert all(s.end_s <= SPEECH_AFTER_S for s in flagged), [(s.start_s, s.end_s, s.text) for s in flagged]
     speech = [s for s in result.segments if "weather" in s.text]
     assert speech and not any(s.likely_hallucinated for s in speech)
     assert result.rerun_text is not None
+
+
+def test_translating_spanish_after_silence_is_flagged_in_the_silence_only(base):
+    samples, task = preset_audio("translating Spanish after silence (base)")
+    result = check_hallucination(base, samples, task)
+    flagged = [s for s in result.segments if s.likely_hallucinated]
+    assert flagged and all(s.end_s <= SPEECH_AFTER_S for s in flagged), [(s.start_s, s.text) for s in flagged]
+    spanish = [s for s in result.segments if s.start_s >= SPEECH_AFTER_S - 1]
+    assert spanish and "morning" in " ".join(s.text.lower() for s in spanish)  # translated, into English
+    assert not any(s.likely_hallucinated for s in spanish)
 
 
 def test_word_anomaly_scoring_is_whispers_own_code():
