@@ -27,6 +27,7 @@ from whisper.model import disable_sdpa
 from whisper.tokenizer import Tokenizer, get_tokenizer
 
 from ..alignment import word_timings
+from ..batching import ShrinkingInference
 from ..capture import RUN_LOCK
 from ..errors import OptionsError
 from ..trace import Word
@@ -182,9 +183,22 @@ def _masked_attention(attn, layer: int, rows: Sequence[Variant]):
     return qkv_attention
 
 
+class RowsInFlight:
+    """Which rows of a batch the decoder still runs: a batched decode stops computing a row once it
+    has ended (batching.ShrinkingInference), and the per-row ablations must follow the rows that remain."""
+
+    def __init__(self) -> None:
+        self.source = None  # the ShrinkingInference of the decode in progress
+
+    @property
+    def active(self) -> torch.Tensor | None:
+        return None if self.source is None else self.source.active
+
+
 @contextmanager
-def intervened(model, rows: Sequence[Variant]) -> Iterator[None]:
-    """Install every row's ablations and masks; the batch dimension of each forward must equal len(rows)."""
+def intervened(model, rows: Sequence[Variant], live: RowsInFlight | None = None) -> Iterator[None]:
+    """Install every row's ablations and masks; the batch dimension of each forward must equal len(rows),
+    or, with `live`, the number of rows a shrinking decode still runs."""
     n = len(rows)
     handles = []
     patched = []
@@ -202,7 +216,7 @@ def intervened(model, rows: Sequence[Variant]) -> Iterator[None]:
                                 keep[r, ref.head] = 0.0
                     if keep.all():
                         continue
-                    handles.append(attn.out.register_forward_pre_hook(_zero_heads(keep)))
+                    handles.append(attn.out.register_forward_pre_hook(_zero_heads(keep, live)))
             if any(row.mask_k is not None for row in rows):
                 for layer, block in enumerate(model.encoder.blocks):
                     block.attn.qkv_attention = _masked_attention(block.attn, layer, rows)
@@ -218,26 +232,35 @@ def intervened(model, rows: Sequence[Variant]) -> Iterator[None]:
                     block.cross_attn._forward_hooks.pop(key, None)
 
 
-def _zero_heads(keep: torch.Tensor):
+def _zero_heads(keep: torch.Tensor, live: RowsInFlight | None = None):
     """Pre-hook for `attn.out`: multiply each head's slice of the concatenated head outputs by keep."""
 
     def hook(_module, args):
         (x,) = args  # (batch, n_ctx, n_state)
-        assert x.shape[0] == keep.shape[0], f"batch of {x.shape[0]} rows, interventions for {keep.shape[0]}"
-        scale = keep.to(x.device, x.dtype).repeat_interleave(x.shape[-1] // keep.shape[1], dim=1)  # (batch, n_state)
+        rows = keep
+        if live is not None and live.active is not None and x.shape[0] != keep.shape[0]:
+            rows = keep[live.active.cpu()]
+        assert x.shape[0] == rows.shape[0], f"batch of {x.shape[0]} rows, interventions for {rows.shape[0]}"
+        scale = rows.to(x.device, x.dtype).repeat_interleave(x.shape[-1] // rows.shape[1], dim=1)  # (batch, n_state)
         return (x * scale[:, None, :],)
 
     return hook
 
 
 @torch.no_grad()
-def decode_features(model, features: torch.Tensor, window: ClipWindow, max_tokens: int | None = None) -> list[Decoded]:
+def decode_features(model, features: torch.Tensor, window: ClipWindow, max_tokens: int | None = None,
+                    live: RowsInFlight | None = None) -> list[Decoded]:
     """Greedy-decode a batch of audio features (batch, n_audio_ctx, n_state) with whisper's DecodingTask.
 
     `max_tokens` caps each row (whisper's `sample_len`): one looping row would otherwise keep the whole
-    batch stepping to 224 tokens."""
+    batch stepping to 224 tokens. A row that has ended stops costing (batching.ShrinkingInference);
+    `live` tells per-row interventions which rows remain."""
     options = window.options if max_tokens is None else dataclasses.replace(window.options, sample_len=max_tokens)
     task = DecodingTask(model, options)
+    if features.shape[0] > 1:
+        task.inference = ShrinkingInference(task.inference, model, task.tokenizer.eot, task.sample_begin)
+        if live is not None:
+            live.source = task.inference
     recorder = _ChosenLogprobs(task.decoder)
     task.decoder = recorder
     results = task.run(features)
@@ -279,8 +302,9 @@ def decode_variants(model, window: ClipWindow, variants: Sequence[Variant], chun
                     with RUN_LOCK:
                         shared = model.encoder(window.mel.unsqueeze(0))  # (1, n_audio_ctx, n_state)
                 features = shared.repeat(len(rows), 1, 1)
-            with intervened(model, rows):
-                for i, decoded in zip(group, decode_features(model, features, window, max_tokens)):
+            live = RowsInFlight()
+            with intervened(model, rows, live):
+                for i, decoded in zip(group, decode_features(model, features, window, max_tokens, live)):
                     out[i] = decoded
         if on_progress is not None:
             on_progress(len(out), len(variants))
