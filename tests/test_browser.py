@@ -185,7 +185,7 @@ def test_every_page_renders_without_an_exception(page, server, path):
     open_page(page, server, path)
     expect(page.locator("h1")).to_have_text(PAGES[path], timeout=SLOW)
     # app.py ran around the page (a legacy pages/ run draws the title but no sidebar, no analysis)
-    expect(page.get_by_role("radio", name="Bundled sample")).to_be_checked()
+    expect(page.get_by_role("radio", name="Bundled sample")).to_be_checked(timeout=SLOW)
     expect_no_exception(page)
     expect(page.locator(ERROR_ALERT)).to_have_count(0)
     if path == "":
@@ -542,3 +542,78 @@ def test_cancel_stops_a_running_head_sweep_and_run_starts_it_again(page, server)
     expect(_main(page)).not_to_contain_text("swept in")
     expect(page.get_by_role("button", name="Run: single-head sweep")).to_be_visible()
     expect(page.locator(EXCEPTION)).to_have_count(0)
+
+
+# --- a class at once: eight sessions uploading, four Live listeners ------------------------------------
+# Each session gets a different file (two bundled clips, each written at four sample rates, so every
+# file name differs) and must see its own transcript and file name and nothing of another's; the
+# sessions' windows meet in the engine's batches.
+
+CLASS_WORDS = {"english_weather": "sunny", "english_numbers": "meeting starts"}
+
+
+def test_eight_sessions_uploading_at_once_each_see_their_own_transcript(browser, server, tmp_path):
+    files = [(sample, wav_file(sample, tmp_path, rate=rate)) for sample in CLASS_WORDS
+             for rate in (16_000, 22_050, 44_100, 48_000)]
+    pages = []
+    try:
+        for _ in files:
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            open_page(page, server)
+            choose_source(page, "Upload a file")
+            pages.append(page)
+        for page, (_, path) in zip(pages, files):  # all eight uploads go out before any answer is awaited
+            page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(path)
+        for page, (sample, path) in zip(pages, files):
+            main = page.get_by_test_id("stMain")
+            expect(main).to_contain_text(CLASS_WORDS[sample], ignore_case=True, timeout=4 * SLOW)
+            expect(page.get_by_text(f"File: {path.name}", exact=True)).to_be_visible()
+            other = next(s for s in CLASS_WORDS if s != sample)
+            expect(main).not_to_contain_text(CLASS_WORDS[other], ignore_case=True)
+            expect_no_exception(page)
+    finally:
+        for page in pages:
+            page.context.close()
+
+
+def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(playwright, server, tmp_path):
+    """Chromium takes one fake microphone file per browser process, so each listener is its own browser.
+    Once each hears its words, the pages are watched for 15 s: the Live view must redraw (its caption
+    counts the frames received) at least every 3 s on every page."""
+    listeners = [(sample, wav_file(sample, tmp_path, rate=rate, lead_s=1.0))
+                 for sample in CLASS_WORDS for rate in (48_000, 44_100)]
+    browsers, pages = [], []
+    try:
+        for _, wav in listeners:
+            b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}"])
+            browsers.append(b)
+            page = b.new_context(viewport=VIEWPORT).new_page()
+            open_page(page, server, "live")
+            pages.append(page)
+        for page in pages:
+            page.frame_locator('[data-testid="stCustomComponentV1"]').get_by_role("button", name="START").click()
+        for page, (sample, _) in zip(pages, listeners):
+            main = page.get_by_test_id("stMain")
+            expect(main).to_contain_text("Listening:", timeout=60_000)
+            word = "weather" if sample == "english_weather" else "meeting"
+            expect(main).to_contain_text(word, ignore_case=True, timeout=2 * SLOW)
+            expect_no_exception(page)
+        captions = [p.get_by_test_id("stMain").get_by_text("Listening:") for p in pages]
+        last = [c.inner_text() for c in captions]
+        changed = [[time.monotonic()] for _ in pages]
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            for i, caption in enumerate(captions):
+                text = caption.inner_text()
+                if text != last[i]:
+                    last[i] = text
+                    changed[i].append(time.monotonic())
+            time.sleep(0.1)
+        gaps = [max(np.diff(times + [end])) for times in changed]
+        print("longest time between redraws per listener (s):", [round(g, 2) for g in gaps])
+        assert max(gaps) <= 3.0, gaps
+    finally:
+        for b in browsers:
+            b.close()

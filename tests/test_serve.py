@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from whisper_inquiry.audio import load_audio
+from whisper_inquiry.batching import compare
 from whisper_inquiry.engine import AnalysisRequest, Engine
 from whisper_inquiry.engines import ENGINE_VARIABLE, engine_for
 from whisper_inquiry.errors import AudioError, InquiryError, ModelUnavailableError
@@ -140,9 +141,10 @@ def _bytes(trace) -> bytes:
 
 def test_four_different_clips_at_once_equal_the_in_process_engines_traces(url, local):
     clips = [load_audio(sample_named(name).path) for name in CLIPS]
-    # Without temperature fallback: a fallback samples from torch's global RNG, so two runs of a clip that
-    # triggers it (Spanish on tiny.en does) differ between any two processes, served or not.
-    options = AnalysisOptions(fallback=False)
+    # The replica decodes the four together (Serve's batch, then the engine's): equal to a solo run as
+    # the batched engine defines it, tokens, texts and trees exactly, floats to a batched matmul's rounding.
+    # The fallback ladder included: sampled attempts draw from seeded streams of their own.
+    options = AnalysisOptions()
     remote = _client(url)
     with ThreadPoolExecutor(4) as pool:  # four sessions pressing Analyse together
         traces = list(pool.map(lambda clip: remote.analyze(clip, options), clips))
@@ -150,7 +152,9 @@ def test_four_different_clips_at_once_equal_the_in_process_engines_traces(url, l
         alone = local.analyze(clip, options)
         assert trace.audio_name == clip.name
         assert trace.text == alone.text and trace.text.strip()
-        assert _bytes(trace) == _bytes(alone), f"{clip.name}: the served trace differs from the in-process one"
+        same = compare(alone, trace)
+        assert not same.differences, f"{clip.name}: {same.differences[:3]}"
+        assert same.max_float_diff < 1e-4, f"{clip.name}: {same.max_float_diff} at {same.where}"
     assert len({t.text for t in traces}) == 4
 
 
