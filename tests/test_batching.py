@@ -36,6 +36,20 @@ def _assert_same(solo, batched, label: str) -> None:
     assert s.max_float_diff < FLOAT_TOLERANCE, f"{label}: {s.max_float_diff} at {s.where}"
 
 
+def _in_flight_together(engine: Engine, calls) -> None:
+    """Run each call in its own thread, all counted in flight before any queues a window, so the worker
+    waits for every one of them and they share a pass."""
+    for _ in calls:
+        engine.batcher.begin()
+    threads = [threading.Thread(target=call) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in calls:
+        engine.batcher.end()
+
+
 @pytest.fixture(scope="module")
 def engine(tiny) -> Engine:
     return Engine(tiny, max_wait_ms=3000)  # long enough for a loaded machine: the requests surely meet
@@ -169,16 +183,8 @@ def test_a_job_failing_inside_the_worker_fails_alone(engine, tiny):
         except InquiryError as e:
             outcomes[i] = e
 
-    engine.batcher.begin()
-    engine.batcher.begin()  # two requests in flight: the worker waits for both, so they share a pass
     before = dict(engine.batch_sizes)
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    engine.batcher.end()
-    engine.batcher.end()
+    _in_flight_together(engine, [lambda: submit(0), lambda: submit(1)])
     assert engine.batch_sizes.get(2, 0) == before.get(2, 0) + 1
     assert isinstance(outcomes[0], InquiryError)
     assert "sunny" in outcomes[1].result.text
@@ -197,15 +203,8 @@ def test_live_listeners_are_decoded_together_and_each_hears_its_own(engine, tiny
     clips = [_clip("english_weather"), _clip("english_numbers")]
     before = dict(engine.batch_sizes)
     heard: list = [None, None]
-    threads = [threading.Thread(target=lambda i=i: heard.__setitem__(i, engine.listen(clips[i]))) for i in range(2)]
-    engine.batcher.begin()  # both listeners in flight before either queues (in the app, refreshes that
-    engine.batcher.begin()  # come while the worker is busy queue up and meet in its next pass)
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    engine.batcher.end()
-    engine.batcher.end()
+    # in the app, refreshes that come while the worker is busy queue up and meet in its next pass
+    _in_flight_together(engine, [lambda i=i: heard.__setitem__(i, engine.listen(clips[i])) for i in range(2)])
     assert engine.batch_sizes.get(2, 0) > before.get(2, 0)
     for clip, h in zip(clips, heard):
         solo = listen(tiny, clip)

@@ -515,33 +515,31 @@ def test_audio_page_draws_pitch_and_onsets(page, server):
     screenshot(page, "audio_pitch_onsets")
 
 
+def _cancel_midway(page: Page, run: str, cancelled: str, result: str) -> None:
+    """Press `run`, then Cancel while it works: the page says `cancelled`, shows no `result`, offers `run`
+    again and raises nothing."""
+    page.get_by_role("button", name=run).click(timeout=SLOW)
+    cancel = page.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_visible(timeout=SLOW)
+    cancel.click()
+    expect(_main(page)).to_contain_text(cancelled, timeout=SLOW)
+    wait_idle(page)
+    expect(_main(page)).not_to_contain_text(result)
+    expect(page.get_by_role("button", name=run)).to_be_visible()
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+
+
 def test_cancel_stops_a_running_occlusion_and_the_page_keeps_working(page, server):
     open_page(page, server, "probe_occlusion")
     _main(page).get_by_test_id("stSelectbox").filter(has_text="Hide it with").click()
     page.get_by_role("option", name="silence", exact=True).click()  # an encoder pass per window: slow enough
-    page.get_by_role("button", name="Run occlusion").click(timeout=SLOW)
-    cancel = page.get_by_role("button", name="Cancel")
-    expect(cancel).to_be_visible(timeout=SLOW)
-    cancel.click()
-    expect(_main(page)).to_contain_text("Cancelled: nothing was kept", timeout=SLOW)
-    wait_idle(page)
-    expect(_main(page)).not_to_contain_text("Reference transcript")
-    expect(page.get_by_role("button", name="Run occlusion")).to_be_visible()
-    expect(page.locator(EXCEPTION)).to_have_count(0)
+    _cancel_midway(page, "Run occlusion", "Cancelled: nothing was kept", "Reference transcript")
 
 
 def test_cancel_stops_a_running_head_sweep_and_run_starts_it_again(page, server):
     open_page(page, server, "exp_heads")
     wait_idle(page, timeout_s=VERY_SLOW / 1000)
-    page.get_by_role("button", name="Run: single-head sweep").click(timeout=SLOW)
-    cancel = page.get_by_role("button", name="Cancel")
-    expect(cancel).to_be_visible(timeout=SLOW)
-    cancel.click()
-    expect(_main(page)).to_contain_text("Cancelled. Press Run to start again.", timeout=SLOW)
-    wait_idle(page)
-    expect(_main(page)).not_to_contain_text("swept in")
-    expect(page.get_by_role("button", name="Run: single-head sweep")).to_be_visible()
-    expect(page.locator(EXCEPTION)).to_have_count(0)
+    _cancel_midway(page, "Run: single-head sweep", "Cancelled. Press Run to start again.", "swept in")
 
 
 # --- a class at once: eight sessions uploading, four Live listeners ------------------------------------
