@@ -194,10 +194,13 @@ def measure(engine, requests, rounds: int, memory_runs: int, tolerance: float) -
               flush=True)
     busy = {k: round(v - busy_before.get(k, 0.0), 2)
             for k, v in busy_of(engine).items()}
-    for (name, r), s, trace in zip(requests, sameness, solo):
+    for i, ((name, r), s, trace) in enumerate(zip(requests, sameness, solo)):
         verdict = "identical" if s.identical else (
             f"float diff {s.max_float_diff:.2g} at {s.where}" if not s.differences else f"DIFFERS: {s.differences[0]}")
-        print(f"  {name:36s} {r.options.strategy:6s} {trace.duration_s:5.1f} s  {verdict}")
+        attempts = sum(len(w.attempts) for w in trace.windows)
+        waited = "/".join(f"{latencies[k]:.1f}" for k in range(i, len(latencies), len(requests)))
+        print(f"  {name:36s} {r.options.strategy:6s} {trace.duration_s:5.1f} s, {len(trace.windows)} window(s), "
+              f"{attempts} attempt(s), waited {waited} s  {verdict}")
     growth = None
     if memory_runs:
         start_mb = rss_mb()
@@ -245,7 +248,7 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
     parser.add_argument("--rounds", type=int, default=2, help="serial and concurrent rounds, interleaved")
     parser.add_argument("--memory-runs", type=int, default=50, help="analyses for the memory check (0: skip)")
-    parser.add_argument("--max-batch", type=int, default=8)
+    parser.add_argument("--max-batch", type=int, default=None, help="default: the engine's (8 on a CPU, 32 on a GPU)")
     parser.add_argument("--max-wait-ms", type=float, default=30.0)
     parser.add_argument("--options", choices=("mixed", "default"), default="mixed",
                         help="mixed: each user's own options (one in eight beam search); default: a class on defaults")
@@ -294,7 +297,7 @@ def main() -> None:
         result.update(inprocess)
     result.update({
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "max_batch": args.max_batch,
+        "max_batch": engine.batcher.max_batch,
         "max_wait_ms": args.max_wait_ms,
         "warm_up_s": round(engine.warm_up_s, 2),
     })
