@@ -557,6 +557,7 @@ def test_eight_sessions_uploading_at_once_each_see_their_own_transcript(browser,
     try:
         for _ in files:
             page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.set_default_timeout(SLOW)  # eight sessions drawing at once on two cores
             open_page(page, server)
             choose_source(page, "Upload a file")
             pages.append(page)
@@ -565,7 +566,7 @@ def test_eight_sessions_uploading_at_once_each_see_their_own_transcript(browser,
         for page, (sample, path) in zip(pages, files):
             main = page.get_by_test_id("stMain")
             expect(main).to_contain_text(CLASS_WORDS[sample], ignore_case=True, timeout=4 * SLOW)
-            expect(page.get_by_text(f"File: {path.name}", exact=True)).to_be_visible()
+            expect(page.get_by_text(f"File: {path.name}", exact=True)).to_be_visible(timeout=SLOW)
             other = next(s for s in CLASS_WORDS if s != sample)
             expect(main).not_to_contain_text(CLASS_WORDS[other], ignore_case=True)
             expect_no_exception(page)
@@ -590,6 +591,7 @@ def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(pl
                 f"--use-file-for-fake-audio-capture={wav}"])
             browsers.append(b)
             page = b.new_context(viewport=VIEWPORT).new_page()
+            page.set_default_timeout(SLOW)  # four browsers and the app share two cores
             open_page(page, server, "live")
             pages.append(page)
         for page in pages:
