@@ -232,8 +232,9 @@ class SeededSampler(GreedyDecoder):
 
 
 class ShrinkingInference(Inference):
-    """whisper's PyTorchInference for a greedy batch, in which a window that has written end-of-text
-    stops costing: its rows leave the key/value caches and the decoder runs on the others only.
+    """whisper's PyTorchInference for a batch of independent rows (greedy or sampled, never beam search,
+    which reorders its rows), in which a row that has written end-of-text stops costing: it leaves the
+    key/value caches and the decoder runs on the others only. `active` says which rows remain.
 
     whisper's loop still carries the finished row (GreedyDecoder only appends end-of-text to it, adding
     nothing to its score), so it gets finite placeholder logits (zeros) that nothing records."""
@@ -262,7 +263,7 @@ class ShrinkingInference(Inference):
         self.inner.cleanup_caching()
 
     def rearrange_kv_cache(self, source_indices) -> None:
-        raise NotImplementedError("greedy batches only")
+        raise NotImplementedError("rows that beam search reorders cannot leave the batch")
 
 
 def detect(model, jobs: list[DecodeJob], stats: WorkerStats | None = None) -> None:
