@@ -550,6 +550,52 @@ def test_cancel_stops_a_running_head_sweep_and_run_starts_it_again(page, server)
 CLASS_WORDS = {"english_weather": "sunny", "english_numbers": "meeting starts"}
 
 
+def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(playwright, server, tmp_path):
+    """Chromium takes one fake microphone file per browser process, so each listener is its own browser.
+    Once each hears its words, the pages are watched for 15 s and the time between redraws of the Live
+    view (its caption counts the frames received) is printed. Issue 10 asks for a redraw at least every
+    3 s with tiny.en on this machine; measured here with four listeners (four Chromium processes on the
+    same two cores), 9 to 11 s, so the test holds the view to what it does: it never freezes."""
+    listeners = [(sample, wav_file(sample, tmp_path, rate=rate, lead_s=1.0))
+                 for sample in CLASS_WORDS for rate in (48_000, 44_100)]
+    browsers, pages = [], []
+    try:
+        for _, wav in listeners:
+            b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}"])
+            browsers.append(b)
+            page = b.new_context(viewport=VIEWPORT).new_page()
+            page.set_default_timeout(SLOW)  # four browsers and the app share two cores
+            open_page(page, server, "live")
+            pages.append(page)
+        for page in pages:  # one at a time: four WebRTC handshakes at once can outlast a minute on two cores
+            page.frame_locator('[data-testid="stCustomComponentV1"]').get_by_role("button", name="START").click()
+            expect(page.get_by_test_id("stMain")).to_contain_text("Listening:", timeout=2 * SLOW)
+        for page, (sample, _) in zip(pages, listeners):  # then all four listen at once
+            main = page.get_by_test_id("stMain")
+            word = "weather" if sample == "english_weather" else "meeting"
+            expect(main).to_contain_text(word, ignore_case=True, timeout=2 * SLOW)
+            expect_no_exception(page)
+        captions = [p.get_by_test_id("stMain").get_by_text("Listening:") for p in pages]
+        last = [c.inner_text() for c in captions]
+        changed = [[time.monotonic()] for _ in pages]
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            for i, caption in enumerate(captions):
+                text = caption.inner_text()
+                if text != last[i]:
+                    last[i] = text
+                    changed[i].append(time.monotonic())
+            time.sleep(0.1)
+        gaps = [max(np.diff(times + [end])) for times in changed]
+        print("longest time between redraws per listener (s):", [round(g, 2) for g in gaps])
+        assert max(gaps) <= 30.0, gaps
+    finally:
+        for b in browsers:
+            b.close()
+
+
 def test_eight_sessions_uploading_at_once_each_see_their_own_transcript(browser, server, tmp_path):
     files = [(sample, wav_file(sample, tmp_path, rate=rate)) for sample in CLASS_WORDS
              for rate in (16_000, 22_050, 44_100, 48_000)]
@@ -573,49 +619,3 @@ def test_eight_sessions_uploading_at_once_each_see_their_own_transcript(browser,
     finally:
         for page in pages:
             page.context.close()
-
-
-def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(playwright, server, tmp_path):
-    """Chromium takes one fake microphone file per browser process, so each listener is its own browser.
-    Once each hears its words, the pages are watched for 15 s and the time between redraws of the Live
-    view (its caption counts the frames received) is printed. Issue 10 asks for a redraw at least every
-    3 s with tiny.en on this machine; measured here with four listeners (four Chromium processes on the
-    same two cores), 9 to 11 s, so the test holds the view to what it does: it never freezes."""
-    listeners = [(sample, wav_file(sample, tmp_path, rate=rate, lead_s=1.0))
-                 for sample in CLASS_WORDS for rate in (48_000, 44_100)]
-    browsers, pages = [], []
-    try:
-        for _, wav in listeners:
-            b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}"])
-            browsers.append(b)
-            page = b.new_context(viewport=VIEWPORT).new_page()
-            page.set_default_timeout(SLOW)  # four browsers and the app share two cores
-            open_page(page, server, "live")
-            pages.append(page)
-        for page in pages:
-            page.frame_locator('[data-testid="stCustomComponentV1"]').get_by_role("button", name="START").click()
-        for page, (sample, _) in zip(pages, listeners):
-            main = page.get_by_test_id("stMain")
-            expect(main).to_contain_text("Listening:", timeout=60_000)
-            word = "weather" if sample == "english_weather" else "meeting"
-            expect(main).to_contain_text(word, ignore_case=True, timeout=2 * SLOW)
-            expect_no_exception(page)
-        captions = [p.get_by_test_id("stMain").get_by_text("Listening:") for p in pages]
-        last = [c.inner_text() for c in captions]
-        changed = [[time.monotonic()] for _ in pages]
-        end = time.monotonic() + 15
-        while time.monotonic() < end:
-            for i, caption in enumerate(captions):
-                text = caption.inner_text()
-                if text != last[i]:
-                    last[i] = text
-                    changed[i].append(time.monotonic())
-            time.sleep(0.1)
-        gaps = [max(np.diff(times + [end])) for times in changed]
-        print("longest time between redraws per listener (s):", [round(g, 2) for g in gaps])
-        assert max(gaps) <= 30.0, gaps
-    finally:
-        for b in browsers:
-            b.close()
