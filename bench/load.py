@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from whisper_inquiry.audio import SAMPLE_RATE  # noqa: E402
-from whisper_inquiry.batching import compare, divergences  # noqa: E402
 from whisper_inquiry.engine import AnalysisRequest  # noqa: E402
 from whisper_inquiry.options import AnalysisOptions  # noqa: E402
+from whisper_inquiry.sameness import compare, divergences  # noqa: E402
 
 # Largest float difference still counted as the same result: what a batched matmul's rounding moves a
 # log-probability or an attention weight by (measured: 3e-5 in float32 here; fp16 on a GPU rounds ~1e-3).

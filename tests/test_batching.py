@@ -15,11 +15,12 @@ import whisper
 
 from whisper_inquiry.analyze import analyze
 from whisper_inquiry.audio import load_audio
-from whisper_inquiry.batching import CancelledError, DecodeJob, compare, divergences
+from whisper_inquiry.batching import CancelledError, DecodeJob
 from whisper_inquiry.engine import AnalysisRequest, Engine
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.live import listen
 from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.sameness import compare, divergences
 from whisper_inquiry.samples import sample_named
 
 FLOAT_TOLERANCE = 1e-4  # measured here: at most about 1e-5, in summed log-probabilities

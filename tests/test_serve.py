@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from whisper_inquiry.audio import load_audio
-from whisper_inquiry.batching import compare
 from whisper_inquiry.engine import AnalysisRequest, Engine
 from whisper_inquiry.engines import ENGINE_VARIABLE, engine_for
 from whisper_inquiry.errors import AudioError, InquiryError, ModelUnavailableError
 from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.sameness import compare
 from whisper_inquiry.samples import sample_named
 from whisper_inquiry.serialize import trace_to_bytes
 from whisper_inquiry.serve_client import ServeEngine, ServeUnavailableError
