@@ -15,7 +15,7 @@ ENGINE ?=
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run serve test lint bench load samples system-deps clean
+.PHONY: run serve test lint bench load live-load samples system-deps clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench: $(STAMP) system-deps
 USERS ?= 8
 load: $(STAMP)
 	$(PY) bench/load.py --users $(USERS) $(if $(SERVE),--engine serve $(if $(ENGINE),--url $(ENGINE)))
+
+# LISTENERS Live listeners at once, speaking in real time, with and without drafts (bench/live.py)
+LISTENERS ?= 4
+live-load: $(STAMP)
+	$(PY) bench/live.py --listeners $(LISTENERS)
 
 samples: system-deps
 	scripts/make_samples.sh

@@ -3,15 +3,16 @@
 import json
 import os
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
 
-from components.common import MEL_SCALE, page_end, page_start, show, style
+from components.audio_figs import live_mel_figure
+from components.common import page_end, page_start, show, style
 from components.session import engine
 from components.transcript import transcript_html
 from whisper_inquiry.engines import DEFAULT_MODEL
+from whisper_inquiry.live import next_draft
 from whisper_inquiry.microphone import AudioBuffer
 
 # On localhost no ICE server is needed, and offline a default public STUN server would stall the
@@ -55,18 +56,24 @@ def live_view() -> None:
     if not playing:
         if buffer.seconds:
             buffer.clear()  # the stream stopped: free its audio
+            st.session_state.pop("live_draft", None)
         st.write("Not listening.")
         return
     samples = buffer.snapshot()
-    st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received.")
+    caption = st.empty()
+    caption.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received.")
     if len(samples) < 8000:
         return
-    heard = engine(model_name).listen(samples)
+    # the last refresh's tokens, checked in one decoder pass instead of one pass per token (same words)
+    last_model, draft = st.session_state.get("live_draft", (None, ()))
+    heard = engine(model_name).listen(samples, draft=draft if last_model == model_name else ())
+    st.session_state["live_draft"] = (model_name, next_draft(draft if last_model == model_name else (), heard))
+    if heard.passes is not None:
+        caption.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received. "
+                        f"Re-read {len(heard.tokens)} tokens in {heard.passes} decoder passes: the last "
+                        "transcript served as a draft, and the decoder kept it only where it agreed.")
     st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
-    mel = heard.mel[:, ::2]
-    times = np.arange(mel.shape[1]) * 0.02 - mel.shape[1] * 0.02
-    fig = go.Figure(go.Heatmap(z=mel, x=times, colorscale=MEL_SCALE, showscale=False))
-    show(style(fig, "Log-mel of the last 30 s (0 = now)", "seconds ago", "mel bin", 300), key="live_mel")
+    show(live_mel_figure(heard.mel), key="live_mel")
     if heard.steps:
         probs = go.Figure(go.Bar(x=[s.text for s in heard.steps], y=[s.prob for s in heard.steps],
                                  marker_color="#4c78a8"))

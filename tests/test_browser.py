@@ -552,10 +552,11 @@ CLASS_WORDS = {"english_weather": "sunny", "english_numbers": "meeting starts"}
 
 def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(playwright, server, tmp_path):
     """Chromium takes one fake microphone file per browser process, so each listener is its own browser.
-    Once each hears its words, the pages are watched for 15 s and the time between redraws of the Live
-    view (its caption counts the frames received) is printed. Issue 10 asks for a redraw at least every
-    3 s with tiny.en on this machine; measured here with four listeners (four Chromium processes on the
-    same two cores), 9 to 11 s, so the test holds the view to what it does: it never freezes."""
+    Once each hears its words, the pages are watched for 30 s and the time between redraws of the Live
+    view is printed (a redraw: the caption that counts the frames received and the decoder's passes,
+    written once the refresh's decode is back). Issue 10 asks for a redraw at least every 3 s with
+    tiny.en on this machine; measured here with four listeners (four Chromium processes on the same two
+    cores, most of one core), 8 to 13 s, so the test holds the view to what it does: it never freezes."""
     listeners = [(sample, wav_file(sample, tmp_path, rate=rate, lead_s=1.0))
                  for sample in CLASS_WORDS for rate in (48_000, 44_100)]
     browsers, pages = [], []
@@ -580,17 +581,18 @@ def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(pl
         captions = [p.get_by_test_id("stMain").get_by_text("Listening:") for p in pages]
         last = [c.inner_text() for c in captions]
         changed = [[time.monotonic()] for _ in pages]
-        end = time.monotonic() + 15
+        end = time.monotonic() + 30
         while time.monotonic() < end:
             for i, caption in enumerate(captions):
                 text = caption.inner_text()
-                if text != last[i]:
+                if text != last[i] and "decoder passes" in text:
                     last[i] = text
                     changed[i].append(time.monotonic())
-            time.sleep(0.1)
+            time.sleep(0.25)
         gaps = [max(np.diff(times + [end])) for times in changed]
         print("longest time between redraws per listener (s):", [round(g, 2) for g in gaps])
-        assert max(gaps) <= 30.0, gaps
+        assert all(len(times) >= 3 for times in changed), "a Live view redrew less than twice in 30 s"
+        assert max(gaps) <= 20.0, gaps
     finally:
         for b in browsers:
             b.close()

@@ -45,6 +45,7 @@ from whisper.decoding import (
 
 from . import points
 from .capture import RUN_LOCK, Hooks
+from .drafts import DraftInference
 from .errors import InquiryError
 from .search import BatchDecoder, RecordingDecoder, RecordingRanker
 
@@ -63,6 +64,7 @@ class Decoded:
     tokenizer: object
     sample_begin: int
     cross_kv: dict  # cross-attention key/value module -> its output for this window (1, n_ctx, n_state)
+    passes: int | None = None  # decoder passes of the batch, where a draft made them fewer than its tokens
 
 
 @dataclass
@@ -83,6 +85,9 @@ class DecodeJob:
     # tokens alone or beside others, whatever else the process samples meanwhile
     seed: int | None = None
     cancelled: threading.Event | None = None
+    # greedy only: tokens this window probably writes (a Live listener's last refresh), checked in one
+    # decoder pass instead of one pass per token (drafts.DraftInference); the tokens written are the same
+    draft: tuple[int, ...] | None = None
     future: Future = field(default_factory=Future)
     enqueued_s: float = field(default_factory=time.perf_counter)
 
@@ -90,6 +95,11 @@ class DecodeJob:
         """Jobs with equal keys can be decoded in one pass; None: alone (see the module docstring)."""
         if self.kind == "detect":
             return "detect" if self.mel.ndim == 2 else None
+        if self.draft:
+            # alone: a batch's rows share one key/value cache, so every row would pay for a pass that any
+            # one row's rejected draft token forces (measured: 3 listeners together took 35 to 87 passes
+            # for 60 to 70 tokens each, against 3 to 18 passes each alone)
+            return None
         return repr(self.options)
 
 
@@ -186,7 +196,10 @@ def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decode
                                                for i, r in enumerate(recorders)])
     ranker = RecordingRanker(jobs[0].options.length_penalty)
     task.sequence_ranker = ranker
-    if not isinstance(task.decoder.inner, BeamSearchDecoder) and len(jobs) * n_group > 1:
+    if any(job.draft for job in jobs) and n_group == 1 and jobs[0].options.temperature == 0:
+        task.inference = DraftInference(model, len(task.initial_tokens), [job.draft or () for job in jobs],
+                                        task.sample_begin, task.tokenizer.eot)
+    elif not isinstance(task.decoder.inner, BeamSearchDecoder) and len(jobs) * n_group > 1:
         task.inference = ShrinkingInference(task.inference, model, task.tokenizer.eot, task.sample_begin)
     captured: dict[str, torch.Tensor] = {}
     with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
@@ -199,7 +212,8 @@ def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decode
         results = task.run(features)
     return [
         Decoded(result, recorders[i], ranker.of_group(i), task.tokenizer, task.sample_begin,
-                {model.get_submodule(name): captured[name][i * n_group: i * n_group + 1] for name in names})
+                {model.get_submodule(name): captured[name][i * n_group: i * n_group + 1] for name in names},
+                getattr(task.inference, "passes", None))
         for i, result in enumerate(results)
     ]
 

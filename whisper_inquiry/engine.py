@@ -173,12 +173,13 @@ class Engine:
         """(n_ids, n_text_state) float32 rows of the decoder's token embedding table."""
         return embeddings(self.model, token_ids)
 
-    def listen(self, samples: np.ndarray, top_k: int = 5) -> Heard:
+    def listen(self, samples: np.ndarray, top_k: int = 5, draft: Sequence[int] = ()) -> Heard:
         """A quick greedy look at the newest 30 s of a live microphone (live.listen); every listener's
-        window is decoded by the worker, together with the others' that arrive at the same time."""
+        window is decoded by the worker, together with the others' that arrive at the same time. Pass
+        the listener's last `Heard.tokens` as `draft`: the same tokens come back in fewer passes."""
         self.batcher.begin()
         try:
-            return listen(self.model, samples, top_k, submit=self.batcher.submit)
+            return listen(self.model, samples, top_k, submit=self.batcher.submit, draft=draft)
         finally:
             self.batcher.end()
 

@@ -1,0 +1,122 @@
+"""`make live-load` (python bench/live.py): several Live listeners at once, through the engine the app uses.
+
+Each simulated listener speaks a different stream (the bundled English clips in another order and
+speed) in real time: its buffer holds what it has said so far, at most the newest 30 s. Like the Live
+page it asks the engine for the buffer every 1.5 s, or as soon as its last answer came if that took
+longer, and "redraws" when the answer comes. The same streams are run twice on one engine, with the
+last refresh's tokens as a draft (what the page does) and without, alternating so a drifting machine
+treats both alike. Prints the time between redraws per listener (p50, p95, max), the engine's time per
+refresh and the decoder passes per token. Ends with ONE JSON line.
+
+The browser adds its own cost on top: on this 2-core machine four headless Chromiums with fake
+microphones take most of one core (tests/test_browser.py's four-listener test prints its redraw gaps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from whisper_inquiry.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from whisper_inquiry.engine import Engine  # noqa: E402
+from whisper_inquiry.live import next_draft  # noqa: E402
+from whisper_inquiry.perturb import Perturbation, apply  # noqa: E402
+from whisper_inquiry.samples import sample_named  # noqa: E402
+
+REFRESH_S = 1.5  # pages/live.py's refresh
+
+
+def streams(n: int) -> list[np.ndarray]:
+    """n different speech streams of 45 s or more: the English clips rotated, every other one sped up."""
+    names = ["english_story", "english_weather", "english_numbers"]
+    clips = [load_audio(sample_named(name).path).samples for name in names]
+    out = []
+    for i in range(n):
+        order = clips[i % 3:] + clips[:i % 3]
+        x = np.concatenate(order * 2)
+        out.append(apply(x, Perturbation("speed", 1.1)) if i % 2 else x)
+    return out
+
+
+def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, start_s: float) -> dict:
+    """All listeners at once for `seconds` of wall time, each stream `start_s` in when they begin."""
+    gaps, busy, passes, tokens = [[] for _ in voices], [], [0], [0]
+    lock = threading.Lock()
+    began = time.perf_counter()
+
+    def listener(i: int) -> None:
+        draft: tuple[int, ...] = ()
+        last_redraw = None
+        time.sleep(i * REFRESH_S / len(voices))  # sessions open at different moments
+        while (now := time.perf_counter()) - began < seconds:
+            said = int((start_s + now - began) * SAMPLE_RATE)
+            buffer = voices[i][max(0, said - 30 * SAMPLE_RATE):said]
+            heard = engine.listen(buffer, draft=draft if drafts else ())
+            done = time.perf_counter()
+            if last_redraw is not None:
+                gaps[i].append(done - last_redraw)
+            last_redraw = done
+            busy.append(done - now)
+            if drafts:
+                draft = next_draft(draft, heard)
+            with lock:
+                if heard.passes is not None:
+                    passes[0] += heard.passes
+                    tokens[0] += len(heard.tokens) + 1
+            time.sleep(max(0.0, now + REFRESH_S - time.perf_counter()))
+
+    threads = [threading.Thread(target=listener, args=(i,)) for i in range(len(voices))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = sorted(g for per in gaps for g in per)
+    return {
+        "redraw_p50_s": round(statistics.median(every), 2),
+        "redraw_p95_s": round(every[int(0.95 * (len(every) - 1))], 2),
+        "redraw_max_s": round(every[-1], 2),
+        "per_listener_max_s": [round(max(per), 2) for per in gaps],
+        "answer_mean_s": round(statistics.mean(busy), 2),
+        "passes_per_token": round(passes[0] / tokens[0], 3) if tokens[0] else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listeners", type=int, default=4)
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--seconds", type=float, default=30.0, help="wall time of each run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each kind, alternating")
+    args = parser.parse_args()
+    engine = Engine.load(args.model)
+    voices = streams(args.listeners)
+    engine.listen(voices[0][:5 * SAMPLE_RATE])  # the first decode's one-time costs, before any clock
+    results: dict[str, list[dict]] = {"drafts": [], "no drafts": []}
+    for r in range(args.rounds):
+        for kind in ("drafts", "no drafts"):
+            # the first round starts while the buffers fill, the next once they are full and sliding
+            out = run(engine, voices, args.seconds, kind == "drafts", start_s=8.0 if r == 0 else 34.0)
+            results[kind].append(out)
+            print(f"round {r + 1}, {kind}: {out}", flush=True)
+    summary = {"listeners": args.listeners, "model": args.model, "refresh_s": REFRESH_S}
+    for kind, runs in results.items():
+        key = kind.replace(" ", "_")
+        summary[f"{key}_redraw_p50_s"] = round(statistics.median(r["redraw_p50_s"] for r in runs), 2)
+        summary[f"{key}_redraw_max_s"] = max(r["redraw_max_s"] for r in runs)
+        summary[f"{key}_answer_mean_s"] = round(statistics.mean(r["answer_mean_s"] for r in runs), 2)
+    summary["passes_per_token"] = statistics.mean(r["passes_per_token"] for r in results["drafts"])
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

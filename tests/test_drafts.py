@@ -1,0 +1,108 @@
+"""A Live refresh with the last refresh's tokens as its draft: fewer decoder passes, the same tokens."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from whisper_inquiry.audio import load_audio
+from whisper_inquiry.drafts import chunked_self_attention, continuation
+from whisper_inquiry.engine import Engine
+from whisper_inquiry.live import listen
+from whisper_inquiry.samples import sample_named
+
+FLOAT_TOLERANCE = 1e-4  # measured here: at most about 4e-6 between a drafted and a plain decode
+REFRESH_S = 1.5
+
+
+def test_continuation_follows_the_draft_from_where_the_text_has_got_to():
+    draft = [10, 11, 12, 13, 14, 15]
+    assert continuation(draft, []) == draft  # nothing written yet: the whole draft
+    assert continuation(draft, [10, 11]) == [12, 13, 14, 15]
+    assert continuation(draft, [7, 8, 12, 13]) == [14, 15]  # the window slid: its front is new
+    assert continuation(draft, [99, 13]) == [14, 15]  # the longest tail the draft holds wins
+    assert continuation(draft, [99]) == []  # nothing of it in the draft: no guess
+
+
+@pytest.fixture(scope="module")
+def engine(tiny) -> Engine:
+    return Engine(tiny, warm_up=False)
+
+
+@pytest.fixture(scope="module")
+def stream():
+    """45 s of speech as a microphone would give it: three clips, one after another."""
+    clips = [load_audio(sample_named(n).path).samples for n in ("english_story", "english_weather", "english_numbers")]
+    return np.concatenate(clips)
+
+
+def _heard_at(tiny, stream, end_s: float, draft=()):
+    return listen(tiny, stream[max(0, int((end_s - 30) * 16000)):int(end_s * 16000)], draft=draft)
+
+
+def _same(a, b) -> None:
+    assert a.tokens == b.tokens and a.text == b.text
+    assert [s.id for s in a.steps] == [s.id for s in b.steps]
+    for x, y in zip(a.steps, b.steps):
+        assert abs(x.logprob - y.logprob) < FLOAT_TOLERANCE
+        assert [alt.id for alt in x.alternatives] == [alt.id for alt in y.alternatives]
+    assert abs(a.no_speech_prob - b.no_speech_prob) < FLOAT_TOLERANCE
+
+
+def test_a_draft_changes_the_passes_not_the_tokens(tiny, stream):
+    # refreshes 1.5 s apart as the buffer grows to 30 s and then slides (its front drops words)
+    ends = [22.0, 23.5, 25.0, 28.0, 29.5, 31.0, 32.5, 38.5, 40.0]
+    previous = _heard_at(tiny, stream, ends[0])
+    passes = tokens = 0
+    for end_s in ends[1:]:
+        drafted = _heard_at(tiny, stream, end_s, draft=previous.tokens)
+        plain = _heard_at(tiny, stream, end_s)
+        _same(plain, drafted)
+        assert drafted.passes is not None and plain.passes is None
+        passes, tokens = passes + drafted.passes, tokens + len(drafted.tokens) + 1  # + end of text
+        previous = drafted
+    assert tokens > 300
+    assert passes < tokens / 3, (passes, tokens)  # measured: about one pass for every six tokens
+
+
+def test_a_wrong_draft_costs_passes_but_never_changes_a_token(tiny, stream, weather):
+    plain = listen(tiny, weather.samples)
+    numbers = listen(tiny, load_audio(sample_named("english_numbers").path).samples)
+    for draft in (numbers.tokens, tuple(range(1000, 1100)), (plain.tokens[0],) * 50):
+        _same(plain, listen(tiny, weather.samples, draft=draft))
+    other_model = (plain.tokens[0], 51_864 + 5)  # ids past tiny.en's vocabulary: ignored, not an error
+    ignored = listen(tiny, weather.samples, draft=other_model)
+    _same(plain, ignored)
+    assert ignored.passes is None
+
+
+def test_engine_decodes_a_drafted_listen_alone_with_the_same_words(engine, tiny, weather):
+    plain = listen(tiny, weather.samples)
+    heard = engine.listen(weather.samples, draft=plain.tokens)
+    _same(plain, heard)
+    assert heard.passes == 1  # the same audio again: the whole draft is right, checked in one pass
+
+
+def test_a_chunk_after_cached_positions_sees_what_one_position_at_a_time_sees(tiny, weather):
+    import whisper
+
+    mel = whisper.pad_or_trim(whisper.log_mel_spectrogram(torch.from_numpy(weather.samples)), 3000)
+    tokens = torch.tensor([[50257, 50362, 383, 6193, 1909, 318, 27737, 13]])
+    with torch.no_grad():
+        features = tiny.encoder(mel[None])
+        cache, hooks = tiny.install_kv_cache_hooks()
+        steps = [tiny.decoder(tokens[:, :3], features, kv_cache=cache)[:, -1]]
+        steps += [tiny.decoder(tokens[:, i:i + 1], features, kv_cache=cache)[:, -1] for i in range(3, 8)]
+        for h in hooks:
+            h.remove()
+        cache, hooks = tiny.install_kv_cache_hooks()
+        tiny.decoder(tokens[:, :3], features, kv_cache=cache)
+        with chunked_self_attention(tiny):
+            chunk = tiny.decoder(tokens[:, 3:], features, kv_cache=cache)  # five positions after three cached
+        for h in hooks:
+            h.remove()
+    stepwise = torch.stack(steps[1:], dim=1)
+    assert (chunk - stepwise).abs().max() < 1e-3
+    assert torch.equal(chunk.argmax(-1), stepwise.argmax(-1))
+    assert all("qkv_attention" not in block.attn.__dict__ for block in tiny.decoder.blocks)  # restored
