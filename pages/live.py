@@ -60,19 +60,18 @@ def live_view() -> None:
         st.write("Not listening.")
         return
     samples = buffer.snapshot()
-    caption = st.empty()
-    caption.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received.")
+    st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received.")
     if len(samples) < 8000:
         return
     # the last refresh's tokens, checked in one decoder pass instead of one pass per token (same words)
     last_model, draft = st.session_state.get("live_draft", (None, ()))
     heard = engine(model_name).listen(samples, draft=draft if last_model == model_name else ())
     st.session_state["live_draft"] = (model_name, next_draft(draft if last_model == model_name else (), heard))
-    if heard.passes is not None:
-        caption.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received. "
-                        f"Re-read {len(heard.tokens)} tokens in {heard.passes} decoder passes: the last "
-                        "transcript served as a draft, and the decoder kept it only where it agreed.")
     st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
+    if heard.passes is not None:
+        st.caption(f"Re-read {len(heard.tokens)} tokens in {heard.passes} decoder "
+                   f"pass{'' if heard.passes == 1 else 'es'} instead of one pass per token: the last transcript "
+                   "served as a draft, and the decoder kept it only where its own choice agreed.")
     show(live_mel_figure(heard.mel), key="live_mel")
     if heard.steps:
         probs = go.Figure(go.Bar(x=[s.text for s in heard.steps], y=[s.prob for s in heard.steps],
