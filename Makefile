@@ -49,7 +49,7 @@ serve: $(SERVE_STAMP)
 
 test: $(STAMP) $(SERVE_STAMP) system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
