@@ -9,7 +9,7 @@ import torch
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.drafts import chunked_self_attention, continuation
 from whisper_inquiry.engine import Engine
-from whisper_inquiry.live import listen
+from whisper_inquiry.live import Heard, listen, next_draft
 from whisper_inquiry.samples import sample_named
 
 FLOAT_TOLERANCE = 1e-4  # measured here: at most about 4e-6 between a drafted and a plain decode
@@ -23,6 +23,16 @@ def test_continuation_follows_the_draft_from_where_the_text_has_got_to():
     assert continuation(draft, [7, 8, 12, 13]) == [14, 15]  # the window slid: its front is new
     assert continuation(draft, [99, 13]) == [14, 15]  # the longest tail the draft holds wins
     assert continuation(draft, [99]) == []  # nothing of it in the draft: no guess
+
+
+def test_next_draft_is_the_newest_transcript_unless_it_wrote_next_to_nothing():
+    def heard(tokens):
+        return Heard("", [], np.zeros((80, 0), np.float32), 0.0, tuple(tokens))
+
+    draft = tuple(range(40))
+    assert next_draft(draft, heard(range(5, 50))) == tuple(range(5, 50))
+    assert next_draft(draft, heard([7])) == draft  # one token where there were 40: keep the 40
+    assert next_draft((), heard([7])) == (7,)
 
 
 @pytest.fixture(scope="module")
