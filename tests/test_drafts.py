@@ -13,7 +13,6 @@ from whisper_inquiry.live import Heard, listen, next_draft
 from whisper_inquiry.samples import sample_named
 
 FLOAT_TOLERANCE = 1e-4  # measured: a drafted and a plain decode's token probabilities differ by about 6e-6 at most
-REFRESH_S = 1.5
 
 
 def test_continuation_follows_the_draft_from_where_the_text_has_got_to():
