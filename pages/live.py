@@ -65,8 +65,10 @@ def live_view() -> None:
         return
     # the last refresh's tokens, checked in one decoder pass instead of one pass per token (same words)
     last_model, draft = st.session_state.get("live_draft", (None, ()))
-    heard = engine(model_name).listen(samples, draft=draft if last_model == model_name else ())
-    st.session_state["live_draft"] = (model_name, next_draft(draft if last_model == model_name else (), heard))
+    if last_model != model_name:
+        draft = ()  # another model's tokens
+    heard = engine(model_name).listen(samples, draft=draft)
+    st.session_state["live_draft"] = (model_name, next_draft(draft, heard))
     st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
     if heard.passes is not None:
         st.caption(f"Re-read {len(heard.tokens)} tokens in {heard.passes} decoder "
