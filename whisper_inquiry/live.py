@@ -54,11 +54,10 @@ def listen(model, samples: np.ndarray, top_k: int = 5,
     result = d.result
     steps = [s for s in token_steps(d.decoder, result.tokens, d.tokenizer, top_k) if not s.is_eot]
     mel_np = mel[:, :frames].float().cpu().numpy()
-    if (result.no_speech_prob > _TRANSCRIBE.no_speech_threshold
-            and result.avg_logprob < _TRANSCRIBE.logprob_threshold):
-        # whisper.transcribe's silence rule
-        return Heard("", [], mel_np, float(result.no_speech_prob), tuple(result.tokens), d.passes)
-    return Heard(result.text, steps, mel_np, float(result.no_speech_prob), tuple(result.tokens), d.passes)
+    silent = (result.no_speech_prob > _TRANSCRIBE.no_speech_threshold  # whisper.transcribe's silence rule
+              and result.avg_logprob < _TRANSCRIBE.logprob_threshold)
+    return Heard("" if silent else result.text, [] if silent else steps, mel_np, float(result.no_speech_prob),
+                 tuple(result.tokens), d.passes)
 
 
 def next_draft(draft: Sequence[int], heard: Heard) -> tuple[int, ...]:
@@ -66,4 +65,3 @@ def next_draft(draft: Sequence[int], heard: Heard) -> tuple[int, ...]:
     where the draft held a transcript; then the draft stays. (A window that starts mid-word sometimes
     ends at once: measured on the bundled story, one refresh in five as the window slides.)"""
     return tuple(heard.tokens) if 2 * len(heard.tokens) >= len(draft) else tuple(draft)
-
