@@ -50,7 +50,7 @@ def streams(n: int) -> list[np.ndarray]:
 
 def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, start_s: float) -> dict:
     """All listeners at once for `seconds` of wall time, each stream `start_s` in when they begin."""
-    gaps, busy, passes, tokens = [[] for _ in voices], [], [0], [0]
+    gaps, answers, passes, tokens = [[] for _ in voices], [], [0], [0]
     lock = threading.Lock()
     began = time.perf_counter()
 
@@ -66,7 +66,7 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
             if last_redraw is not None:
                 gaps[i].append(done - last_redraw)
             last_redraw = done
-            busy.append(done - now)
+            answers.append(done - now)
             if drafts:
                 draft = next_draft(draft, heard)
             with lock:
@@ -86,7 +86,7 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
         "redraw_p95_s": round(every[int(0.95 * (len(every) - 1))], 2),
         "redraw_max_s": round(every[-1], 2),
         "per_listener_max_s": [round(max(per), 2) for per in gaps],
-        "answer_mean_s": round(statistics.mean(busy), 2),
+        "answer_mean_s": round(statistics.mean(answers), 2),
         "passes_per_token": round(passes[0] / tokens[0], 3) if tokens[0] else None,
     }
 
