@@ -250,6 +250,8 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=50, help="analyses for the memory check (0: skip)")
     parser.add_argument("--max-batch", type=int, default=None, help="default: the engine's (8 on a CPU, 32 on a GPU)")
     parser.add_argument("--max-wait-ms", type=float, default=30.0)
+    parser.add_argument("--lockstep", action="store_true",
+                        help="decode in whisper's lockstep batches only (no continuous batching), to compare")
     parser.add_argument("--options", choices=("mixed", "default"), default="mixed",
                         help="mixed: each user's own options (one in eight beam search); default: a class on defaults")
     parser.add_argument("--clips", type=Path, help="the users' clips from an npz written by --save-clips")
@@ -267,7 +269,8 @@ def main() -> None:
 
     requests = requests_for(args.users, args.clips, args.options == "mixed")
     audio_s = sum(len(r.audio) for _, r in requests) / SAMPLE_RATE
-    engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+    engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                    continuous=not args.lockstep)
     device = engine.model.device.type
     tolerance = FLOAT_TOLERANCE[device]
     print(f"{args.users} users, {audio_s:.0f} s of audio in all, model {args.model} on {device}, "
@@ -298,6 +301,7 @@ def main() -> None:
     result.update({
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "max_batch": engine.batcher.max_batch,
+        "continuous": not args.lockstep,
         "max_wait_ms": args.max_wait_ms,
         "warm_up_s": round(engine.warm_up_s, 2),
     })

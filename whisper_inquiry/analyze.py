@@ -2,7 +2,7 @@
 
 The decoding is openai-whisper's own: `whisper.transcribe` cuts the windows and falls back to higher
 temperatures, `DecodingTask` decodes. transcribe is handed a per-request stand-in for the model whose
-`decode` and `detect_language` submit each window to a worker (`batching.py`: the engine's, which
+`decode` and `detect_language` submit each window to a worker (`worker.py`: the engine's, which
 decodes windows of many requests together, or the caller's own thread) that builds the very same
 `DecodingTask` with its decoder and ranker recorded. Each window's start is found by matching its frames
 in the run's log-mel. Nothing global is swapped, so the tokens are the ones whisper.transcribe produces,

@@ -1,16 +1,16 @@
-"""Decode windows of many requests together: the engine's worker owns the model and every hook on it.
+"""Decode windows together in lockstep: whisper's `DecodingTask` over a batch of windows of equal
+options, each window's rows recorded apart. The engine's worker (`worker.Batcher`) runs these groups;
+windows that are rows of their own go through `continuous.py` instead, and reuse `decode_windows` with
+that module's `Inference` role.
 
-A request (one `whisper.transcribe` run, a Live refresh) hands each window it wants decoded to
-`submit` as a `DecodeJob` and waits. The worker thread collects the jobs that arrive within
-`max_wait_ms` (or until `max_batch`), and decodes together those whose `DecodingOptions` are equal:
-whisper's `DecodingTask` takes one options object, one prompt included, for its whole batch. So a
+whisper's `DecodingTask` takes one options object, one prompt included, for its whole batch, so a
 clip's later windows (each prompted with the text before it) and windows of another task, language or
 strategy form groups of their own. Two things whisper's loop would get wrong in a batch are put right
 here, for the task at hand only:
 
 - beam search and best-of sampling: openai-whisper 20250625 repeats the tokens by the group size but
-  not the audio features (a batch of one window works only by broadcasting), so `_decode` hands its
-  loop the features repeated per row, as the rest of `DecodingTask.run` expects;
+  not the audio features (a batch of one window works only by broadcasting), so `decode_windows` hands
+  its loop the features repeated per row, as the rest of `DecodingTask.run` expects;
 - sampling (temperature above 0, the fallback ladder): the draws of a batch would come from one random
   stream, so each window draws from a stream of its own (`SeededSampler`) and gets the same tokens
   alone or beside others.
@@ -45,13 +45,9 @@ from whisper.decoding import (
 
 from . import points
 from .capture import RUN_LOCK, Hooks
+from .continuous import StepInference
 from .drafts import DraftInference
-from .errors import InquiryError
 from .search import BatchDecoder, RecordingDecoder, RecordingRanker
-
-
-class CancelledError(InquiryError):
-    """The request was cancelled (its session closed) before its window was decoded."""
 
 
 @dataclass
@@ -103,7 +99,7 @@ class DecodeJob:
         return repr(self.options)
 
 
-def _encode(model, job: DecodeJob) -> torch.Tensor:
+def encode_window(model, job: DecodeJob) -> torch.Tensor:
     """The encoder on one window, with every RUN capture point of the encoder hooked."""
     if job.features is not None:
         return job.features
@@ -125,16 +121,17 @@ def _encode(model, job: DecodeJob) -> torch.Tensor:
 
 @dataclass
 class WorkerStats:
-    """What the worker has done: passes by batch size (and by kind of pass: "greedy", "sampled" at a
-    temperature above 0, "beam"), and its seconds by stage, where a loaded worker's time goes."""
+    """What the worker has done: windows decoded by their batch size, the most windows that shared a
+    decoder pass with them, itself included (also by kind: "greedy", "sampled" at a temperature above
+    0, "beam"), and its seconds by stage, where a loaded worker's time goes."""
 
     batch_sizes: Counter = field(default_factory=Counter)
     batch_sizes_by_kind: dict = field(default_factory=dict)
     busy_s: Counter = field(default_factory=Counter)
 
-    def passed(self, options: DecodingOptions, size: int) -> None:
-        self.batch_sizes[size] += 1
-        self.batch_sizes_by_kind.setdefault(_kind(options), Counter())[size] += 1
+    def passed(self, options: DecodingOptions, size: int, windows: int = 1) -> None:
+        self.batch_sizes[size] += windows
+        self.batch_sizes_by_kind.setdefault(_kind(options), Counter())[size] += windows
 
 
 def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None) -> None:
@@ -148,7 +145,7 @@ def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None)
         ready, features = [], []
         for job in jobs:
             try:
-                features.append(_encode(model, job))
+                features.append(encode_window(model, job))
                 ready.append(job)
             except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
                 job.future.set_exception(e)
@@ -157,7 +154,7 @@ def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None)
         busy["encode"] += time.perf_counter() - started
         started = time.perf_counter()
         try:
-            decoded = _decode(model, ready, torch.cat(features))
+            decoded = decode_windows(model, ready, torch.cat(features))
         except Exception as e:  # noqa: BLE001
             if len(ready) == 1:
                 stats.passed(ready[0].options, 1)
@@ -167,7 +164,7 @@ def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None)
                 job.features = f
                 decode_group(model, [job], stats)
             return
-        stats.passed(ready[0].options, len(ready))
+        stats.passed(ready[0].options, len(ready), len(ready))
         busy["decode"] += time.perf_counter() - started
         started = time.perf_counter()
         for job, d in zip(ready, decoded):
@@ -178,7 +175,8 @@ def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None)
         busy["after decode"] += time.perf_counter() - started
 
 
-def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decoded]:
+def decode_windows(model, jobs: list[DecodeJob], features: torch.Tensor,
+            rows: StepInference | None = None) -> list[Decoded]:
     task = DecodingTask(model, jobs[0].options)
     n_group = task.n_group  # rows per window: beam size or best_of (1 for greedy)
     if jobs[0].options.temperature > 0:
@@ -196,11 +194,17 @@ def _decode(model, jobs: list[DecodeJob], features: torch.Tensor) -> list[Decode
                                                for i, r in enumerate(recorders)])
     ranker = RecordingRanker(jobs[0].options.length_penalty)
     task.sequence_ranker = ranker
-    if any(job.draft for job in jobs) and n_group == 1 and jobs[0].options.temperature == 0:
+    if rows is not None:  # a row of its own, decoded beside whatever else is in flight (continuous.py)
+        task.inference = rows
+    elif any(job.draft for job in jobs) and n_group == 1 and jobs[0].options.temperature == 0:
         task.inference = DraftInference(model, len(task.initial_tokens), [job.draft or () for job in jobs],
                                         task.sample_begin, task.tokenizer.eot)
     elif not isinstance(task.decoder.inner, BeamSearchDecoder) and len(jobs) * n_group > 1:
         task.inference = ShrinkingInference(task.inference, model, task.tokenizer.eot, task.sample_begin)
+    if rows is not None:
+        results = task.run(features)
+        return [Decoded(results[0], recorders[0], ranker.of_group(0), task.tokenizer, task.sample_begin,
+                        rows.cross_kv())]
     captured: dict[str, torch.Tensor] = {}
     with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
         def keep(name, output):
@@ -312,85 +316,3 @@ def run_alone(model, job: DecodeJob):
 
 def _kind(options: DecodingOptions) -> str:
     return "beam" if (options.beam_size or 1) > 1 else "sampled" if options.temperature > 0 else "greedy"
-
-
-class Batcher:
-    """The engine's worker: one thread, the only one that runs the model for analyses and listening."""
-
-    def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0):
-        self.model = model
-        self.max_batch = max_batch
-        self.max_wait_s = max_wait_ms / 1000
-        self.stats = WorkerStats()
-        self._queue: list[DecodeJob] = []
-        self._busy = False
-        self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-batcher", daemon=True)
-        self._thread.start()
-
-    def waiting(self) -> int:
-        """Windows queued or being decoded right now (what a newcomer waits behind)."""
-        with self._cond:
-            return len(self._queue) + (1 if self._busy else 0)
-
-    def begin(self) -> None:
-        """A request starts: the worker may wait (up to max_wait_ms) for its windows to join a batch."""
-        with self._cond:
-            self._active += 1
-
-    def end(self) -> None:
-        with self._cond:
-            self._active -= 1
-            self._cond.notify_all()
-
-    def submit(self, job: DecodeJob, on_progress: Callable[[str], None] | None = None):
-        """Queue a job and wait for its result (re-raising its own error)."""
-        with self._cond:
-            ahead = len(self._queue) + (1 if self._busy else 0)
-            self._queue.append(job)
-            self._cond.notify_all()
-        if ahead and on_progress is not None:
-            on_progress(f"waiting for {ahead} other window{'s' if ahead > 1 else ''} to be decoded")
-        return job.future.result()
-
-    def _take(self) -> list[DecodeJob]:
-        with self._cond:
-            while not self._queue:
-                self._cond.wait()
-            # wait for the other requests in flight to queue their windows too, but never past max_wait
-            deadline = self._queue[0].enqueued_s + self.max_wait_s
-            while (len(self._queue) < min(self.max_batch, self._active)
-                   and (left := deadline - time.perf_counter()) > 0):
-                self._cond.wait(left)
-            jobs, self._queue = self._queue, []
-            self._busy = True
-        return jobs
-
-    def _loop(self) -> None:
-        while True:
-            jobs = self._take()
-            try:
-                self._run(jobs)
-            except BaseException as e:  # noqa: BLE001 - never leave a request waiting on a dead worker
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(e)
-            finally:
-                with self._cond:
-                    self._busy = False
-
-    def _run(self, jobs: list[DecodeJob]) -> None:
-        groups: dict[str | None, list[DecodeJob]] = {}
-        alone = []
-        for job in jobs:
-            if job.cancelled is not None and job.cancelled.is_set():
-                job.future.set_exception(CancelledError("analysis cancelled"))
-                continue
-            key = job.share_key()
-            (alone.append(job) if key is None else groups.setdefault(key, []).append(job))
-        for job in alone:
-            (detect if job.kind == "detect" else decode_group)(self.model, [job], self.stats)
-        for key, group in groups.items():
-            for i in range(0, len(group), self.max_batch):
-                (detect if key == "detect" else decode_group)(self.model, group[i: i + self.max_batch], self.stats)

@@ -11,7 +11,7 @@ The contract the batched engine of issue 10 keeps, so pages need not change when
   (a list of variants of one clip is one request, so a batching engine may decode them together),
   `listen(samples) -> Heard`, `head`, `head_summaries`, `logit_lens`, `embeddings`;
 - each result equals what the same request gets alone: the same tokens, probabilities, tree,
-  attention and word timings. The engine's worker (`batching.Batcher`) owns the model: every request's
+  attention and word timings. The engine's worker (`worker.Batcher`) owns the model: every request's
   windows are queued to it, and windows of equal decoding options (several users' first windows, all
   Live listeners) are decoded in one batched pass, each request's rows recorded apart;
 - arguments and results are values (numpy arrays, frozen dataclasses, AnalysisOptions), never the
@@ -37,7 +37,6 @@ from .alignment import logit_lens
 from .analyze import analyze
 from .attention import recompute_head
 from .audio import Audio
-from .batching import Batcher
 from .derived import BoundedCache, full_head, head_summaries, trace_key
 from .errors import ModelMismatchError
 from .live import Heard, listen
@@ -46,6 +45,7 @@ from .options import AnalysisOptions
 from .tokens import tokenizer_for
 from .trace import HeadSummaries, LogitLens, ModelInfo, Trace
 from .vocab import embeddings
+from .worker import Batcher
 
 AudioInput = Audio | np.ndarray | str | Path
 T = TypeVar("T")
@@ -62,7 +62,8 @@ class AnalysisRequest:
 class Engine:
     """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
 
-    def __init__(self, model, warm_up: bool = True, max_batch: int | None = None, max_wait_ms: float = 30.0):
+    def __init__(self, model, warm_up: bool = True, max_batch: int | None = None, max_wait_ms: float = 30.0,
+                 continuous: bool = True):
         self.model = model
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
@@ -71,7 +72,8 @@ class Engine:
         # `max_wait_ms` after the first for the other requests in flight to join (none: no wait)
         # (default: 8 on a CPU, where a bigger batch gains nothing measurable; 32 on a GPU, where a decoder
         # step costs about the same for 1 window as for 32: the issue's H200 table)
-        self.batcher = Batcher(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms)
+        # (`continuous`: a window joins the rows in flight at any step and leaves when it ends: continuous.py)
+        self.batcher = Batcher(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms, continuous)
 
     @classmethod
     def load(cls, name: str, device: str | None = None) -> Engine:
@@ -101,7 +103,7 @@ class Engine:
 
         `on_progress` also hears "waiting for N other windows to be decoded" while others are ahead in the
         queue; setting `cancelled` (a session that closed) drops the request's next window from the queue
-        and raises `batching.CancelledError` in this call."""
+        and raises `worker.CancelledError` in this call."""
         self.batcher.begin()
         return self._analyze_begun(audio, options, on_progress, cancelled)
 
@@ -129,7 +131,7 @@ class Engine:
 
     @property
     def batch_sizes(self) -> dict[int, int]:
-        """How many decoding passes of each batch size the worker has run so far."""
+        """How many windows the worker has decoded so far, by the most windows that shared a pass with them."""
         return dict(sorted(self.batcher.stats.batch_sizes.items()))
 
     def waiting(self) -> int:

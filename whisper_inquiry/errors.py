@@ -27,3 +27,7 @@ class TraceFormatError(InquiryError):
 
 class ModelMismatchError(InquiryError):
     """A question about a trace needs the model that made it, and another one was asked."""
+
+
+class CancelledError(InquiryError):
+    """The request was cancelled (its session closed) before its window was decoded."""

@@ -1,0 +1,188 @@
+"""Continuous batching: a window joins the rows in flight at their next step and leaves when it ends,
+and each window's result equals its solo run."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+import whisper
+from whisper.decoding import DecodingOptions
+
+from whisper_inquiry.audio import load_audio
+from whisper_inquiry.batching import Decoded, DecodeJob, run_alone
+from whisper_inquiry.continuous import joins_rows
+from whisper_inquiry.errors import CancelledError
+from whisper_inquiry.samples import sample_named
+from whisper_inquiry.worker import Batcher
+
+FLOAT_TOLERANCE = 1e-4  # the rounding of a batched matmul; measured here about 1e-5
+GREEDY = DecodingOptions(language="en", fp16=False)  # with timestamps, as whisper.transcribe decodes
+
+
+def _mel(name: str, model):
+    samples = load_audio(sample_named(name).path).samples
+    return whisper.pad_or_trim(whisper.log_mel_spectrogram(samples, model.dims.n_mels), 3000)
+
+
+def _same(solo: Decoded, together: Decoded) -> None:
+    assert together.result.tokens == solo.result.tokens
+    assert together.result.text == solo.result.text
+    assert abs(together.result.avg_logprob - solo.result.avg_logprob) < FLOAT_TOLERANCE
+    assert abs(together.result.no_speech_prob - solo.result.no_speech_prob) < FLOAT_TOLERANCE
+    for module, kv in solo.cross_kv.items():
+        assert (together.cross_kv[module] - kv).abs().max() < FLOAT_TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def batcher(tiny) -> Batcher:
+    return Batcher(tiny, max_batch=4)
+
+
+def test_which_windows_are_rows_of_their_own():
+    assert joins_rows(GREEDY)
+    assert joins_rows(DecodingOptions(language="en", temperature=0.6))
+    assert not joins_rows(DecodingOptions(language="en", beam_size=3))  # its rows reorder
+    assert not joins_rows(DecodingOptions(language="en", temperature=0.6, best_of=5))  # a group of rows
+    assert not joins_rows(DecodingOptions(language=None))  # whisper would detect it mid-loop
+    assert not joins_rows(None)
+
+
+def test_a_short_window_leaves_with_its_result_while_a_long_one_goes_on(tiny, batcher):
+    """The story writes several times the weather's tokens: the weather's request hears its result
+    while the story's row is still in flight, and both equal their solo runs."""
+    story, weather = DecodeJob(_mel("english_story", tiny), GREEDY), DecodeJob(_mel("english_weather", tiny), GREEDY)
+    in_flight_when_done = {}
+    for name, job in (("story", story), ("weather", weather)):
+        job.future.add_done_callback(lambda _, name=name: in_flight_when_done.setdefault(name, len(batcher.rows)))
+    for _ in range(2):
+        batcher.begin()
+    threads = [threading.Thread(target=batcher.submit, args=(job,)) for job in (story, weather)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(2):
+        batcher.end()
+    assert in_flight_when_done == {"weather": 1, "story": 0}
+    _same(run_alone(tiny, DecodeJob(story.mel, GREEDY)), story.future.result())
+    _same(run_alone(tiny, DecodeJob(weather.mel, GREEDY)), weather.future.result())
+    assert "sunny" in weather.future.result().result.text
+
+
+def test_a_window_that_arrives_late_joins_the_rows_in_flight(tiny, batcher):
+    story, numbers = DecodeJob(_mel("english_story", tiny), GREEDY), DecodeJob(_mel("english_numbers", tiny), GREEDY)
+    first = threading.Thread(target=batcher.submit, args=(story,))
+    first.start()
+    deadline = time.monotonic() + 60
+    while not (batcher.rows.rows and batcher.rows.rows[0].position > 10):  # the story is well under way
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    before = dict(batcher.stats.batch_sizes)
+    batcher.submit(numbers)
+    first.join()
+    assert batcher.stats.batch_sizes.get(2, 0) >= before.get(2, 0) + 1  # it shared passes with the story
+    _same(run_alone(tiny, DecodeJob(story.mel, GREEDY)), story.future.result())
+    _same(run_alone(tiny, DecodeJob(numbers.mel, GREEDY)), numbers.future.result())
+
+
+def test_a_sampled_row_draws_what_it_draws_alone(tiny, batcher):
+    """At a temperature above 0 each window draws from its own seeded stream, beside others or not."""
+    warm = DecodingOptions(language="en", fp16=False, temperature=0.8)
+    jobs = [DecodeJob(_mel("english_weather", tiny), warm, seed=7), DecodeJob(_mel("english_numbers", tiny), GREEDY)]
+    for _ in jobs:
+        batcher.begin()
+    threads = [threading.Thread(target=batcher.submit, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in jobs:
+        batcher.end()
+    _same(run_alone(tiny, DecodeJob(jobs[0].mel, warm, seed=7)), jobs[0].future.result())
+    _same(run_alone(tiny, DecodeJob(jobs[1].mel, GREEDY)), jobs[1].future.result())
+
+
+def test_a_row_whose_request_fails_after_decoding_fails_alone(tiny, batcher):
+    def boom(decoded):
+        raise RuntimeError("this request's own failure")
+
+    jobs = [DecodeJob(_mel("english_weather", tiny), GREEDY, on_decoded=boom),
+            DecodeJob(_mel("english_weather", tiny), GREEDY)]
+    outcomes: list = [None, None]
+
+    def submit(i):
+        try:
+            outcomes[i] = batcher.submit(jobs[i])
+        except RuntimeError as e:
+            outcomes[i] = e
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert isinstance(outcomes[0], RuntimeError)
+    assert "sunny" in outcomes[1].result.text
+    assert len(batcher.rows) == 0 and batcher.waiting() == 0
+
+
+def test_a_session_that_closes_mid_decode_frees_its_row(tiny, batcher):
+    cancelled = threading.Event()
+    story = DecodeJob(_mel("english_story", tiny), GREEDY, cancelled=cancelled)
+    outcome = {}
+
+    def submit():
+        try:
+            outcome["result"] = batcher.submit(story)
+        except CancelledError as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (batcher.rows.rows and batcher.rows.rows[0].position > 5):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    cancelled.set()
+    thread.join()
+    assert "error" in outcome
+    assert len(batcher.rows) == 0 and batcher.waiting() == 0
+
+
+def test_a_row_whose_decoder_pass_fails_fails_alone(tiny, batcher, monkeypatch):
+    """A pass that raises is retried one row at a time; only the row that fails alone hears it."""
+    poisoned = DecodeJob(_mel("english_numbers", tiny), GREEDY)
+    healthy = DecodeJob(_mel("english_weather", tiny), GREEDY)
+    with torch.no_grad():
+        poison = tiny.encoder(poisoned.mel[None])
+    real = batcher.rows._next_pass
+
+    def next_pass(rows):
+        if any(r.position > 4 and torch.equal(r.features, poison) for r in rows):
+            raise RuntimeError("this row's pass failed")
+        return real(rows)
+
+    monkeypatch.setattr(batcher.rows, "_next_pass", next_pass)
+    outcomes: list = [None, None]
+
+    def submit(i, job):
+        try:
+            outcomes[i] = batcher.submit(job)
+        except RuntimeError as e:
+            outcomes[i] = e
+
+    for _ in range(2):
+        batcher.begin()
+    threads = [threading.Thread(target=submit, args=(i, job)) for i, job in enumerate((poisoned, healthy))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(2):
+        batcher.end()
+    assert isinstance(outcomes[0], RuntimeError)
+    _same(run_alone(tiny, DecodeJob(healthy.mel, GREEDY)), outcomes[1])
+    assert len(batcher.rows) == 0 and batcher.waiting() == 0

@@ -1,0 +1,164 @@
+"""The engine's worker: the one thread that runs the model for analyses and listening.
+
+Requests hand it their windows (`submit`) and wait. Windows that are rows of their own join the rows in
+flight at their next decoder step (`continuous.Rows`); the others are collected for `max_wait_ms` (or
+until `max_batch`) and decoded in the lockstep groups of `batching.py`, between two steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+
+from .batching import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
+from .capture import RUN_LOCK
+from .continuous import Rows, joins_rows
+from .errors import CancelledError
+
+__all__ = ["Batcher", "CancelledError"]
+
+
+class Batcher:
+    """The engine's worker: one thread, the only one that runs the model for analyses and listening.
+
+    With `continuous` (the default), a window that is a row of its own (greedy or sampled one row at a
+    time, language known: `continuous.joins_rows`) joins the rows in flight at their next step and
+    leaves with its result when it ends (`continuous.Rows`, up to `max_batch` rows); other windows
+    (beam search, best-of, drafts, language detection) are decoded between two steps in the lockstep
+    groups above."""
+
+    def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True):
+        self.model = model
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000
+        self.stats = WorkerStats()
+        self.rows = Rows(model, max_batch) if continuous else None
+        self._joining: list[DecodeJob] = []  # windows that will join the rows in flight when there is room
+        self._queue: list[DecodeJob] = []
+        self._busy = False
+        self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-batcher", daemon=True)
+        self._thread.start()
+
+    def waiting(self) -> int:
+        """Windows queued or being decoded right now (what a newcomer waits behind)."""
+        with self._cond:
+            rows = len(self.rows) if self.rows is not None else 0
+            return len(self._queue) + len(self._joining) + rows + (1 if self._busy else 0)
+
+    def begin(self) -> None:
+        """A request starts: the worker may wait (up to max_wait_ms) for its windows to join a batch."""
+        with self._cond:
+            self._active += 1
+
+    def end(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def submit(self, job: DecodeJob, on_progress: Callable[[str], None] | None = None):
+        """Queue a job and wait for its result (re-raising its own error)."""
+        ahead = self.waiting()
+        with self._cond:
+            self._queue.append(job)
+            self._cond.notify_all()
+        if ahead and on_progress is not None:
+            on_progress(f"waiting for {ahead} other window{'s' if ahead > 1 else ''} to be decoded")
+        return job.future.result()
+
+    def _in_flight(self) -> bool:
+        return self.rows is not None and (len(self.rows) > 0 or bool(self._joining))
+
+    def _take(self) -> list[DecodeJob]:
+        """The jobs queued: while rows are in flight, whatever has come (they join at the next step);
+        when idle, wait for one, then for the other requests in flight, but never past max_wait."""
+        with self._cond:
+            if not self._in_flight():
+                while not self._queue:
+                    self._cond.wait()
+                deadline = self._queue[0].enqueued_s + self.max_wait_s
+                while (len(self._queue) < min(self.max_batch, self._active)
+                       and (left := deadline - time.perf_counter()) > 0):
+                    self._cond.wait(left)
+            jobs, self._queue = self._queue, []
+            self._busy = bool(jobs)
+        return jobs
+
+    def _loop(self) -> None:
+        while True:
+            jobs = self._take()
+            try:
+                self._run(jobs)
+            except BaseException as e:  # noqa: BLE001 - never leave a request waiting on a dead worker
+                self._joining = [job for job in self._joining if job not in jobs]
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(e)
+            finally:
+                with self._cond:
+                    self._busy = False
+            if self.rows is not None:
+                try:
+                    self._admit()
+                    if len(self.rows):
+                        started = time.perf_counter()
+                        self.rows.step()
+                        self.stats.busy_s["decode"] += time.perf_counter() - started
+                except BaseException as e:  # noqa: BLE001 - the rows in flight hear it; the worker goes on
+                    self.rows.abort(e)
+
+    def _run(self, jobs: list[DecodeJob]) -> None:
+        groups: dict[str | None, list[DecodeJob]] = {}
+        alone = []
+        for job in jobs:
+            if job.cancelled is not None and job.cancelled.is_set():
+                job.future.set_exception(CancelledError("analysis cancelled"))
+                continue
+            if self.rows is not None and job.kind == "decode" and not job.draft and joins_rows(job.options):
+                self._joining.append(job)
+                continue
+            key = job.share_key()
+            (alone.append(job) if key is None else groups.setdefault(key, []).append(job))
+        for job in alone:
+            (detect if job.kind == "detect" else decode_group)(self.model, [job], self.stats)
+        for key, group in groups.items():
+            for i in range(0, len(group), self.max_batch):
+                (detect if key == "detect" else decode_group)(self.model, group[i: i + self.max_batch], self.stats)
+
+    def _admit(self) -> None:
+        """Encode the waiting windows there is room for and start them as rows."""
+        while self._joining and self.rows.room() and self.rows.takes(self._joining[0].mel.dtype):
+            job = self._joining.pop(0)
+            if job.cancelled is not None and job.cancelled.is_set():
+                job.future.set_exception(CancelledError("analysis cancelled"))
+                continue
+            started = time.perf_counter()
+            try:
+                with RUN_LOCK, torch.no_grad():
+                    features = encode_window(self.model, job)
+            except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
+                job.future.set_exception(e)
+                continue
+            finally:
+                self.stats.busy_s["encode"] += time.perf_counter() - started
+            self.rows.admit(lambda rows, job=job, f=features: decode_windows(self.model, [job], f, rows)[0],
+                            lambda outcome, company, job=job: self._finish(job, outcome, company), features,
+                            job.cancelled)
+
+    def _finish(self, job: DecodeJob, outcome, company: int) -> None:
+        """A row ended: count it by the most rows it shared a pass with, and hand its request the result."""
+        if isinstance(outcome, BaseException):
+            job.future.set_exception(outcome)
+            return
+        self.stats.passed(job.options, company)
+        started = time.perf_counter()
+        try:
+            with RUN_LOCK, torch.no_grad():
+                job.future.set_result(job.on_decoded(outcome) if job.on_decoded is not None else outcome)
+        except Exception as e:  # noqa: BLE001
+            job.future.set_exception(e)
+        self.stats.busy_s["after decode"] += time.perf_counter() - started
