@@ -13,7 +13,7 @@ from whisper.decoding import DecodingOptions
 
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.batching import Decoded, DecodeJob, run_alone
-from whisper_inquiry.continuous import joins_rows
+from whisper_inquiry.continuous import joins_rows, rows_of
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.samples import sample_named
 from whisper_inquiry.worker import Batcher
@@ -41,11 +41,11 @@ def batcher(tiny) -> Batcher:
     return Batcher(tiny, max_batch=4)
 
 
-def test_which_windows_are_rows_of_their_own():
+def test_which_windows_join_the_rows_in_flight():
     assert joins_rows(GREEDY)
     assert joins_rows(DecodingOptions(language="en", temperature=0.6))
-    assert not joins_rows(DecodingOptions(language="en", beam_size=3))  # its rows reorder
-    assert not joins_rows(DecodingOptions(language="en", temperature=0.6, best_of=5))  # a group of rows
+    assert joins_rows(DecodingOptions(language="en", beam_size=3)) and rows_of(DecodingOptions(beam_size=3)) == 3
+    assert rows_of(DecodingOptions(temperature=0.6, best_of=5)) == 5
     assert not joins_rows(DecodingOptions(language=None))  # whisper would detect it mid-loop
     assert not joins_rows(None)
 
@@ -88,10 +88,15 @@ def test_a_window_that_arrives_late_joins_the_rows_in_flight(tiny, batcher):
     _same(run_alone(tiny, DecodeJob(numbers.mel, GREEDY)), numbers.future.result())
 
 
-def test_a_sampled_row_draws_what_it_draws_alone(tiny, batcher):
-    """At a temperature above 0 each window draws from its own seeded stream, beside others or not."""
+def test_sampled_beam_and_greedy_windows_in_flight_together_equal_their_solo_runs(tiny):
+    """At a temperature above 0 each window draws from its own seeded stream, beside others or not (best
+    of five: its ended samples leave their slots); a beam's rows are reordered in their slots."""
+    batcher = Batcher(tiny, max_batch=16)
     warm = DecodingOptions(language="en", fp16=False, temperature=0.8)
-    jobs = [DecodeJob(_mel("english_weather", tiny), warm, seed=7), DecodeJob(_mel("english_numbers", tiny), GREEDY)]
+    best_of = DecodingOptions(language="en", fp16=False, temperature=0.6, best_of=5)
+    beam = DecodingOptions(language="en", fp16=False, beam_size=5, patience=1.0)
+    jobs = [DecodeJob(_mel("english_weather", tiny), warm, seed=7), DecodeJob(_mel("english_numbers", tiny), GREEDY),
+            DecodeJob(_mel("english_numbers", tiny), best_of, seed=11), DecodeJob(_mel("english_weather", tiny), beam)]
     for _ in jobs:
         batcher.begin()
     threads = [threading.Thread(target=batcher.submit, args=(job,)) for job in jobs]
@@ -101,8 +106,11 @@ def test_a_sampled_row_draws_what_it_draws_alone(tiny, batcher):
         t.join()
     for _ in jobs:
         batcher.end()
-    _same(run_alone(tiny, DecodeJob(jobs[0].mel, warm, seed=7)), jobs[0].future.result())
-    _same(run_alone(tiny, DecodeJob(jobs[1].mel, GREEDY)), jobs[1].future.result())
+    assert batcher.stats.batch_sizes.get(4, 0) == 4, batcher.stats.batch_sizes  # all four shared passes
+    for job in jobs:
+        _same(run_alone(tiny, DecodeJob(job.mel, job.options, seed=job.seed)), job.future.result())
+    beam_tree = jobs[3].future.result().decoder
+    assert beam_tree.beam and len(beam_tree.nodes) > len(jobs[3].future.result().result.tokens)
 
 
 def test_a_row_whose_request_fails_after_decoding_fails_alone(tiny, batcher):
@@ -152,8 +160,8 @@ def test_a_session_that_closes_mid_decode_frees_its_row(tiny, batcher):
     assert len(batcher.rows) == 0 and batcher.waiting() == 0
 
 
-def test_a_row_whose_decoder_pass_fails_fails_alone(tiny, batcher, monkeypatch):
-    """A pass that raises is retried one row at a time; only the row that fails alone hears it."""
+def test_a_window_whose_decoder_pass_fails_fails_alone(tiny, batcher, monkeypatch):
+    """A pass that raises is retried one window at a time; only the window that fails alone hears it."""
     poisoned = DecodeJob(_mel("english_numbers", tiny), GREEDY)
     healthy = DecodeJob(_mel("english_weather", tiny), GREEDY)
     with torch.no_grad():
@@ -161,7 +169,7 @@ def test_a_row_whose_decoder_pass_fails_fails_alone(tiny, batcher, monkeypatch):
     real = batcher.rows._next_pass
 
     def next_pass(rows):
-        if any(r.position > 4 and torch.equal(r.features, poison) for r in rows):
+        if any(r.position > 4 and torch.equal(r.window.features, poison) for r in rows):
             raise RuntimeError("this row's pass failed")
         return real(rows)
 

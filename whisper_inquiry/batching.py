@@ -176,9 +176,13 @@ def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None)
 
 
 def decode_windows(model, jobs: list[DecodeJob], features: torch.Tensor,
-            rows: StepInference | None = None) -> list[Decoded]:
+                   rows: StepInference | None = None) -> list[Decoded]:
+    """whisper's DecodingTask over the jobs' windows (equal options), each window's search recorded.
+    With `rows`, the one window is decoded as rows in flight beside others (continuous.py)."""
     task = DecodingTask(model, jobs[0].options)
     n_group = task.n_group  # rows per window: beam size or best_of (1 for greedy)
+    if rows is not None and isinstance(task.decoder, BeamSearchDecoder):
+        task.decoder.inference = rows  # beam search asks its inference to reorder the rows' caches
     if jobs[0].options.temperature > 0:
         task.decoder = SeededSampler(task.decoder, [job.seed or 0 for job in jobs], n_group, model.device)
     recorders = [RecordingDecoder(task.decoder, task.sample_begin, task.tokenizer.eot, job.top_k, group=i)

@@ -2,21 +2,24 @@
 
 whisper's `DecodingTask.run` steps all rows of its batch together and returns when the last one ends,
 so a short transcript waits for the longest one beside it, and a window that arrives a moment later
-waits for the whole batch. Here every greedy window runs whisper's own `DecodingTask.run`, unchanged
-(its logit filters, its decoder, its result), in a thread of its own; only its `Inference` role is
-ours (`StepInference`): it posts the step's tokens and waits. The engine's worker (`Rows.step`) waits
-until every window in flight has posted, then answers all of them with one decoder pass in which each
-row sits at its own position. A window that ends leaves at once, with its result; a new one is encoded
-and joins at the next step. Windows of other prompts, languages or tasks share the pass, since only the
-tokens fed differ.
+waits for the whole batch. Here every window runs whisper's own `DecodingTask.run`, unchanged (its
+logit filters, its decoder, beam search included, its result), in a thread of its own; only its
+`Inference` role is ours (`StepInference`): it posts the step's tokens and waits. The engine's worker
+(`Rows.step`) waits until every window in flight has posted, then answers all of them with one decoder
+pass in which each row sits at its own position. A window that ends leaves at once, with its result;
+a new one is encoded and joins at the next step. Windows of other prompts, languages, tasks,
+temperatures or beam sizes share the pass, since only the tokens fed differ.
 
-Exact per window: a row's first pass (its whole prompt at once) is whisper's own decoder on that row
-alone, writing the keys and values it computes into the row's slot; every later pass feeds one token per
-row, attends to the row's own cached keys (the longer rows' padding masked out) and its own audio, and
-differs from the row decoded alone only by the rounding of a batched matmul.
+A window has one row (greedy, or sampled without best-of) or several (a beam, or best-of samples):
+each row has a slot in the key/value caches. Beam search reorders its rows: whisper asks its
+`Inference` to, and the worker permutes the window's slots before the next pass. A best-of sample that
+has ended leaves its slot; whisper's loop carries it on with end-of-text, and it gets finite placeholder
+logits (zeros) that nothing records, as `batching.ShrinkingInference` gives it in a lockstep batch.
 
-Greedy and sampled windows of one row each go this way (n_group 1); beam search and best-of sampling,
-whose rows reorder or come in groups, keep the lockstep batches of `batching.py`.
+Exact per window: a window's first pass (its whole prompt, all its rows) is whisper's own decoder on
+that window alone, writing the keys and values it computes into the window's slots; every later pass
+feeds one token per row, attends to the row's own cached keys (the longer rows' padding masked out) and
+its own audio, and differs from the window decoded alone only by the rounding of a batched matmul.
 """
 
 from __future__ import annotations
@@ -28,181 +31,245 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn.functional import scaled_dot_product_attention
 from whisper.decoding import DecodingOptions, Inference
+from whisper.tokenizer import get_tokenizer
 
 from .capture import RUN_LOCK
 from .errors import CancelledError
 
 
 def joins_rows(options: DecodingOptions | None) -> bool:
-    """Whether a window of these options can be a row that joins and leaves on its own: one row per
-    window (no beam, no best-of) and a language given (whisper would detect it in the task's thread)."""
-    return (options is not None and options.task != "lang_id" and options.language is not None
-            and (options.beam_size or options.best_of or 1) == 1)
+    """Whether a window of these options can join the rows in flight: anything but language
+    detection, once the language is known (whisper would detect it in the window's own thread)."""
+    return options is not None and options.task != "lang_id" and options.language is not None
+
+
+def rows_of(options: DecodingOptions) -> int:
+    """The rows a window of these options decodes at once, as `DecodingTask` counts them."""
+    return options.beam_size or options.best_of or 1
 
 
 @dataclass(eq=False)
 class Row:
-    """One window in flight: its thread runs whisper's loop; `request` is what it waits on."""
+    """One slot of the caches: one of a window's rows."""
+
+    window: Window
+    position: int = 0  # tokens whose keys and values the slot holds
+    request: torch.Tensor | None = None  # (1, t) the tokens it asks logits for
+    reply: torch.Tensor | None = None
+    left: bool = False  # an ended best-of sample: it gives up its slot at the next step
+
+
+@dataclass(eq=False)
+class Window:
+    """One window in flight: its thread runs whisper's loop over its rows and waits on the worker."""
 
     start: Callable[[StepInference], object]  # runs the window's DecodingTask with the given inference
     finish: Callable[[object, int], None]  # hands the outcome (or the error) on, in the worker
     features: torch.Tensor  # (1, n_audio_ctx, n_audio_state)
-    position: int = 0  # tokens whose keys and values the row's slot holds
-    request: torch.Tensor | None = None  # the tokens it asks logits for
-    reply: torch.Tensor | BaseException | None = None
-    running: bool = True  # its thread is between requests
+    cancelled: threading.Event | None = None
+    rows: list[Row] = field(default_factory=list)
+    started: bool = False  # its first pass is done
+    running: bool = True  # its thread is between requests: the next step waits for it
+    error: BaseException | None = None
+    reorder: list[int] | None = None  # beam search's new order of its rows, applied before the next pass
     outcome: object = None
     done: bool = False
-    company: int = 0  # the most rows it shared a pass with, itself included
-    cancelled: threading.Event | None = None
+    company: int = 0  # the most windows it shared a pass with, itself included
     thread: threading.Thread | None = field(default=None, repr=False)
 
 
 class StepInference(Inference):
-    """whisper's `Inference` role for one row: each call posts the tokens and waits for the worker's
-    answer. `cross_kv` hands the row's cross-attention keys and values back (the analysis reuses them)."""
+    """whisper's `Inference` role for one window: each call posts the tokens and waits for the worker's
+    answer. `cross_kv` hands the window's cross-attention keys and values back (the analysis reuses them)."""
 
-    def __init__(self, rows: Rows, row: Row):
-        self.rows, self.row = rows, row
+    def __init__(self, rows: Rows, window: Window):
+        self.rows, self.window = rows, window
 
     def logits(self, tokens: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
-        return self.rows.ask(self.row, tokens)
+        return self.rows.ask(self.window, tokens)
 
     def cleanup_caching(self) -> None:
-        pass  # the slot is freed by the worker when the row's thread ends
+        pass  # the slots are freed by the worker when the window's thread ends
 
     def rearrange_kv_cache(self, source_indices) -> None:
         if list(source_indices) != list(range(len(source_indices))):
-            raise NotImplementedError("a row of its own is never reordered")
+            self.window.reorder = list(source_indices)
 
     def cross_kv(self) -> dict:
-        return self.rows.cross_kv(self.row)
+        return self.rows.cross_kv(self.window)
 
 
 class Rows:
-    """The rows in flight and their key/value caches: slot i of every cache holds row i (kept packed).
-    Only the engine's worker calls `admit` and `step`; the rows' threads call `ask`."""
+    """The windows in flight and their rows' key/value caches: slot i of every cache holds row i (kept
+    packed). Only the engine's worker calls `admit` and `step`; the windows' threads call `ask`."""
 
     def __init__(self, model, capacity: int):
         self.model, self.capacity = model, capacity
+        self.eot = get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
         self.rows: list[Row] = []
+        self.windows: list[Window] = []
         self.cond = threading.Condition()
-        self.self_k: list[torch.Tensor] = []  # per layer (capacity, n_text_ctx, n_text_state)
+        self.self_k: list[torch.Tensor] = []  # per layer (slots, n_text_ctx, n_text_state)
         self.self_v: list[torch.Tensor] = []
-        self.cross_k: list[torch.Tensor] = []  # per layer (capacity, n_audio_ctx, n_text_state)
+        self.cross_k: list[torch.Tensor] = []  # per layer (slots, n_audio_ctx, n_text_state)
         self.cross_v: list[torch.Tensor] = []
-        self.steps: dict[int, int] = {}  # decoder passes by the number of rows they served
+        self.steps: dict[int, int] = {}  # decoder passes by the number of windows they served
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.windows)
 
     def room(self) -> int:
+        """Free slots: a window needs one per row."""
         return self.capacity - len(self.rows)
 
-    def takes(self, dtype: torch.dtype) -> bool:
-        """Whether a window of this dtype can join now: the caches hold one dtype (float16 on a GPU
-        unless a request asked for float32, which waits until the rows in flight have ended)."""
-        return not self.rows or self.self_k[0].dtype == dtype
+    def takes(self, dtype: torch.dtype, n_rows: int) -> bool:
+        """Whether a window of this dtype and rows can join now. The caches hold one dtype (float16 on a
+        GPU unless a request asked for float32, which waits until the rows in flight have ended)."""
+        return n_rows <= self.room() and (not self.rows or self.self_k[0].dtype == dtype)
 
-    # --- the rows' side ---------------------------------------------------------------------------
+    # --- the windows' side ------------------------------------------------------------------------
 
-    def ask(self, row: Row, tokens: torch.Tensor) -> torch.Tensor:
+    def ask(self, window: Window, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits for each row of `tokens` (n_rows, t): the first time for every position, as whisper's
+        first pass gives them, later for the newest one."""
+        k = tokens.shape[0]
+        ended = (tokens[:, -1] == self.eot).tolist() if window.started and k > 1 else [False] * k
         with self.cond:
-            row.request, row.running = tokens, False
+            asking = []
+            for row, t, gone in zip(window.rows, tokens, ended):
+                if row.left or gone:
+                    row.left = True  # a best-of sample that has ended: whisper only appends end-of-text to it
+                else:
+                    row.request = t[None]
+                    asking.append(row)
+            window.running = False
             self.cond.notify_all()
-            while row.reply is None:
+            while window.error is None and any(r.reply is None for r in asking):
                 self.cond.wait()
-            reply, row.reply = row.reply, None
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+            error, window.error = window.error, None
+            replies = [r.reply for r in window.rows]
+            for r in window.rows:
+                r.reply = None
+        if error is not None:
+            raise error
+        if len(asking) == k:
+            return torch.cat(replies)
+        shape = next(r for r in replies if r is not None).shape[1:]
+        zeros = torch.zeros(shape, device=tokens.device)
+        return torch.stack([zeros if r is None else r[0] for r in replies])
 
-    def cross_kv(self, row: Row) -> dict:
-        """The row's cross-attention keys and values, by module, as whisper's kv_cache holds them:
-        (1, n_audio_ctx, n_text_state), copied (the slot will serve another row)."""
-        i = self.rows.index(row)
-        out = {}
-        for layer, block in enumerate(self.model.decoder.blocks):
-            out[block.cross_attn.key] = self.cross_k[layer][i: i + 1].clone()
-            out[block.cross_attn.value] = self.cross_v[layer][i: i + 1].clone()
-        return out
+    def cross_kv(self, window: Window) -> dict:
+        """The window's cross-attention keys and values, by module, as whisper's kv_cache holds them for
+        one row: (1, n_audio_ctx, n_text_state), copied (the slot will serve another row)."""
+        with self.cond:  # any of its rows still holding a slot (all hold the same audio's)
+            i = self.rows.index(next(r for r in window.rows if not r.left))
+            out = {}
+            for layer, block in enumerate(self.model.decoder.blocks):
+                out[block.cross_attn.key] = self.cross_k[layer][i: i + 1].clone()
+                out[block.cross_attn.value] = self.cross_v[layer][i: i + 1].clone()
+            return out
 
-    def _run(self, row: Row, inference: StepInference) -> None:
+    def _run(self, window: Window, inference: StepInference) -> None:
         try:
-            outcome = row.start(inference)
+            outcome = window.start(inference)
         except BaseException as e:  # noqa: BLE001 - the window's own failure, handed to its request
             outcome = e
         with self.cond:
-            row.outcome, row.done, row.running = outcome, True, False
+            window.outcome, window.done, window.running = outcome, True, False
             self.cond.notify_all()
 
     # --- the worker's side ------------------------------------------------------------------------
 
     def admit(self, start: Callable[[StepInference], object], finish: Callable[[object, int], None],
-              features: torch.Tensor, cancelled: threading.Event | None = None) -> None:
-        """A new window: its thread starts whisper's loop, which asks for its first logits. When
-        `cancelled` is set (its session closed), the row is answered with a CancelledError and leaves."""
-        assert self.room() > 0
-        self._make_room(len(self.rows) + 1, features.dtype, features.device)
-        row = Row(start, finish, features, cancelled=cancelled)
+              features: torch.Tensor, n_rows: int = 1, cancelled: threading.Event | None = None) -> None:
+        """A new window of `n_rows` rows: its thread starts whisper's loop, which asks for its first
+        logits. When `cancelled` is set (its session closed), it is answered with a CancelledError."""
+        assert self.takes(features.dtype, n_rows)
+        self._make_room(len(self.rows) + n_rows, features.dtype, features.device)
+        window = Window(start, finish, features, cancelled)
+        window.rows = [Row(window) for _ in range(n_rows)]
         with self.cond:
-            self.rows.append(row)
-        row.thread = threading.Thread(target=self._run, args=(row, StepInference(self, row)),
-                                      name="whisper-inquiry-row", daemon=True)
-        row.thread.start()
+            self.windows.append(window)
+            self.rows.extend(window.rows)
+        window.thread = threading.Thread(target=self._run, args=(window, StepInference(self, window)),
+                                         name="whisper-inquiry-window", daemon=True)
+        window.thread.start()
 
     def step(self) -> None:
-        """Wait until every row has asked or ended; answer them all in one decoder pass (a new row's
-        first pass alone); then hand on the outcomes of the rows that ended."""
+        """Wait until every window has asked or ended; answer them all in one decoder pass (a new
+        window's first pass alone); then hand on the outcomes of the windows that ended."""
         with self.cond:
-            while any(r.running for r in self.rows):
+            while any(w.running for w in self.windows):
                 self.cond.wait()
-            ended = [r for r in self.rows if r.done]
-            for r in ended:
+            ended = [w for w in self.windows if w.done]
+            for w in ended:
+                self.windows.remove(w)
+            for r in [r for r in self.rows if r.left or r.window.done]:
                 self._remove(r)
-            for r in self.rows:
-                if r.request is not None and r.cancelled is not None and r.cancelled.is_set():
-                    r.request, r.reply, r.running = None, CancelledError("analysis cancelled"), True
-            self.cond.notify_all()
-            first = [r for r in self.rows if r.position == 0 and r.request is not None]
-            later = [r for r in self.rows if r.position > 0 and r.request is not None]
+            for w in self.windows:
+                if w.cancelled is not None and w.cancelled.is_set():
+                    self._reply(w, error=CancelledError("analysis cancelled"))
+                elif w.reorder is not None:
+                    self._reorder(w)
+            first = [w for w in self.windows if not w.started and not w.running]
+            later = [r for r in self.rows if r.request is not None and r.window.started]
         with RUN_LOCK, torch.no_grad():
-            for r in first:
-                self._answer([r], self._first_pass)
+            for w in first:
+                self._answer(w.rows, self._first_pass)
             if later:
                 self._answer(later, self._next_pass)
-        for r in ended:
-            r.finish(r.outcome, r.company)
+        for w in ended:
+            w.finish(w.outcome, w.company)
 
-    def _answer(self, rows: list[Row], run: Callable[[list[Row]], torch.Tensor]) -> None:
-        for r in rows:
-            r.company = max(r.company, len(rows))
+    def _reply(self, window: Window, error: BaseException | None = None) -> None:
+        """The window has its answer (caller holds `cond`): from now its thread runs."""
+        for r in window.rows:
+            r.request = None
+        window.error, window.running = error, True
+        self.cond.notify_all()
+
+    def _answer(self, rows: list[Row], run: Callable[[list[Row]], list[torch.Tensor]]) -> None:
+        windows = list(dict.fromkeys(r.window for r in rows))
+        for w in windows:
+            w.company = max(w.company, len(windows))
         try:
             logits = run(rows)
         except Exception as e:  # noqa: BLE001
-            if len(rows) > 1:  # one bad row never fails the others: each alone
-                for r in rows:
-                    self._answer([r], run)
+            if len(windows) > 1:  # one bad window never fails the others: each alone
+                for w in windows:
+                    self._answer([r for r in rows if r.window is w], run)
                 return
-            logits = [e]
-        self.steps[len(rows)] = self.steps.get(len(rows), 0) + 1
-        with self.cond:
+            with self.cond:
+                self._reply(windows[0], error=e)
+            return
+        self.steps[len(windows)] = self.steps.get(len(windows), 0) + 1
+        with self.cond:  # they run their filters while the next pass computes
             for r, out in zip(rows, logits):
-                r.request, r.reply, r.running = None, out, True  # running from now: the next step waits for it
-            self.cond.notify_all()  # they run their filters while the next pass computes
+                r.reply = out
+            for w in windows:
+                self._reply(w)
 
     def abort(self, error: BaseException) -> None:
-        """The worker itself failed mid-step: every row in flight is answered with the error, its thread
-        ends, and its request hears it; the worker goes on with none in flight."""
+        """The worker itself failed mid-step: every window in flight is answered with the error, its
+        thread ends, and its request hears it; the worker goes on with none in flight."""
         with self.cond:
-            for r in self.rows:
-                r.request, r.reply = None, error
-            self.cond.notify_all()
-        for r in self.rows:
-            r.thread.join()
-        ended, self.rows = self.rows, []
-        for r in ended:
-            r.finish(r.outcome if isinstance(r.outcome, BaseException) else error, r.company)
+            for w in self.windows:
+                self._reply(w, error=error)
+        for w in self.windows:
+            w.thread.join()
+        ended, self.windows, self.rows = self.windows, [], []
+        for w in ended:
+            w.finish(w.outcome if isinstance(w.outcome, BaseException) else error, w.company)
+
+    def _reorder(self, window: Window) -> None:
+        """Beam search kept other rows than it had: each slot takes the keys and values of the row it
+        continues (every row of a window sits at the same position)."""
+        slots = [self.rows.index(r) for r in window.rows]
+        source = [slots[j] for j in window.reorder]
+        n = window.rows[0].position
+        for cache in self.self_k + self.self_v:
+            cache[slots, :n] = cache[source, :n]
+        window.reorder = None
 
     def _make_room(self, n: int, dtype: torch.dtype, device: torch.device) -> None:
         """Caches for at least n rows: grown by doubling up to `capacity`, so memory follows the most
@@ -237,31 +304,36 @@ class Rows:
         self.rows.pop()
 
     def _first_pass(self, rows: list[Row]) -> list[torch.Tensor]:
-        """whisper's own decoder on the row's whole prompt, alone, as `PyTorchInference` runs it; the keys
-        and values it caches go into the row's slot."""
-        [row] = rows
-        i = self.rows.index(row)
+        """whisper's own decoder on the window's whole prompt, its rows alone, as `PyTorchInference` runs
+        it (the audio repeated per row, as `batching.decode_windows` hands it); the keys and values it
+        caches go into the rows' slots."""
+        window = rows[0].window
+        tokens = torch.cat([r.request for r in rows])  # (n_rows, n_prompt)
+        features = window.features.repeat_interleave(len(rows), dim=0)
         kv_cache, hooks = self.model.install_kv_cache_hooks()
         try:
-            logits = self.model.decoder(row.request, row.features, kv_cache=kv_cache)
+            logits = self.model.decoder(tokens, features, kv_cache=kv_cache)  # (n_rows, n_prompt, n_vocab)
         finally:
             for h in hooks:
                 h.remove()
-        n = row.request.shape[-1]
-        for layer, block in enumerate(self.model.decoder.blocks):
-            self.self_k[layer][i, :n] = kv_cache[block.attn.key][0]
-            self.self_v[layer][i, :n] = kv_cache[block.attn.value][0]
-            self.cross_k[layer][i] = kv_cache[block.cross_attn.key][0]
-            self.cross_v[layer][i] = kv_cache[block.cross_attn.value][0]
-        row.position = n
-        return [logits]
+        n = tokens.shape[-1]
+        for i, row in enumerate(rows):
+            slot = self.rows.index(row)
+            for layer, block in enumerate(self.model.decoder.blocks):
+                self.self_k[layer][slot, :n] = kv_cache[block.attn.key][i]
+                self.self_v[layer][slot, :n] = kv_cache[block.attn.value][i]
+                self.cross_k[layer][slot] = kv_cache[block.cross_attn.key][i]
+                self.cross_v[layer][slot] = kv_cache[block.cross_attn.value][i]
+            row.position = n
+        window.started = True
+        return list(logits[:, None])  # each (1, n_prompt, n_vocab)
 
     def _next_pass(self, rows: list[Row]) -> list[torch.Tensor]:
         """One new token per row, each at its own position, in one pass over the packed slots."""
         decoder = self.model.decoder
         assert all(r.request.shape[-1] == r.position + 1 for r in rows), "one new token per row and pass"
         slots = [self.rows.index(r) for r in rows]
-        device = rows[0].features.device
+        device = self.self_k[0].device
         # the rows' slots: a view of the first n when they are all the rows (no copy of the caches)
         rows_at = torch.tensor(slots, device=device)
         index = slice(0, len(slots)) if slots == list(range(len(slots))) else rows_at

@@ -15,7 +15,7 @@ import torch
 
 from .batching import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
 from .capture import RUN_LOCK
-from .continuous import Rows, joins_rows
+from .continuous import Rows, joins_rows, rows_of
 from .errors import CancelledError
 
 __all__ = ["Batcher", "CancelledError"]
@@ -24,11 +24,11 @@ __all__ = ["Batcher", "CancelledError"]
 class Batcher:
     """The engine's worker: one thread, the only one that runs the model for analyses and listening.
 
-    With `continuous` (the default), a window that is a row of its own (greedy or sampled one row at a
-    time, language known: `continuous.joins_rows`) joins the rows in flight at their next step and
-    leaves with its result when it ends (`continuous.Rows`, up to `max_batch` rows); other windows
-    (beam search, best-of, drafts, language detection) are decoded between two steps in the lockstep
-    groups above."""
+    With `continuous` (the default), a window whose language is known (`continuous.joins_rows`) joins
+    the rows in flight at their next step and leaves with its result when it ends (`continuous.Rows`,
+    up to `max_batch` rows in flight: a greedy window is one row, a beam or best-of window one per beam
+    or sample). Drafted Live refreshes and language detection are decoded between two steps, alone or
+    in the lockstep groups of `batching.py`; so is everything when `continuous` is off."""
 
     def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True):
         self.model = model
@@ -118,7 +118,8 @@ class Batcher:
             if job.cancelled is not None and job.cancelled.is_set():
                 job.future.set_exception(CancelledError("analysis cancelled"))
                 continue
-            if self.rows is not None and job.kind == "decode" and not job.draft and joins_rows(job.options):
+            if (self.rows is not None and job.kind == "decode" and not job.draft and joins_rows(job.options)
+                    and rows_of(job.options) <= self.rows.capacity):
                 self._joining.append(job)
                 continue
             key = job.share_key()
@@ -131,7 +132,7 @@ class Batcher:
 
     def _admit(self) -> None:
         """Encode the waiting windows there is room for and start them as rows."""
-        while self._joining and self.rows.room() and self.rows.takes(self._joining[0].mel.dtype):
+        while self._joining and self.rows.takes(self._joining[0].mel.dtype, rows_of(self._joining[0].options)):
             job = self._joining.pop(0)
             if job.cancelled is not None and job.cancelled.is_set():
                 job.future.set_exception(CancelledError("analysis cancelled"))
@@ -147,7 +148,7 @@ class Batcher:
                 self.stats.busy_s["encode"] += time.perf_counter() - started
             self.rows.admit(lambda rows, job=job, f=features: decode_windows(self.model, [job], f, rows)[0],
                             lambda outcome, company, job=job: self._finish(job, outcome, company), features,
-                            job.cancelled)
+                            rows_of(job.options), job.cancelled)
 
     def _finish(self, job: DecodeJob, outcome, company: int) -> None:
         """A row ended: count it by the most rows it shared a pass with, and hand its request the result."""
