@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -46,8 +48,13 @@ def stream():
     return np.concatenate(clips)
 
 
+def _window(stream, end_s: float) -> np.ndarray:
+    """What a microphone's buffer holds at `end_s`: the newest 30 s."""
+    return stream[max(0, int((end_s - 30) * 16000)):int(end_s * 16000)]
+
+
 def _heard_at(tiny, stream, end_s: float, draft=()):
-    return listen(tiny, stream[max(0, int((end_s - 30) * 16000)):int(end_s * 16000)], draft=draft)
+    return listen(tiny, _window(stream, end_s), draft=draft)
 
 
 def _same(a, b) -> None:
@@ -86,11 +93,35 @@ def test_a_wrong_draft_costs_passes_but_never_changes_a_token(tiny, stream, weat
     assert ignored.passes is None
 
 
-def test_engine_decodes_a_drafted_listen_alone_with_the_same_words(engine, tiny, weather):
+def test_engine_decodes_a_drafted_listen_with_the_same_words(engine, tiny, weather):
     plain = listen(tiny, weather.samples)
     heard = engine.listen(weather.samples, draft=plain.tokens)
     _same(plain, heard)
     assert heard.passes == 1  # the same audio again: the whole draft is right, checked in one pass
+
+
+def test_drafted_listeners_share_passes_and_each_hears_its_own(engine, tiny, stream):
+    """Three listeners whose windows slid since their last refresh (drafts partly wrong, so each
+    rejects tokens at its own steps) decode in the engine's shared passes, rows advancing at their own
+    pace: each hears what it hears alone, in fewer passes than tokens."""
+    ends = [(24.0, 25.5), (31.0, 32.5), (38.5, 40.0)]
+    drafts = [_heard_at(tiny, stream, before).tokens for before, _ in ends]
+    heard: list = [None] * 3
+    before = dict(engine.batch_sizes)
+    for _ in ends:
+        engine.batcher.begin()
+    threads = [threading.Thread(target=lambda i=i: heard.__setitem__(i, engine.listen(
+        _window(stream, ends[i][1]), draft=drafts[i]))) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in ends:
+        engine.batcher.end()
+    assert engine.batch_sizes.get(3, 0) == before.get(3, 0) + 3  # all three in one pass at least once
+    for (_, end_s), h in zip(ends, heard):
+        _same(_heard_at(tiny, stream, end_s), h)
+        assert h.passes < len(h.tokens) / 2, (h.passes, len(h.tokens))
 
 
 def test_a_chunk_after_cached_positions_sees_what_one_position_at_a_time_sees(tiny, weather):

@@ -46,7 +46,7 @@ from whisper.decoding import (
 from . import points
 from .capture import RUN_LOCK, Hooks
 from .continuous import StepInference
-from .drafts import DraftInference
+from .drafts import DraftInference, DraftRowInference
 from .search import BatchDecoder, RecordingDecoder, RecordingRanker
 
 
@@ -198,9 +198,11 @@ def decode_windows(model, jobs: list[DecodeJob], features: torch.Tensor,
                                                for i, r in enumerate(recorders)])
     ranker = RecordingRanker(jobs[0].options.length_penalty)
     task.sequence_ranker = ranker
-    if rows is not None:  # a row of its own, decoded beside whatever else is in flight (continuous.py)
-        task.inference = rows
-    elif any(job.draft for job in jobs) and n_group == 1 and jobs[0].options.temperature == 0:
+    drafted = any(job.draft for job in jobs) and n_group == 1 and jobs[0].options.temperature == 0
+    if rows is not None:  # the window decoded beside whatever else is in flight (continuous.py)
+        task.inference = rows if not drafted else DraftRowInference(
+            rows, model, len(task.initial_tokens), jobs[0].draft, task.sample_begin, task.tokenizer.eot)
+    elif drafted:
         task.inference = DraftInference(model, len(task.initial_tokens), [job.draft or () for job in jobs],
                                         task.sample_begin, task.tokenizer.eot)
     elif not isinstance(task.decoder.inner, BeamSearchDecoder) and len(jobs) * n_group > 1:
@@ -208,7 +210,7 @@ def decode_windows(model, jobs: list[DecodeJob], features: torch.Tensor,
     if rows is not None:
         results = task.run(features)
         return [Decoded(results[0], recorders[0], ranker.of_group(0), task.tokenizer, task.sample_begin,
-                        rows.cross_kv())]
+                        rows.cross_kv(), getattr(task.inference, "passes", None))]
     captured: dict[str, torch.Tensor] = {}
     with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
         def keep(name, output):

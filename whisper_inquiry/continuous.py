@@ -129,9 +129,10 @@ class Rows:
 
     # --- the windows' side ------------------------------------------------------------------------
 
-    def ask(self, window: Window, tokens: torch.Tensor) -> torch.Tensor:
+    def ask(self, window: Window, tokens: torch.Tensor, keep: int | None = None) -> torch.Tensor:
         """Logits for each row of `tokens` (n_rows, t): the first time for every position, as whisper's
-        first pass gives them, later for the newest one."""
+        first pass gives them, later for the positions past those cached: the newest one, or, where a
+        draft's rejected tokens were cached, every one from `keep` on (those cached past it are dropped)."""
         k = tokens.shape[0]
         ended = (tokens[:, -1] == self.eot).tolist() if window.started and k > 1 else [False] * k
         with self.cond:
@@ -141,6 +142,8 @@ class Rows:
                     row.left = True  # a best-of sample that has ended: whisper only appends end-of-text to it
                 else:
                     row.request = t[None]
+                    if keep is not None and window.started:
+                        row.position = min(row.position, keep)  # the worker is waiting: its state is ours
                     asking.append(row)
             window.running = False
             self.cond.notify_all()
@@ -329,26 +332,36 @@ class Rows:
         return list(logits[:, None])  # each (1, n_prompt, n_vocab)
 
     def _next_pass(self, rows: list[Row]) -> list[torch.Tensor]:
-        """One new token per row, each at its own position, in one pass over the packed slots."""
+        """Each row's new tokens (one, or a Live refresh's draft: several) at its own positions, in one
+        pass over the packed slots; rows with fewer new tokens are padded, and the padding is neither
+        cached nor answered."""
         decoder = self.model.decoder
-        assert all(r.request.shape[-1] == r.position + 1 for r in rows), "one new token per row and pass"
+        device, dtype = self.self_k[0].device, self.self_k[0].dtype
+        new = [r.request[0, r.position:] for r in rows]
+        counts = [len(t) for t in new]
+        assert min(counts) >= 1, "every row asks for at least one new token"
+        width = max(counts)
         slots = [self.rows.index(r) for r in rows]
-        device = self.self_k[0].device
         # the rows' slots: a view of the first n when they are all the rows (no copy of the caches)
-        rows_at = torch.tensor(slots, device=device)
-        index = slice(0, len(slots)) if slots == list(range(len(slots))) else rows_at
-        positions = torch.tensor([r.position for r in rows], device=device)  # (n,)
-        tokens = torch.stack([r.request[0, -1] for r in rows])[:, None]  # (n, 1)
-        n_kv = max(r.position for r in rows) + 1
-        sees = (torch.arange(n_kv, device=device)[None] <= positions[:, None])[:, None, None]  # (n, 1, 1, n_kv)
-        dtype = self.self_k[0].dtype
-        x = (decoder.token_embedding(tokens) + decoder.positional_embedding[positions][:, None]).to(dtype)  # (n, 1, d)
+        index = slice(0, len(slots)) if slots == list(range(len(slots))) else torch.tensor(slots, device=device)
+        tokens = torch.full((len(rows), width), self.eot, dtype=new[0].dtype, device=device)  # (n, width)
+        for i, t in enumerate(new):
+            tokens[i, : len(t)] = t
+        positions = (torch.tensor([r.position for r in rows], device=device)[:, None]
+                     + torch.arange(width, device=device))  # (n, width)
+        real = torch.arange(width, device=device)[None] < torch.tensor(counts, device=device)[:, None]  # (n, width)
+        at_slot = torch.tensor(slots, device=device)[:, None].expand(-1, width)[real]  # (n_real,)
+        at_position = positions[real]
+        n_kv = max(r.position + c for r, c in zip(rows, counts))
+        sees = (torch.arange(n_kv, device=device) <= positions[..., None])[:, None]  # (n, 1, width, n_kv)
+        last = decoder.positional_embedding.shape[0] - 1  # padding may run past the context: never read
+        x = (decoder.token_embedding(tokens) + decoder.positional_embedding[positions.clamp(max=last)]).to(dtype)
         for layer, block in enumerate(decoder.blocks):
             attn = block.attn
             h = block.attn_ln(x)
             q, k, v = attn.query(h), attn.key(h), attn.value(h)
-            self.self_k[layer][rows_at, positions] = k[:, 0]
-            self.self_v[layer][rows_at, positions] = v[:, 0]
+            self.self_k[layer][at_slot, at_position] = k[real]
+            self.self_v[layer][at_slot, at_position] = v[real]
             keys, values = self.self_k[layer][index, :n_kv], self.self_v[layer][index, :n_kv]
             x = x + attn.out(_attend(q, keys, values, attn.n_head, sees))
             cross = block.cross_attn
@@ -357,18 +370,18 @@ class Rows:
                                       cross.n_head))
             x = x + block.mlp(block.mlp_ln(x))
         x = decoder.ln(x)
-        logits = (x @ torch.transpose(decoder.token_embedding.weight.to(x.dtype), 0, 1)).float()  # (n, 1, n_vocab)
-        for r in rows:
-            r.position += 1
-        return list(logits[:, None])  # each (1, 1, n_vocab), as whisper's loop expects of one row
+        logits = (x @ torch.transpose(decoder.token_embedding.weight.to(x.dtype), 0, 1)).float()  # (n, width, n_vocab)
+        for r, c in zip(rows, counts):
+            r.position += c
+        return [logits[i: i + 1, :c] for i, c in enumerate(counts)]  # each (1, new tokens, n_vocab)
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_head: int,
             mask: torch.Tensor | None = None) -> torch.Tensor:
     """whisper's scaled-dot-product attention (MultiHeadAttention.qkv_attention, SDPA branch), with a
     mask for keys past a row's own position."""
-    q = q.view(*q.shape[:2], n_head, -1).permute(0, 2, 1, 3)  # (n, n_head, 1, d_head)
+    q = q.view(*q.shape[:2], n_head, -1).permute(0, 2, 1, 3)  # (n, n_head, width, d_head)
     k = k.view(*k.shape[:2], n_head, -1).permute(0, 2, 1, 3)  # (n, n_head, n_kv, d_head)
     v = v.view(*v.shape[:2], n_head, -1).permute(0, 2, 1, 3)
     a = scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    return a.permute(0, 2, 1, 3).flatten(start_dim=2)  # (n, 1, d)
+    return a.permute(0, 2, 1, 3).flatten(start_dim=2)  # (n, width, d)

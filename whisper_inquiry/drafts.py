@@ -27,6 +27,8 @@ from torch.nn.functional import scaled_dot_product_attention
 from whisper.decoding import Inference, PyTorchInference
 from whisper.model import MultiHeadAttention
 
+from .continuous import StepInference
+
 LONGEST_MATCH = 4  # tokens of the newest text looked up in the draft to find where it has got to
 # draft tokens checked in one pass: on this CPU a pass over 16 positions costs about two one-token
 # passes (35 ms against 19 with tiny.en), and a rejected token wastes the rest of its pass
@@ -101,11 +103,6 @@ class DraftInference(Inference):
             return self.fed_logits[:, t - 1 - self.start: t - self.start]
         first = self.fed is None
         start = 0 if first else t - 1
-        if first:
-            self.inner.kv_cache, self.inner.hooks = self.model.install_kv_cache_hooks()
-        else:  # forget the keys and values of the draft's rejected positions
-            for module in self.inner.kv_modules:
-                self.inner.kv_cache[module] = self.inner.kv_cache[module][:, :start]
         room = self.model.dims.n_text_ctx - t
         drafts = [continuation(d, row[self.sample_begin:].tolist())[:min(room, DRAFT_TOKENS)]
                   for d, row in zip(self.drafts, tokens)]
@@ -114,17 +111,47 @@ class DraftInference(Inference):
         chunk[:, :t - start] = tokens[:, start:]
         for row, d in enumerate(drafts):
             chunk[row, t - start: t - start + len(d)] = torch.tensor(d, dtype=tokens.dtype)
-        with chunked_self_attention(self.model):
-            logits = self.model.decoder(chunk, audio_features, kv_cache=self.inner.kv_cache)
+        fed = torch.cat([tokens[:, :start], chunk], dim=1)
+        logits = self._forward(fed, start, audio_features)  # (n_rows, n_fed - start, n_vocab)
         self.passes += 1
-        self.fed = torch.cat([tokens[:, :start], chunk], dim=1)
+        self.fed = fed
         self.fed_logits, self.start = logits, start
         # the first pass answers for every initial position (whisper reads the no-speech one), later ones for one
         return logits[:, :t] if first else logits[:, :1]
 
+    def _forward(self, fed: torch.Tensor, start: int, audio_features: torch.Tensor) -> torch.Tensor:
+        """The decoder on fed[:, start:], after the keys and values of fed[:, :start] (the cache's past
+        that are dropped: the draft's rejected positions)."""
+        if start == 0:
+            self.inner.kv_cache, self.inner.hooks = self.model.install_kv_cache_hooks()
+        else:
+            for module in self.inner.kv_modules:
+                self.inner.kv_cache[module] = self.inner.kv_cache[module][:, :start]
+        with chunked_self_attention(self.model):
+            return self.model.decoder(fed[:, start:], audio_features, kv_cache=self.inner.kv_cache)
+
     def cleanup_caching(self) -> None:
         self.inner.cleanup_caching()
         self.fed = self.fed_logits = None
+
+
+class DraftRowInference(DraftInference):
+    """`DraftInference` for a window in flight among others (continuous.py): its chunk goes to the
+    worker's shared pass, which drops the slot's rejected positions itself."""
+
+    def __init__(self, rows: StepInference, model, initial_token_length: int, draft: Sequence[int],
+                 sample_begin: int, eot: int):
+        super().__init__(model, initial_token_length, [draft], sample_begin, eot)
+        self.rows = rows
+
+    def _forward(self, fed: torch.Tensor, start: int, audio_features: torch.Tensor) -> torch.Tensor:
+        return self.rows.rows.ask(self.rows.window, fed, keep=start)
+
+    def cleanup_caching(self) -> None:
+        self.fed = self.fed_logits = None
+
+    def cross_kv(self) -> dict:
+        return self.rows.cross_kv()
 
     def rearrange_kv_cache(self, source_indices) -> None:
         raise NotImplementedError("drafts are for greedy rows, which are never reordered")

@@ -1,8 +1,9 @@
 """The engine's worker: the one thread that runs the model for analyses and listening.
 
-Requests hand it their windows (`submit`) and wait. Windows that are rows of their own join the rows in
-flight at their next decoder step (`continuous.Rows`); the others are collected for `max_wait_ms` (or
-until `max_batch`) and decoded in the lockstep groups of `batching.py`, between two steps.
+Requests hand it their windows (`submit`) and wait. Windows whose language is known join the rows in
+flight at their next decoder step (`continuous.Rows`); language detection (and everything, when
+continuous batching is off) is collected for `max_wait_ms` (or until `max_batch`) and run in the
+lockstep groups of `batching.py`, between two steps.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ class Batcher:
     With `continuous` (the default), a window whose language is known (`continuous.joins_rows`) joins
     the rows in flight at their next step and leaves with its result when it ends (`continuous.Rows`,
     up to `max_batch` rows in flight: a greedy window is one row, a beam or best-of window one per beam
-    or sample). Drafted Live refreshes and language detection are decoded between two steps, alone or
-    in the lockstep groups of `batching.py`; so is everything when `continuous` is off."""
+    or sample; a drafted Live refresh feeds its draft's tokens in its row). Language detection runs
+    between two steps in the lockstep groups of `batching.py`; so does everything when `continuous`
+    is off."""
 
     def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True):
         self.model = model
@@ -118,7 +120,7 @@ class Batcher:
             if job.cancelled is not None and job.cancelled.is_set():
                 job.future.set_exception(CancelledError("analysis cancelled"))
                 continue
-            if (self.rows is not None and job.kind == "decode" and not job.draft and joins_rows(job.options)
+            if (self.rows is not None and job.kind == "decode" and joins_rows(job.options)
                     and rows_of(job.options) <= self.rows.capacity):
                 self._joining.append(job)
                 continue
