@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from whisper_inquiry.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from whisper_inquiry.engine import Engine  # noqa: E402
 from whisper_inquiry.live import next_draft  # noqa: E402
+from whisper_inquiry.models import load_model  # noqa: E402
 from whisper_inquiry.perturb import Perturbation, apply  # noqa: E402
 from whisper_inquiry.samples import sample_named  # noqa: E402
 
@@ -97,8 +98,10 @@ def main() -> None:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--seconds", type=float, default=30.0, help="wall time of each run")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each kind, alternating")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="the engine without continuous batching (drafted refreshes decode alone), to compare")
     args = parser.parse_args()
-    engine = Engine.load(args.model)
+    engine = Engine(load_model(args.model), continuous=not args.lockstep)
     voices = streams(args.listeners)
     engine.listen(voices[0][:5 * SAMPLE_RATE])  # the first decode's one-time costs, before any clock
     results: dict[str, list[dict]] = {"drafts": [], "no drafts": []}
@@ -108,7 +111,8 @@ def main() -> None:
             out = run(engine, voices, args.seconds, kind == "drafts", start_s=8.0 if r == 0 else 34.0)
             results[kind].append(out)
             print(f"round {r + 1}, {kind}: {out}", flush=True)
-    summary = {"listeners": args.listeners, "model": args.model, "refresh_s": REFRESH_S}
+    summary = {"listeners": args.listeners, "model": args.model, "refresh_s": REFRESH_S,
+               "continuous": not args.lockstep}
     for kind, runs in results.items():
         key = kind.replace(" ", "_")
         summary[f"{key}_redraw_p50_s"] = round(statistics.median(r["redraw_p50_s"] for r in runs), 2)
