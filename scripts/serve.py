@@ -28,7 +28,8 @@ def tune_malloc(arenas: int = 2, mmap_threshold_bytes: int = 1 << 20) -> None:
     its own: the arenas fragment and the server's memory creeps up. Measured with bench/load.py, 200
     analyses: 1831 -> 2051 MB and still rising with glibc's default, 1326 -> 1504 MB and no trend with
     two arenas. glibc also raises its mmap threshold each time a big block is freed, after which blocks
-    of that size (a window's cross-attention keys, 18 MB with tiny.en) come from the heap and stay:
+    of that size come from the heap and stay (not traced block by block; a window's cross-attention
+    keys, 18 MB with tiny.en, are likely):
     with continuous batching, 50 analyses went 2132 -> 2784 MB; with the threshold fixed at 1 MB, 1812
     -> 1567 MB. (Set before any thread starts; elsewhere than glibc it does nothing.)"""
     try:
