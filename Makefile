@@ -64,7 +64,7 @@ bench: $(STAMP) system-deps
 # Ray Serve (started here, or the endpoint ENGINE names), printed beside the in-process figures
 USERS ?= 8
 load: $(STAMP)
-	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=1048576 $(PY) bench/load.py --users $(USERS) $(if $(SERVE),--engine serve $(if $(ENGINE),--url $(ENGINE)))
+	MALLOC_ARENA_MAX=2 $(PY) bench/load.py --users $(USERS) $(if $(SERVE),--engine serve $(if $(ENGINE),--url $(ENGINE)))
 
 # LISTENERS Live listeners at once, speaking in real time, with and without drafts (bench/live.py)
 LISTENERS ?= 4

@@ -23,23 +23,18 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 
 
-def tune_malloc(arenas: int = 2, mmap_threshold_bytes: int = 1 << 20) -> None:
+def limit_malloc_arenas(arenas: int = 2) -> None:
     """glibc gives each thread that allocates its own malloc arena, and every analysis runs on threads of
     its own: the arenas fragment and the server's memory creeps up. Measured with bench/load.py, 200
     analyses: 1831 -> 2051 MB and still rising with glibc's default, 1326 -> 1504 MB and no trend with
-    two arenas. glibc also raises its mmap threshold each time a big block is freed, after which blocks
-    of that size come from the heap and stay (not traced block by block; a window's cross-attention
-    keys, 18 MB with tiny.en, are likely):
-    with continuous batching, 50 analyses went 2132 -> 2784 MB; with the threshold fixed at 1 MB, 1812
-    -> 1567 MB. (Set before any thread starts; elsewhere than glibc it does nothing.)"""
+    two arenas. (Set before any thread starts; elsewhere than glibc it does nothing.) Fixing glibc's
+    mmap threshold as well kept memory flatter still, but is suspected of slowing the app: README."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return  # glibc read it at start
     try:
         import ctypes
 
-        libc = ctypes.CDLL("libc.so.6")
-        if "MALLOC_ARENA_MAX" not in os.environ:  # else glibc read it at start
-            libc.mallopt(-8, arenas)  # M_ARENA_MAX
-        if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-            libc.mallopt(-3, mmap_threshold_bytes)  # M_MMAP_THRESHOLD (fixed: no longer raised)
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
 
@@ -66,7 +61,7 @@ def take_engine_flag(args: list[str]) -> tuple[str | None, list[str]]:
 
 
 if __name__ == "__main__":
-    tune_malloc()
+    limit_malloc_arenas()
     engine, streamlit_args = take_engine_flag(sys.argv[1:])
     if engine is not None:
         if not engine.startswith(("http://", "https://")):

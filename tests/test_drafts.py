@@ -100,12 +100,14 @@ def test_engine_decodes_a_drafted_listen_with_the_same_words(engine, tiny, weath
     assert heard.passes == 1  # the same audio again: the whole draft is right, checked in one pass
 
 
-def test_drafted_listeners_share_passes_and_each_hears_its_own(engine, tiny, stream):
-    """Three listeners whose windows slid since their last refresh (drafts partly wrong, so each
-    rejects tokens at its own steps) decode in the engine's shared passes, rows advancing at their own
-    pace: each hears what it hears alone, in fewer passes than tokens."""
+def test_drafted_listeners_as_rows_share_passes_and_each_hears_its_own(tiny, stream):
+    """With `drafted_rows` (off by default: worker.Batcher says why), three listeners whose windows
+    slid since their last refresh (drafts partly wrong, so each rejects tokens at its own steps) decode
+    in the engine's shared passes, rows advancing at their own pace: each hears what it hears alone, in
+    fewer passes than tokens."""
     ends = [(24.0, 25.5), (31.0, 32.5), (38.5, 40.0)]
     drafts = [_heard_at(tiny, stream, before).tokens for before, _ in ends]
+    engine = Engine(tiny, warm_up=False, drafted_rows=True)
     heard: list = [None] * 3
     before = dict(engine.batch_sizes)
     for _ in ends:

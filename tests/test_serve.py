@@ -164,7 +164,10 @@ def test_analyze_all_sends_variants_together_and_answers_in_order(url, local, we
     traces = _client(url).analyze_all(requests)
     assert [t.options for t in traces] == options
     for request, trace in zip(requests, traces, strict=True):
-        assert _bytes(trace) == _bytes(local.analyze(request.audio, request.options))
+        # decoded in one engine's shared passes, beside each other: the same tokens, texts and trees as
+        # alone, floats to the rounding of a batched matmul (test_batching's contract)
+        same = compare(local.analyze(request.audio, request.options), trace)
+        assert not same.differences and same.max_float_diff < 1e-4, (same.differences[:3], same.max_float_diff)
 
 
 def test_bad_input_is_the_requests_own_one_line_error_of_the_librarys_kind(url):

@@ -16,10 +16,15 @@ each row has a slot in the key/value caches. Beam search reorders its rows: whis
 has ended leaves its slot; whisper's loop carries it on with end-of-text, and it gets finite placeholder
 logits (zeros) that nothing records, as `batching.ShrinkingInference` gives it in a lockstep batch.
 
+A drafted Live refresh (`drafts.DraftRowInference`) feeds its row several tokens in one pass, and
+after a rejected draft token asks from an earlier position again: its slot's later keys are simply
+overwritten, and masked until they are.
+
 Exact per window: a window's first pass (its whole prompt, all its rows) is whisper's own decoder on
 that window alone, writing the keys and values it computes into the window's slots; every later pass
-feeds one token per row, attends to the row's own cached keys (the longer rows' padding masked out) and
-its own audio, and differs from the window decoded alone only by the rounding of a batched matmul.
+feeds each row its new token (or draft tokens), attends to the row's own cached keys (the longer rows'
+padding masked out) and its own audio, and differs from the window decoded alone only by the rounding
+of a batched matmul.
 """
 
 from __future__ import annotations

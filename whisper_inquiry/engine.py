@@ -63,7 +63,7 @@ class Engine:
     """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
 
     def __init__(self, model, warm_up: bool = True, max_batch: int | None = None, max_wait_ms: float = 30.0,
-                 continuous: bool = True):
+                 continuous: bool = True, drafted_rows: bool = False):
         self.model = model
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
@@ -73,7 +73,8 @@ class Engine:
         # (default: 8 on a CPU, where a bigger batch gains nothing measurable; 32 on a GPU, where a decoder
         # step costs about the same for 1 window as for 32: the issue's H200 table)
         # (`continuous`: a window joins the rows in flight at any step and leaves when it ends: continuous.py)
-        self.batcher = Batcher(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms, continuous)
+        self.batcher = Batcher(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms,
+                               continuous, drafted_rows)
 
     @classmethod
     def load(cls, name: str, device: str | None = None) -> Engine:
