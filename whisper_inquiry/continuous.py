@@ -118,7 +118,6 @@ class Rows:
         self.self_v: list[torch.Tensor] = []
         self.cross_k: list[torch.Tensor] = []  # per layer (slots, n_audio_ctx, n_text_state)
         self.cross_v: list[torch.Tensor] = []
-        self.steps: dict[int, int] = {}  # decoder passes by the number of windows they served
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -250,7 +249,6 @@ class Rows:
             with self.cond:
                 self._reply(windows[0], error=e)
             return
-        self.steps[len(windows)] = self.steps.get(len(windows), 0) + 1
         with self.cond:  # they run their filters while the next pass computes
             for r, out in zip(rows, logits):
                 r.reply = out
