@@ -12,6 +12,7 @@ import threading
 import numpy as np
 import pytest
 import whisper
+from together import in_flight_together
 
 from whisper_inquiry.analyze import analyze
 from whisper_inquiry.audio import load_audio
@@ -36,20 +37,6 @@ def _assert_same(solo, batched, label: str) -> None:
     print(f"{label}: {len(s.differences)} differences, largest float difference {s.max_float_diff:.2g} at {s.where}")
     assert not s.differences, f"{label}: {s.differences[:5]}"
     assert s.max_float_diff < FLOAT_TOLERANCE, f"{label}: {s.max_float_diff} at {s.where}"
-
-
-def _in_flight_together(engine: Engine, calls) -> None:
-    """Run each call in its own thread, all counted in flight before any queues a window, so the worker
-    waits for every one of them and they share a pass."""
-    for _ in calls:
-        engine.batcher.begin()
-    threads = [threading.Thread(target=call) for call in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for _ in calls:
-        engine.batcher.end()
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +174,7 @@ def test_a_job_failing_inside_the_worker_fails_alone(engine, tiny):
             outcomes[i] = e
 
     before = dict(engine.batch_sizes)
-    _in_flight_together(engine, [lambda: submit(0), lambda: submit(1)])
+    in_flight_together(engine.batcher, [lambda: submit(0), lambda: submit(1)])
     assert engine.batch_sizes.get(2, 0) == before.get(2, 0) + 2  # both windows, in one pass
     assert isinstance(outcomes[0], InquiryError)
     assert "sunny" in outcomes[1].result.text
@@ -207,7 +194,7 @@ def test_live_listeners_are_decoded_together_and_each_hears_its_own(engine, tiny
     before = dict(engine.batch_sizes)
     heard: list = [None, None]
     # in the app, refreshes that come while the worker is busy queue up and meet in its next pass
-    _in_flight_together(engine, [lambda i=i: heard.__setitem__(i, engine.listen(clips[i])) for i in range(2)])
+    in_flight_together(engine.batcher, [lambda i=i: heard.__setitem__(i, engine.listen(clips[i])) for i in range(2)])
     assert engine.batch_sizes.get(2, 0) > before.get(2, 0)
     for clip, h in zip(clips, heard):
         solo = listen(tiny, clip)

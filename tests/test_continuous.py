@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 import whisper
+from together import in_flight_together
 from whisper.decoding import DecodingOptions
 
 from whisper_inquiry.audio import load_audio
@@ -36,20 +37,6 @@ def _same(solo: Decoded, together: Decoded) -> None:
         assert (together.cross_kv[module] - kv).abs().max() < FLOAT_TOLERANCE
 
 
-def _together(batcher: Batcher, calls) -> None:
-    """Run each call in its own thread, all counted in flight first, so the worker waits for every one
-    of them before its first step and their windows start together."""
-    for _ in calls:
-        batcher.begin()
-    threads = [threading.Thread(target=call) for call in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for _ in calls:
-        batcher.end()
-
-
 @pytest.fixture(scope="module")
 def batcher(tiny) -> Batcher:
     return Batcher(tiny, max_batch=4)
@@ -71,7 +58,7 @@ def test_a_short_window_leaves_with_its_result_while_a_long_one_goes_on(tiny, ba
     in_flight_when_done = {}
     for name, job in (("story", story), ("weather", weather)):
         job.future.add_done_callback(lambda _, name=name: in_flight_when_done.setdefault(name, len(batcher.rows)))
-    _together(batcher, [lambda job=job: batcher.submit(job) for job in (story, weather)])
+    in_flight_together(batcher, [lambda job=job: batcher.submit(job) for job in (story, weather)])
     assert in_flight_when_done == {"weather": 1, "story": 0}
     _same(run_alone(tiny, DecodeJob(story.mel, GREEDY)), story.future.result())
     _same(run_alone(tiny, DecodeJob(weather.mel, GREEDY)), weather.future.result())
@@ -103,7 +90,7 @@ def test_sampled_beam_and_greedy_windows_in_flight_together_equal_their_solo_run
     beam = DecodingOptions(language="en", fp16=False, beam_size=5, patience=1.0)
     jobs = [DecodeJob(_mel("english_weather", tiny), warm, seed=7), DecodeJob(_mel("english_numbers", tiny), GREEDY),
             DecodeJob(_mel("english_numbers", tiny), best_of, seed=11), DecodeJob(_mel("english_weather", tiny), beam)]
-    _together(batcher, [lambda job=job: batcher.submit(job) for job in jobs])
+    in_flight_together(batcher, [lambda job=job: batcher.submit(job) for job in jobs])
     assert batcher.stats.batch_sizes.get(4, 0) == 4, batcher.stats.batch_sizes  # all four shared passes
     for job in jobs:
         _same(run_alone(tiny, DecodeJob(job.mel, job.options, seed=job.seed)), job.future.result())
@@ -125,7 +112,7 @@ def test_a_row_whose_request_fails_after_decoding_fails_alone(tiny, batcher):
         except RuntimeError as e:
             outcomes[i] = e
 
-    _together(batcher, [lambda i=i: submit(i) for i in range(2)])
+    in_flight_together(batcher, [lambda i=i: submit(i) for i in range(2)])
     assert isinstance(outcomes[0], RuntimeError)
     assert "sunny" in outcomes[1].result.text
     assert len(batcher.rows) == 0 and batcher.waiting() == 0
@@ -176,7 +163,7 @@ def test_a_window_whose_decoder_pass_fails_fails_alone(tiny, batcher, monkeypatc
         except RuntimeError as e:
             outcomes[i] = e
 
-    _together(batcher, [lambda i=i, job=job: submit(i, job) for i, job in enumerate((poisoned, healthy))])
+    in_flight_together(batcher, [lambda i=i, job=job: submit(i, job) for i, job in enumerate((poisoned, healthy))])
     assert isinstance(outcomes[0], RuntimeError)
     _same(run_alone(tiny, DecodeJob(healthy.mel, GREEDY)), outcomes[1])
     assert len(batcher.rows) == 0 and batcher.waiting() == 0

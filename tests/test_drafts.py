@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
+from together import in_flight_together
 
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.drafts import chunked_self_attention, continuation
@@ -110,16 +109,8 @@ def test_drafted_listeners_as_rows_share_passes_and_each_hears_its_own(tiny, str
     engine = Engine(tiny, warm_up=False, drafted_rows=True)
     heard: list = [None] * 3
     before = dict(engine.batch_sizes)
-    for _ in ends:
-        engine.batcher.begin()
-    threads = [threading.Thread(target=lambda i=i: heard.__setitem__(i, engine.listen(
-        _window(stream, ends[i][1]), draft=drafts[i]))) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for _ in ends:
-        engine.batcher.end()
+    in_flight_together(engine.batcher, [lambda i=i: heard.__setitem__(i, engine.listen(
+        _window(stream, ends[i][1]), draft=drafts[i])) for i in range(3)])
     assert engine.batch_sizes.get(3, 0) == before.get(3, 0) + 3  # all three in one pass at least once
     for (_, end_s), h in zip(ends, heard):
         _same(_heard_at(tiny, stream, end_s), h)
