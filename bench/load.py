@@ -252,6 +252,8 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=30.0)
     parser.add_argument("--lockstep", action="store_true",
                         help="decode in whisper's lockstep batches only (no continuous batching), to compare")
+    parser.add_argument("--switch-interval-ms", type=float, default=None,
+                        help="the interpreter's thread switch interval (default: the engine's 0.1 ms; Python's is 5)")
     parser.add_argument("--options", choices=("mixed", "default"), default="mixed",
                         help="mixed: each user's own options (one in eight beam search); default: a class on defaults")
     parser.add_argument("--clips", type=Path, help="the users' clips from an npz written by --save-clips")
@@ -264,13 +266,16 @@ def main() -> None:
         save_clips(args.save_clips)
         return
 
-    from whisper_inquiry.engine import Engine
+    from whisper_inquiry.engine import SWITCH_INTERVAL_S, Engine
     from whisper_inquiry.models import load_model
 
     requests = requests_for(args.users, args.clips, args.options == "mixed")
     audio_s = sum(len(r.audio) for _, r in requests) / SAMPLE_RATE
+    if args.switch_interval_ms is not None:
+        sys.setswitchinterval(args.switch_interval_ms / 1000)
     engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                    continuous=not args.lockstep)
+                    continuous=not args.lockstep,
+                    switch_interval_s=None if args.switch_interval_ms is not None else SWITCH_INTERVAL_S)
     device = engine.model.device.type
     tolerance = FLOAT_TOLERANCE[device]
     print(f"{args.users} users, {audio_s:.0f} s of audio in all, model {args.model} on {device}, "
@@ -304,6 +309,7 @@ def main() -> None:
         "continuous": not args.lockstep,
         "max_wait_ms": args.max_wait_ms,
         "warm_up_s": round(engine.warm_up_s, 2),
+        "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),
     })
     print(json.dumps(result))
 

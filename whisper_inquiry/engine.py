@@ -22,6 +22,7 @@ The contract the batched engine of issue 10 keeps, so pages need not change when
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,13 @@ from .worker import Batcher
 AudioInput = Audio | np.ndarray | str | Path
 T = TypeVar("T")
 
+# Every torch call releases the GIL, and a thread that wants it back waits until the holder lets go: at
+# Python's default switch interval (5 ms) that is up to 5 ms per call whenever any other thread has
+# Python work to do (a page being drawn, a trace being assembled). Measured on this 2-core CPU, a
+# decoder pass of six rows (tiny.en) took 71 ms alone and 3.5 s beside one busy Python thread; with
+# the interval at 0.1 ms, 104 ms.
+SWITCH_INTERVAL_S = 1e-4
+
 
 @dataclass(frozen=True)
 class AnalysisRequest:
@@ -63,8 +71,11 @@ class Engine:
     """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
 
     def __init__(self, model, warm_up: bool = True, max_batch: int | None = None, max_wait_ms: float = 30.0,
-                 continuous: bool = True, drafted_rows: bool = False):
+                 continuous: bool = True, drafted_rows: bool = False,
+                 switch_interval_s: float | None = SWITCH_INTERVAL_S):
         self.model = model
+        if switch_interval_s is not None:  # process-wide: the worker's every torch call depends on it
+            sys.setswitchinterval(min(sys.getswitchinterval(), switch_interval_s))
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
         self.warm_up_s = self._warm_up() if warm_up else 0.0
