@@ -53,9 +53,9 @@ T = TypeVar("T")
 
 # Every torch call releases the GIL, and a thread that wants it back waits until the holder lets go: at
 # Python's default switch interval (5 ms) that is up to 5 ms per call whenever any other thread has
-# Python work to do (a page being drawn, a trace being assembled). Measured on this 2-core CPU, a
-# decoder pass of six rows (tiny.en) took 71 ms alone and 3.5 s beside one busy Python thread; with
-# the interval at 0.1 ms, 104 ms.
+# Python work to do (a page being drawn, a trace being assembled). Measured on this 2-core CPU
+# (bench/switch.py), one decoder step of tiny.en took 25 ms alone and 3.3 s beside one busy Python
+# thread; with the interval at 0.1 ms, 59 ms.
 SWITCH_INTERVAL_S = 1e-4
 
 
