@@ -52,6 +52,8 @@ def streams(n: int) -> list[np.ndarray]:
 def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, start_s: float) -> dict:
     """All listeners at once for `seconds` of wall time, each stream `start_s` in when they begin."""
     gaps, answers, passes, tokens = [[] for _ in voices], [], [0], [0]
+    redrawn: list[float | None] = [None for _ in voices]  # each listener's last redraw
+    first: list[float] = []  # from a listener's start to its first words
     lock = threading.Lock()
     began = time.perf_counter()
 
@@ -59,6 +61,7 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
         draft: tuple[int, ...] = ()
         last_redraw = None
         time.sleep(i * REFRESH_S / len(voices))  # sessions open at different moments
+        opened = time.perf_counter()
         while (now := time.perf_counter()) - began < seconds:
             said = int((start_s + now - began) * SAMPLE_RATE)
             buffer = voices[i][max(0, said - 30 * SAMPLE_RATE):said]
@@ -66,7 +69,9 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
             done = time.perf_counter()
             if last_redraw is not None:
                 gaps[i].append(done - last_redraw)
-            last_redraw = done
+            else:
+                first.append(done - opened)
+            last_redraw = redrawn[i] = done
             answers.append(done - now)
             if drafts:
                 draft = next_draft(draft, heard)
@@ -81,6 +86,10 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
         t.start()
     for t in threads:
         t.join()
+    ended = time.perf_counter()
+    for per, last in zip(gaps, redrawn):  # a listener answered once or never: its whole wait is its gap
+        if not per:
+            per.append(ended - (last or began))
     every = sorted(g for per in gaps for g in per)
     return {
         "redraw_p50_s": round(statistics.median(every), 2),
@@ -88,6 +97,7 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
         "redraw_max_s": round(every[-1], 2),
         "per_listener_max_s": [round(max(per), 2) for per in gaps],
         "answer_mean_s": round(statistics.mean(answers), 2),
+        "first_words_max_s": round(max(first, default=seconds), 2),
         "passes_per_token": round(passes[0] / tokens[0], 3) if tokens[0] else None,
     }
 
@@ -119,6 +129,7 @@ def main() -> None:
         summary[f"{key}_redraw_p50_s"] = round(statistics.median(r["redraw_p50_s"] for r in runs), 2)
         summary[f"{key}_redraw_max_s"] = max(r["redraw_max_s"] for r in runs)
         summary[f"{key}_answer_mean_s"] = round(statistics.mean(r["answer_mean_s"] for r in runs), 2)
+        summary[f"{key}_first_words_max_s"] = max(r["first_words_max_s"] for r in runs)
     summary["passes_per_token"] = statistics.mean(r["passes_per_token"] for r in results["drafts"])
     print(json.dumps(summary))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -115,6 +117,36 @@ def test_drafted_listeners_as_rows_share_passes_and_each_hears_its_own(tiny, str
     for (_, end_s), h in zip(ends, heard):
         _same(_heard_at(tiny, stream, end_s), h)
         assert h.passes < len(h.tokens) / 2, (h.passes, len(h.tokens))
+
+
+def test_a_stream_of_drafted_refreshes_never_starves_a_window_in_flight(engine, tiny, stream):
+    """Drafted refreshes decode alone, between two steps of the rows in flight, and the time each takes
+    is owed to the rows, which step until it is repaid. Two listeners refreshing back to back must not
+    hold up a third listener's first refresh (a row, about 60 steps): before, the rows got one step
+    per drafted refresh, and such a row waited out some 60 of them (measured in bench/live.py: 40 s)."""
+    window = _window(stream, 40.0)
+    draft = listen(tiny, window).tokens
+    stop, refreshes = threading.Event(), []
+
+    def keep_refreshing() -> None:
+        while not stop.is_set() and len(refreshes) < 60:
+            refreshes.append(engine.listen(window, draft=draft).passes)
+
+    listeners = [threading.Thread(target=keep_refreshing) for _ in range(2)]
+    for t in listeners:
+        t.start()
+    while len(refreshes) < 2:  # both are refreshing
+        stop.wait(0.05)
+    before = len(refreshes)
+    first = engine.listen(_window(stream, 25.0))  # no draft: a row of the continuous batch
+    during = len(refreshes) - before
+    stop.set()
+    for t in listeners:
+        t.join()
+    _same(_heard_at(tiny, stream, 25.0), first)
+    assert len(first.tokens) > 40
+    assert max(refreshes) <= len(draft) // 16 + 2  # each checked its right draft 16 tokens a pass: cheap
+    assert during < 12, f"{during} drafted refreshes ran while one window waited"
 
 
 def test_a_chunk_after_cached_positions_sees_what_one_position_at_a_time_sees(tiny, weather):

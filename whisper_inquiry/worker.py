@@ -45,6 +45,11 @@ class Batcher:
         self.drafted_rows = drafted_rows
         self._joining: list[DecodeJob] = []  # windows that will join the rows in flight when there is room
         self._queue: list[DecodeJob] = []
+        # jobs decoded in lockstep groups, one group per turn; a turn's time is owed to the rows in flight,
+        # which step until it is repaid, so neither lane starves the other (a stream of drafted Live
+        # refreshes once held a first refresh's row for 40 s, one step per refresh)
+        self._lockstep: list[list[DecodeJob]] = []
+        self._owed_s = 0.0
         self._busy = False
         self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
         self._cond = threading.Condition()
@@ -55,7 +60,8 @@ class Batcher:
         """Windows queued or being decoded right now (what a newcomer waits behind)."""
         with self._cond:
             rows = len(self.rows) if self.rows is not None else 0
-            return len(self._queue) + len(self._joining) + rows + (1 if self._busy else 0)
+            lockstep = sum(len(group) for group in self._lockstep)
+            return len(self._queue) + lockstep + len(self._joining) + rows + (1 if self._busy else 0)
 
     def begin(self) -> None:
         """A request starts: the worker may wait (up to max_wait_ms) for its windows to join a batch."""
@@ -78,10 +84,10 @@ class Batcher:
         return job.future.result()
 
     def _in_flight(self) -> bool:
-        return self.rows is not None and (len(self.rows) > 0 or bool(self._joining))
+        return bool(self._lockstep) or (self.rows is not None and (len(self.rows) > 0 or bool(self._joining)))
 
     def _take(self) -> list[DecodeJob]:
-        """The jobs queued: while rows are in flight, whatever has come (they join at the next step);
+        """The jobs queued: while work is in flight, whatever has come (rows join at the next step);
         when idle, wait for one, then for the other requests in flight, but never past max_wait."""
         with self._cond:
             if not self._in_flight():
@@ -92,35 +98,34 @@ class Batcher:
                        and (left := deadline - time.perf_counter()) > 0):
                     self._cond.wait(left)
             jobs, self._queue = self._queue, []
-            self._busy = bool(jobs)
         return jobs
 
     def _loop(self) -> None:
         while True:
-            jobs = self._take()
-            try:
-                self._run(jobs)
-            except BaseException as e:  # noqa: BLE001 - never leave a request waiting on a dead worker
-                self._joining = [job for job in self._joining if job not in jobs]
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(e)
-            finally:
-                with self._cond:
-                    self._busy = False
-            if self.rows is not None:
+            self._sort(self._take())
+            rows_waiting = self.rows is not None and (len(self.rows) > 0 or bool(self._joining))
+            if self._lockstep and (self._owed_s <= 0 or not rows_waiting):
+                started = time.perf_counter()
+                self._run_lockstep(self._lockstep.pop(0))
+                self._owed_s += time.perf_counter() - started
+            if rows_waiting:
+                started = time.perf_counter()
                 try:
                     self._admit()
                     if len(self.rows):
-                        started = time.perf_counter()
+                        stepped = time.perf_counter()
                         self.rows.step()
-                        self.stats.busy_s["decode"] += time.perf_counter() - started
+                        self.stats.busy_s["decode"] += time.perf_counter() - stepped
                 except BaseException as e:  # noqa: BLE001 - the rows in flight hear it; the worker goes on
                     self.rows.abort(e)
+                self._owed_s -= time.perf_counter() - started
+            if not rows_waiting or not self._lockstep:
+                self._owed_s = 0.0  # one lane alone owes the other nothing
 
-    def _run(self, jobs: list[DecodeJob]) -> None:
-        groups: dict[str | None, list[DecodeJob]] = {}
-        alone = []
+    def _sort(self, jobs: list[DecodeJob]) -> None:
+        """Windows that can join the rows go to `_joining`; the rest, grouped by what can share a
+        lockstep pass (one job alone where nothing can), to `_lockstep`."""
+        groups: dict[str, list[DecodeJob]] = {}
         for job in jobs:
             if job.cancelled is not None and job.cancelled.is_set():
                 job.future.set_exception(CancelledError("analysis cancelled"))
@@ -131,12 +136,28 @@ class Batcher:
                 self._joining.append(job)
                 continue
             key = job.share_key()
-            (alone.append(job) if key is None else groups.setdefault(key, []).append(job))
-        for job in alone:
-            (detect if job.kind == "detect" else decode_group)(self.model, [job], self.stats)
-        for key, group in groups.items():
-            for i in range(0, len(group), self.max_batch):
-                (detect if key == "detect" else decode_group)(self.model, group[i: i + self.max_batch], self.stats)
+            if key is None:
+                self._lockstep.append([job])
+            else:
+                groups.setdefault(key, []).append(job)
+        for group in groups.values():
+            self._lockstep.extend(group[i: i + self.max_batch] for i in range(0, len(group), self.max_batch))
+
+    def _run_lockstep(self, group: list[DecodeJob]) -> None:
+        for job in group:
+            if job.cancelled is not None and job.cancelled.is_set():  # it closed while it waited its turn
+                job.future.set_exception(CancelledError("analysis cancelled"))
+        group = [job for job in group if not job.future.done()]
+        self._busy = True
+        try:
+            if group:
+                (detect if group[0].kind == "detect" else decode_group)(self.model, group, self.stats)
+        except BaseException as e:  # noqa: BLE001 - never leave a request waiting on a dead worker
+            for job in group:
+                if not job.future.done():
+                    job.future.set_exception(e)
+        finally:
+            self._busy = False
 
     def _admit(self) -> None:
         """Encode the waiting windows there is room for and start them as rows."""
