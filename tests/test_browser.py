@@ -548,6 +548,10 @@ def test_cancel_stops_a_running_head_sweep_and_run_starts_it_again(page, server)
 # sessions' windows meet in the engine's batches.
 
 CLASS_WORDS = {"english_weather": "sunny", "english_numbers": "meeting starts"}
+# A listener hears its clip through a fake microphone, WebRTC and a window that slides mid-word, on two
+# busy cores: any of its clip's own words will do (a CI run once heard "Weller today is sunny...").
+LIVE_WORDS = {"english_weather": re.compile(r"weather|sunny|breeze|tomorrow", re.I),
+              "english_numbers": re.compile(r"meeting|call me|9:30", re.I)}
 
 
 def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(playwright, server, tmp_path):
@@ -576,8 +580,7 @@ def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(pl
             expect(page.get_by_test_id("stMain")).to_contain_text("Listening:", timeout=2 * SLOW)
         for page, (sample, _) in zip(pages, listeners):  # then all four listen at once
             main = page.get_by_test_id("stMain")
-            word = "weather" if sample == "english_weather" else "meeting"
-            expect(main).to_contain_text(word, ignore_case=True, timeout=2 * SLOW)
+            expect(main).to_contain_text(LIVE_WORDS[sample], timeout=2 * SLOW)
             expect_no_exception(page)
         captions = [p.get_by_test_id("stMain").get_by_text("Listening:") for p in pages]
         last = [c.inner_text() for c in captions]
