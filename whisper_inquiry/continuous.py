@@ -114,15 +114,14 @@ class StepInference(Inference):
 
 class Rows:
     """The windows in flight and their rows' key/value caches: slot i of every cache holds row i (kept
-    packed). Only the engine's worker thread calls `admit` and `step`, and the windows' loops (greenlets
-    of that thread) call `ask`; `cond` guards what other threads read (how many are in flight)."""
+    packed). Only the engine's worker thread touches them: it calls `admit` and `step`, and the windows'
+    loops, greenlets of that thread, call `ask`, so nothing here needs a lock."""
 
     def __init__(self, model, capacity: int):
         self.model, self.capacity = model, capacity
         self.eot = get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
         self.rows: list[Row] = []
         self.windows: list[Window] = []
-        self.cond = threading.Condition()
         self.self_k: list[torch.Tensor] = []  # per layer (slots, n_text_ctx, n_text_state)
         self.self_v: list[torch.Tensor] = []
         self.cross_k: list[torch.Tensor] = []  # per layer (slots, n_audio_ctx, n_text_state)
@@ -148,23 +147,21 @@ class Rows:
         draft's rejected tokens were cached, every one from `keep` on (those cached past it are dropped)."""
         k = tokens.shape[0]
         ended = (tokens[:, -1] == self.eot).tolist() if window.started and k > 1 else [False] * k
-        with self.cond:
-            asking = []
-            for row, t, gone in zip(window.rows, tokens, ended):
-                if row.left or gone:
-                    row.left = True  # a best-of sample that has ended: whisper only appends end-of-text to it
-                else:
-                    row.request = t[None]
-                    if keep is not None and window.started:
-                        row.position = min(row.position, keep)  # the worker is waiting: its state is ours
-                    asking.append(row)
-            window.running = False
+        asking = []
+        for row, t, gone in zip(window.rows, tokens, ended):
+            if row.left or gone:
+                row.left = True  # a best-of sample that has ended: whisper only appends end-of-text to it
+            else:
+                row.request = t[None]
+                if keep is not None and window.started:
+                    row.position = min(row.position, keep)  # the worker is waiting: its state is ours
+                asking.append(row)
+        window.running = False
         window.loop.parent.switch()  # the worker resumes this loop once it has the answer (or an error)
-        with self.cond:
-            error, window.error = window.error, None
-            replies = [r.reply for r in window.rows]
-            for r in window.rows:
-                r.reply = None
+        error, window.error = window.error, None
+        replies = [r.reply for r in window.rows]
+        for r in window.rows:
+            r.reply = None
         if error is not None:
             raise error
         if len(asking) == k:
@@ -176,21 +173,20 @@ class Rows:
     def cross_kv(self, window: Window) -> dict:
         """The window's cross-attention keys and values, by module, as whisper's kv_cache holds them for
         one row: (1, n_audio_ctx, n_text_state), copied (the slot will serve another row)."""
-        with self.cond:  # any of its rows still holding a slot (all hold the same audio's)
-            i = self.rows.index(next(r for r in window.rows if not r.left))
-            out = {}
-            for layer, block in enumerate(self.model.decoder.blocks):
-                out[block.cross_attn.key] = self.cross_k[layer][i: i + 1].clone()
-                out[block.cross_attn.value] = self.cross_v[layer][i: i + 1].clone()
-            return out
+        # any of its rows still holding a slot (all hold the same audio's)
+        i = self.rows.index(next(r for r in window.rows if not r.left))
+        out = {}
+        for layer, block in enumerate(self.model.decoder.blocks):
+            out[block.cross_attn.key] = self.cross_k[layer][i: i + 1].clone()
+            out[block.cross_attn.value] = self.cross_v[layer][i: i + 1].clone()
+        return out
 
     def _run(self, window: Window, inference: StepInference) -> None:
         try:
             outcome = window.start(inference)
         except BaseException as e:  # noqa: BLE001 - the window's own failure, handed to its request
             outcome = e
-        with self.cond:
-            window.outcome, window.done, window.running = outcome, True, False
+        window.outcome, window.done, window.running = outcome, True, False
 
     # --- the worker's side ------------------------------------------------------------------------
 
@@ -202,9 +198,8 @@ class Rows:
         self._make_room(len(self.rows) + n_rows, features.dtype, features.device)
         window = Window(start, finish, features, cancelled)
         window.rows = [Row(window) for _ in range(n_rows)]
-        with self.cond:
-            self.windows.append(window)
-            self.rows.extend(window.rows)
+        self.windows.append(window)
+        self.rows.extend(window.rows)
         inference = StepInference(self, window)
         window.loop = greenlet(lambda: self._run(window, inference))
 
@@ -213,19 +208,18 @@ class Rows:
         new window's first pass alone); then hand on the outcomes of the windows that ended."""
         torch.set_grad_enabled(False)  # the worker thread's mode, which the loops' no_grad restore on leaving
         self._resume()
-        with self.cond:
-            ended = [w for w in self.windows if w.done]
-            for w in ended:
-                self.windows.remove(w)
-            for r in [r for r in self.rows if r.left or r.window.done]:
-                self._remove(r)
-            for w in self.windows:
-                if w.cancelled is not None and w.cancelled.is_set():
-                    self._reply(w, error=CancelledError("analysis cancelled"))
-                elif w.reorder is not None:
-                    self._reorder(w)
-            first = [w for w in self.windows if not w.started and not w.running]
-            later = [r for r in self.rows if r.request is not None and r.window.started]
+        ended = [w for w in self.windows if w.done]
+        for w in ended:
+            self.windows.remove(w)
+        for r in [r for r in self.rows if r.left or r.window.done]:
+            self._remove(r)
+        for w in self.windows:
+            if w.cancelled is not None and w.cancelled.is_set():
+                self._reply(w, error=CancelledError("analysis cancelled"))
+            elif w.reorder is not None:
+                self._reorder(w)
+        first = [w for w in self.windows if not w.started and not w.running]
+        later = [r for r in self.rows if r.request is not None and r.window.started]
         with RUN_LOCK, torch.no_grad():
             for w in first:
                 self._answer(w.rows, self._first_pass)
@@ -242,7 +236,7 @@ class Rows:
                 assert not w.running, "a window's loop came back without asking or ending"
 
     def _reply(self, window: Window, error: BaseException | None = None) -> None:
-        """The window has its answer (caller holds `cond`): the next step resumes its loop."""
+        """The window has its answer: the next step resumes its loop."""
         for r in window.rows:
             r.request = None
         window.error, window.running = error, True
@@ -258,27 +252,22 @@ class Rows:
                 for w in windows:
                     self._answer([r for r in rows if r.window is w], run)
                 return
-            with self.cond:
-                self._reply(windows[0], error=e)
+            self._reply(windows[0], error=e)
             return
-        with self.cond:
-            for r, out in zip(rows, logits):
-                r.reply = out
-            for w in windows:
-                self._reply(w)
+        for r, out in zip(rows, logits):
+            r.reply = out
+        for w in windows:
+            self._reply(w)
 
     def abort(self, error: BaseException) -> None:
         """The worker itself failed mid-step: every window in flight is answered with the error, its
         loop ends, and its request hears it; the worker goes on with none in flight."""
-        with self.cond:
-            for w in self.windows:
-                if not w.done:
-                    self._reply(w, error=error)
         for w in self.windows:
-            if not w.loop:  # ended, or never started: nothing to unwind
-                w.outcome = w.outcome if w.done else error
-            else:
-                w.loop.switch()  # its pending `ask` raises the error, and whisper's loop ends
+            if not w.done:
+                self._reply(w, error=error)
+        for w in self.windows:
+            if w.loop:  # started and not ended: its pending `ask` raises the error, and whisper's loop ends
+                w.loop.switch()
         ended, self.windows, self.rows = self.windows, [], []
         for w in ended:
             w.finish(w.outcome if isinstance(w.outcome, BaseException) else error, w.company)
