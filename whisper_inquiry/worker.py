@@ -3,7 +3,8 @@
 Requests hand it their windows (`submit`) and wait. Windows whose language is known join the rows in
 flight at their next decoder step (`continuous.Rows`); language detection (and everything, when
 continuous batching is off) is collected for `max_wait_ms` (or until `max_batch`) and run in the
-lockstep groups of `batching.py`, between two steps.
+lockstep groups of `batching.py`, between two steps. The two lanes take turns by time: a lockstep
+group's seconds are owed to the rows in flight, which step until they are repaid.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ class Batcher:
     or sample). Language detection runs between two steps in the lockstep groups of `batching.py`; so
     does everything when `continuous` is off. So do drafted Live refreshes, alone, unless
     `drafted_rows`: then each feeds its draft's tokens in its own row (drafts.DraftRowInference).
-    Measured both ways: as rows, four listeners redrew more often on a quiet CPU (p50 3.0-3.7 s against
-    4.4-6.4 s) but, with four browsers on the same two cores, one listener waited up to 19-25 s between
-    redraws against 13-16 s alone (every new window's encoder pass holds up the rows in flight)."""
+    One lockstep group runs per turn, and the rows then step for as long as it took, so a stream of
+    Live refreshes never starves an analysis or a first refresh in flight. Drafted refreshes measured
+    both ways: as rows, four listeners redrew more often on a quiet CPU (p50 3.0-3.7 s against 4.4-6.4
+    s) but, with four browsers on the same two cores, one listener waited up to 19-25 s between redraws
+    against 13-16 s alone (every new window's encoder pass holds up the rows in flight)."""
 
     def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True,
                  drafted_rows: bool = False):
