@@ -207,25 +207,30 @@ def decode_windows(model, jobs: list[DecodeJob], features: torch.Tensor,
                                         task.sample_begin, task.tokenizer.eot)
     elif not isinstance(task.decoder.inner, BeamSearchDecoder) and len(jobs) * n_group > 1:
         task.inference = ShrinkingInference(task.inference, model, task.tokenizer.eot, task.sample_begin)
-    if rows is not None:
-        results = task.run(features)
-        return [Decoded(results[0], recorders[0], ranker.of_group(0), task.tokenizer, task.sample_begin,
-                        rows.cross_kv(), getattr(task.inference, "passes", None))]
-    captured: dict[str, torch.Tensor] = {}
-    with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
-        def keep(name, output):
-            captured.setdefault(name, output.detach())  # computed once, at the first step
+    try:
+        if rows is not None:
+            results = task.run(features)
+            return [Decoded(results[0], recorders[0], ranker.of_group(0), task.tokenizer, task.sample_begin,
+                            rows.cross_kv(), getattr(task.inference, "passes", None))]
+        captured: dict[str, torch.Tensor] = {}
+        with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
+            def keep(name, output):
+                captured.setdefault(name, output.detach())  # computed once, at the first step
 
-        names = [name for i in range(model.dims.n_text_layer) for name in (points.cross_key(i), points.cross_value(i))]
-        for name in names:
-            hooks.output(name, model.get_submodule(name), keep)
-        results = task.run(features)
-    return [
-        Decoded(result, recorders[i], ranker.of_group(i), task.tokenizer, task.sample_begin,
-                {model.get_submodule(name): captured[name][i * n_group: i * n_group + 1] for name in names},
-                getattr(task.inference, "passes", None))
-        for i, result in enumerate(results)
-    ]
+            names = [name for i in range(model.dims.n_text_layer)
+                     for name in (points.cross_key(i), points.cross_value(i))]
+            for name in names:
+                hooks.output(name, model.get_submodule(name), keep)
+            results = task.run(features)
+        return [
+            Decoded(result, recorders[i], ranker.of_group(i), task.tokenizer, task.sample_begin,
+                    {model.get_submodule(name): captured[name][i * n_group: i * n_group + 1] for name in names},
+                    getattr(task.inference, "passes", None))
+            for i, result in enumerate(results)
+        ]
+    finally:  # the lambdas above hold the task: a cycle that would keep it until a full collection
+        task.__dict__.pop("_get_audio_features", None)
+        task.__dict__.pop("_detect_language", None)
 
 
 class SeededSampler(GreedyDecoder):

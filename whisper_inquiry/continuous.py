@@ -76,9 +76,9 @@ class Window:
     """One window in flight: its greenlet runs whisper's loop over its rows, switching back to the worker
     whenever it asks for logits."""
 
-    start: Callable[[StepInference], object]  # runs the window's DecodingTask with the given inference
-    finish: Callable[[object, int], None]  # hands the outcome (or the error) on, in the worker
-    features: torch.Tensor  # (1, n_audio_ctx, n_audio_state)
+    start: Callable[[StepInference], object] | None  # runs the window's DecodingTask with the given inference
+    finish: Callable[[object, int], None] | None  # hands the outcome (or the error) on, in the worker
+    features: torch.Tensor | None  # (1, n_audio_ctx, n_audio_state)
     cancelled: threading.Event | None = None
     rows: list[Row] = field(default_factory=list)
     started: bool = False  # its first pass is done
@@ -89,6 +89,14 @@ class Window:
     done: bool = False
     company: int = 0  # the most windows it shared a pass with, itself included
     loop: greenlet | None = field(default=None, repr=False)
+
+    def hand_on(self) -> None:
+        """Hand the outcome to the request, then let go of everything: its rows point back at it and
+        its callbacks hold the request's job, result and tensors, a cycle that would keep all of them
+        until Python's next full garbage collection (measured: 365 MB for a round of 8 analyses)."""
+        finish, outcome = self.finish, self.outcome
+        self.rows, self.start, self.finish, self.features, self.outcome, self.loop = [], None, None, None, None, None
+        finish(outcome, self.company)
 
 
 class StepInference(Inference):
@@ -226,7 +234,7 @@ class Rows:
             if later:
                 self._answer(later, self._next_pass)
         for w in ended:
-            w.finish(w.outcome, w.company)
+            w.hand_on()
 
     def _resume(self) -> None:
         """Run each window that has its answer (or has not started) until it asks again or ends."""
@@ -270,7 +278,9 @@ class Rows:
                 w.loop.switch()
         ended, self.windows, self.rows = self.windows, [], []
         for w in ended:
-            w.finish(w.outcome if isinstance(w.outcome, BaseException) else error, w.company)
+            if not isinstance(w.outcome, BaseException):
+                w.outcome = error
+            w.hand_on()
 
     def _reorder(self, window: Window) -> None:
         """Beam search kept other rows than it had: each slot takes the keys and values of the row it
