@@ -52,16 +52,15 @@ def streams(n: int) -> list[np.ndarray]:
 def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, start_s: float) -> dict:
     """All listeners at once for `seconds` of wall time, each stream `start_s` in when they begin."""
     gaps, answers, passes, tokens = [[] for _ in voices], [], [0], [0]
-    redrawn: list[float | None] = [None for _ in voices]  # each listener's last redraw
     first: list[float] = []  # from a listener's start to its first words
     lock = threading.Lock()
     began = time.perf_counter()
+    opened = [began + i * REFRESH_S / len(voices) for i in range(len(voices))]  # sessions open one by one
 
     def listener(i: int) -> None:
         draft: tuple[int, ...] = ()
         last_redraw = None
-        time.sleep(i * REFRESH_S / len(voices))  # sessions open at different moments
-        opened = time.perf_counter()
+        time.sleep(max(0.0, opened[i] - time.perf_counter()))
         while (now := time.perf_counter()) - began < seconds:
             said = int((start_s + now - began) * SAMPLE_RATE)
             buffer = voices[i][max(0, said - 30 * SAMPLE_RATE):said]
@@ -70,8 +69,8 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
             if last_redraw is not None:
                 gaps[i].append(done - last_redraw)
             else:
-                first.append(done - opened)
-            last_redraw = redrawn[i] = done
+                first.append(done - opened[i])
+            last_redraw = done
             answers.append(done - now)
             if drafts:
                 draft = next_draft(draft, heard)
@@ -87,9 +86,9 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
     for t in threads:
         t.join()
     ended = time.perf_counter()
-    for per, last in zip(gaps, redrawn):  # a listener answered once or never: its whole wait is its gap
+    for per, since in zip(gaps, opened):  # a listener that redrew once or never: its whole run is one gap
         if not per:
-            per.append(ended - (last or began))
+            per.append(ended - since)
     every = sorted(g for per in gaps for g in per)
     return {
         "redraw_p50_s": round(statistics.median(every), 2),
