@@ -122,8 +122,10 @@ class Batcher:
                 except BaseException as e:  # noqa: BLE001 - the rows in flight hear it; the worker goes on
                     self.rows.abort(e)
                 self._owed_s -= time.perf_counter() - started
-            if not rows_waiting or not self._lockstep:
-                self._owed_s = 0.0  # one lane alone owes the other nothing
+            if not rows_waiting:
+                self._owed_s = 0.0  # no rows to repay
+            elif not self._lockstep:
+                self._owed_s = max(self._owed_s, 0.0)  # rows that stepped while nothing else waited earn no credit
 
     def _sort(self, jobs: list[DecodeJob]) -> None:
         """Windows that can join the rows go to `_joining`; the rest, grouped by what can share a
