@@ -60,7 +60,9 @@ def live_view() -> None:
         st.write("Not listening.")
         return
     samples = buffer.snapshot()
-    st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received.")
+    ahead = engine(model_name).waiting()  # other listeners' and users' windows: why a busy class waits longer
+    queue = f"; {ahead} other window{'' if ahead == 1 else 's'} ahead in the engine" if ahead else ""
+    st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received{queue}.")
     if len(samples) < 8000:
         return
     # the last refresh's tokens, checked in one decoder pass instead of one pass per token (same words)

@@ -585,18 +585,21 @@ def test_four_live_listeners_each_hear_their_own_microphone_every_few_seconds(pl
         captions = [p.get_by_test_id("stMain").get_by_text("Listening:") for p in pages]
         last = [c.inner_text() for c in captions]
         changed = [[time.monotonic()] for _ in pages]
+        seen: list[str] = []  # every caption drawn while watching
         end = time.monotonic() + 30
         while time.monotonic() < end:
             for i, caption in enumerate(captions):
                 text = caption.inner_text()
                 if text != last[i]:
                     last[i] = text
+                    seen.append(text)
                     changed[i].append(time.monotonic())
             time.sleep(0.25)
         gaps = [max(np.diff(times + [end])) for times in changed]
         print("longest time between redraws per listener (s):", [round(g, 2) for g in gaps])
         assert all(len(times) >= 2 for times in changed), "a Live view did not redraw in 30 s"
         assert max(gaps) <= 25.0, gaps
+        assert any("ahead in the engine" in text for text in seen), "no listener was told why it waits"
     finally:
         for b in browsers:
             b.close()
