@@ -60,7 +60,8 @@ def live_view() -> None:
         st.write("Not listening.")
         return
     samples = buffer.snapshot()
-    ahead = engine(model_name).waiting()  # other listeners' and users' windows: why a busy class waits longer
+    model_engine = engine(model_name)
+    ahead = model_engine.waiting()  # other listeners' and users' windows: why a busy class waits longer
     queue = f"; {ahead} other window{'' if ahead == 1 else 's'} ahead in the engine" if ahead else ""
     st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received{queue}.")
     if len(samples) < 8000:
@@ -69,7 +70,7 @@ def live_view() -> None:
     last_model, draft = st.session_state.get("live_draft", (None, ()))
     if last_model != model_name:
         draft = ()  # another model's tokens
-    heard = engine(model_name).listen(samples, draft=draft)
+    heard = model_engine.listen(samples, draft=draft)
     st.session_state["live_draft"] = (model_name, next_draft(draft, heard))
     st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
     if heard.passes is not None:

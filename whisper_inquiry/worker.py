@@ -86,8 +86,12 @@ class Batcher:
             on_progress(f"waiting for {ahead} other window{'s' if ahead > 1 else ''} to be decoded")
         return job.future.result()
 
+    def _rows_waiting(self) -> bool:
+        """Rows in flight, or windows waiting to join them."""
+        return self.rows is not None and (len(self.rows) > 0 or bool(self._joining))
+
     def _in_flight(self) -> bool:
-        return bool(self._lockstep) or (self.rows is not None and (len(self.rows) > 0 or bool(self._joining)))
+        return bool(self._lockstep) or self._rows_waiting()
 
     def _take(self) -> list[DecodeJob]:
         """The jobs queued: while work is in flight, whatever has come (rows join at the next step);
@@ -106,7 +110,7 @@ class Batcher:
     def _loop(self) -> None:
         while True:
             self._sort(self._take())
-            rows_waiting = self.rows is not None and (len(self.rows) > 0 or bool(self._joining))
+            rows_waiting = self._rows_waiting()
             if self._lockstep and (self._owed_s <= 0 or not rows_waiting):
                 started = time.perf_counter()
                 self._run_lockstep(self._lockstep.pop(0))
