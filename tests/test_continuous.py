@@ -14,7 +14,7 @@ from whisper.decoding import DecodingOptions
 
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.batching import Decoded, DecodeJob, run_alone
-from whisper_inquiry.continuous import joins_rows, rows_of
+from whisper_inquiry.continuous import decoder_logits, joins_rows, rows_of, unembed
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.samples import sample_named
 from whisper_inquiry.worker import Batcher
@@ -49,6 +49,40 @@ def test_which_windows_join_the_rows_in_flight():
     assert rows_of(DecodingOptions(temperature=0.6, best_of=5)) == 5
     assert not joins_rows(DecodingOptions(language=None))  # whisper would detect it mid-loop
     assert not joins_rows(None)
+
+
+def test_the_last_matmul_is_whispers_product_and_a_row_alone_equals_its_row_among_others(tiny):
+    """`unembed` is whisper's `x @ W.T` in another form: within rounding of the float64 product, no
+    further from it than whisper's own form, and a row alone gets the very bits it gets beside one or
+    two others (so a lone window and the same window in a small batch agree exactly here)."""
+    weight = tiny.decoder.token_embedding.weight
+    torch.manual_seed(0)
+    x = tiny.decoder.ln(torch.randn(1, 8, tiny.dims.n_text_state))
+    exact = x.double() @ weight.double().T
+    for n in (1, 2, 3, 8):
+        ours, whispers = unembed(x[:, :n], weight), (x[:, :n] @ weight.T).float()
+        assert ours.shape == whispers.shape == (1, n, tiny.dims.n_vocab) and ours.dtype == torch.float32
+        err_ours = (ours.double() - exact[:, :n]).abs().max().item()
+        err_whispers = (whispers.double() - exact[:, :n]).abs().max().item()
+        assert err_ours < 1e-4 and err_ours <= 1.5 * err_whispers + 1e-6, (n, err_ours, err_whispers)
+    alone = unembed(x[:, 1:2], weight)
+    assert torch.equal(alone[0, 0], unembed(x[:, :2], weight)[0, 1])
+    assert torch.equal(alone[0, 0], unembed(x[:, :3], weight)[0, 1])
+
+
+def test_the_decoder_with_our_last_matmul_is_whispers_decoder(tiny):
+    """`decoder_logits` (drafted Live refreshes) is whisper's TextDecoder.forward but for the last
+    matmul: the same logits within rounding, the same greedy choice at every position."""
+    mel = _mel("english_weather", tiny)[None]
+    with torch.no_grad():
+        features = tiny.encoder(mel)
+        tok = whisper.tokenizer.get_tokenizer(tiny.is_multilingual)
+        tokens = torch.tensor([[*tok.sot_sequence_including_notimestamps, *tok.encode(" The weather today is sunny")]])
+        ours = decoder_logits(tiny, tokens, features, {})
+        whispers = tiny.decoder(tokens, features)
+    assert ours.shape == whispers.shape
+    assert (ours - whispers).abs().max() < FLOAT_TOLERANCE
+    assert torch.equal(ours.argmax(-1), whispers.argmax(-1))
 
 
 def test_a_short_window_leaves_with_its_result_while_a_long_one_goes_on(tiny, batcher):

@@ -27,7 +27,7 @@ from torch.nn.functional import scaled_dot_product_attention
 from whisper.decoding import Inference, PyTorchInference
 from whisper.model import MultiHeadAttention
 
-from .continuous import StepInference
+from .continuous import StepInference, decoder_logits
 
 LONGEST_MATCH = 4  # tokens of the newest text looked up in the draft to find where it has got to
 # draft tokens checked in one pass: on this CPU a pass over 16 positions costs about two one-token
@@ -128,7 +128,7 @@ class DraftInference(Inference):
             for module in self.inner.kv_modules:
                 self.inner.kv_cache[module] = self.inner.kv_cache[module][:, :start]
         with chunked_self_attention(self.model):
-            return self.model.decoder(fed[:, start:], audio_features, kv_cache=self.inner.kv_cache)
+            return decoder_logits(self.model, fed[:, start:], audio_features, self.inner.kv_cache)
 
     def cleanup_caching(self) -> None:
         self.inner.cleanup_caching()
