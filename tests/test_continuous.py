@@ -14,7 +14,7 @@ from whisper.decoding import DecodingOptions
 
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.batching import Decoded, DecodeJob, run_alone
-from whisper_inquiry.continuous import decoder_logits, joins_rows, rows_of, unembed
+from whisper_inquiry.continuous import FAST_ROWS, decoder_logits, joins_rows, rows_of, unembed
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.samples import sample_named
 from whisper_inquiry.worker import Batcher
@@ -65,6 +65,8 @@ def test_the_last_matmul_is_whispers_product_and_a_row_alone_equals_its_row_amon
         err_ours = (ours.double() - exact[:, :n]).abs().max().item()
         err_whispers = (whispers.double() - exact[:, :n]).abs().max().item()
         assert err_ours < 1e-4 and err_ours <= 1.5 * err_whispers + 1e-6, (n, err_ours, err_whispers)
+    many = tiny.decoder.ln(torch.randn(1, FAST_ROWS + 1, tiny.dims.n_text_state))
+    assert torch.equal(unembed(many, weight), (many @ weight.T).float())  # past FAST_ROWS: whisper's form
     alone = unembed(x[:, 1:2], weight)
     assert torch.equal(alone[0, 0], unembed(x[:, :2], weight)[0, 1])
     assert torch.equal(alone[0, 0], unembed(x[:, :3], weight)[0, 1])

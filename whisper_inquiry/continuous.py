@@ -393,6 +393,11 @@ class Rows:
         return [logits[i: i + 1, :c] for i, c in enumerate(counts)]  # each (1, new tokens, n_vocab)
 
 
+# rows up to which `unembed`'s form is faster here: 24 to 32 ms against 32 to 42 for 24 to 64 rows of
+# tiny.en (40 to 56 against 59 to 71 for base); 57 against 51 ms for 96 rows, 152 against 105 for 192
+FAST_ROWS = 64
+
+
 def unembed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The decoder's last matmul, its states (..., d) against the token embedding (n_vocab, d): whisper
     writes `x @ W.T`, which this CPU's BLAS multiplies slowly for a few rows (13 ms for one row of tiny.en
@@ -400,11 +405,12 @@ def unembed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     same product in 7 to 9 ms (11 to 15 for base), and one row goes as two, the form's fast case. Only
     the rounding differs, and by less than whisper's own form differs between one row and eight: on
     tiny.en's weights, each form's largest error against float64 is 4e-6 for a row alone and 7e-6 for
-    eight rows here, 6e-6 and 1.2e-5 in whisper's form. A GPU keeps whisper's form."""
+    eight rows here, 6e-6 and 1.2e-5 in whisper's form. Past `FAST_ROWS` rows (a drafted batch, a long
+    prompt) whisper's form is the faster one again; a GPU keeps it always."""
     w = weight.to(x.dtype)
-    if x.device.type != "cpu":
-        return (x @ w.T).float()
     flat = x.reshape(-1, x.shape[-1])
+    if x.device.type != "cpu" or len(flat) > FAST_ROWS:
+        return (x @ w.T).float()
     rows = flat if len(flat) > 1 else flat.repeat(2, 1)
     return (w @ rows.T).T[: len(flat)].contiguous().view(*x.shape[:-1], -1).float()
 
