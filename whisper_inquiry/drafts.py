@@ -33,7 +33,7 @@ LONGEST_MATCH = 4  # tokens of the newest text looked up in the draft to find wh
 # draft tokens checked in one pass: on this CPU a pass over 16 positions costs about two one-token
 # passes (35 ms against 19 with tiny.en, before `continuous.unembed`), and a rejected token wastes the
 # rest of its pass. Re-checked with `unembed` on the bundled streams: 8, 16, 24, 32 and 48 within this
-# machine's noise of each other (0.95 to 1.14 s a refresh), 16 among the best in both rounds
+# machine's noise of each other (0.95 to 1.14 s a refresh; 16 fastest in one round, 32 in the other)
 DRAFT_TOKENS = 16
 
 
