@@ -14,9 +14,10 @@ from whisper.decoding import DecodingOptions
 
 from whisper_inquiry.audio import load_audio
 from whisper_inquiry.batching import Decoded, DecodeJob, run_alone
-from whisper_inquiry.continuous import FAST_ROWS, decoder_logits, joins_rows, rows_of, unembed
+from whisper_inquiry.continuous import joins_rows, rows_of
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.samples import sample_named
+from whisper_inquiry.unembed import FAST_ROWS, decoder_logits, unembed
 from whisper_inquiry.worker import Batcher
 
 FLOAT_TOLERANCE = 1e-4  # the rounding of a batched matmul; measured here about 1e-5

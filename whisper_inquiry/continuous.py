@@ -47,6 +47,7 @@ from whisper.tokenizer import get_tokenizer
 
 from .capture import RUN_LOCK
 from .errors import CancelledError
+from .unembed import unembed
 
 
 def joins_rows(options: DecodingOptions | None) -> bool:
@@ -391,39 +392,6 @@ class Rows:
         for r, c in zip(rows, counts):
             r.position += c
         return [logits[i: i + 1, :c] for i, c in enumerate(counts)]  # each (1, new tokens, n_vocab)
-
-
-# rows up to which `unembed`'s form is faster here: 24 to 32 ms against 32 to 42 for 24 to 64 rows of
-# tiny.en (40 to 56 against 59 to 71 for base); 57 against 51 ms for 96 rows, 152 against 105 for 192
-FAST_ROWS = 64
-
-
-def unembed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The decoder's last matmul, its states (..., d) against the token embedding (n_vocab, d): whisper
-    writes `x @ W.T`, which this CPU's BLAS multiplies slowly for a few rows (13 ms for one row of tiny.en
-    here, 26 for eight; 16 and 30 for base), and a decoder step is mostly this matmul. `W @ x.T` is the
-    same product in 7 to 9 ms (11 to 15 for base), and one row goes as two, the form's fast case. Only
-    the rounding differs, and by less than whisper's own form differs between one row and eight: on
-    tiny.en's weights, each form's largest error against float64 is 4e-6 for a row alone and 7e-6 for
-    eight rows here, 6e-6 and 1.2e-5 in whisper's form. Past `FAST_ROWS` rows (a drafted batch, a long
-    prompt) whisper's form is the faster one again; a GPU keeps it always."""
-    w = weight.to(x.dtype)
-    flat = x.reshape(-1, x.shape[-1])
-    if x.device.type != "cpu" or len(flat) > FAST_ROWS:
-        return (x @ w.T).float()
-    rows = flat if len(flat) > 1 else flat.repeat(2, 1)
-    return (w @ rows.T).T[: len(flat)].contiguous().view(*x.shape[:-1], -1).float()
-
-
-def decoder_logits(model, tokens: torch.Tensor, audio_features: torch.Tensor, kv_cache: dict) -> torch.Tensor:
-    """whisper's `TextDecoder.forward`, line for line, but for its last matmul: `unembed`."""
-    decoder = model.decoder
-    offset = next(iter(kv_cache.values())).shape[1] if kv_cache else 0
-    x = decoder.token_embedding(tokens) + decoder.positional_embedding[offset: offset + tokens.shape[-1]]
-    x = x.to(audio_features.dtype)
-    for block in decoder.blocks:
-        x = block(x, audio_features, mask=decoder.mask, kv_cache=kv_cache)
-    return unembed(decoder.ln(x), decoder.token_embedding.weight)
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_head: int,

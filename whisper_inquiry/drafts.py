@@ -27,11 +27,12 @@ from torch.nn.functional import scaled_dot_product_attention
 from whisper.decoding import Inference, PyTorchInference
 from whisper.model import MultiHeadAttention
 
-from .continuous import StepInference, decoder_logits
+from .continuous import StepInference
+from .unembed import decoder_logits
 
 LONGEST_MATCH = 4  # tokens of the newest text looked up in the draft to find where it has got to
 # draft tokens checked in one pass: on this CPU a pass over 16 positions costs about two one-token
-# passes (35 ms against 19 with tiny.en, before `continuous.unembed`), and a rejected token wastes the
+# passes (35 ms against 19 with tiny.en, before `unembed.unembed`), and a rejected token wastes the
 # rest of its pass. Re-checked with `unembed` on the bundled streams: 8, 16, 24, 32 and 48 within this
 # machine's noise of each other (0.95 to 1.14 s a refresh; 16 fastest in one round, 32 in the other)
 DRAFT_TOKENS = 16
