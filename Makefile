@@ -15,7 +15,7 @@ ENGINE ?=
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run serve test lint bench load live-load samples system-deps clean
+.PHONY: run serve test test-fast lint bench load live-load samples system-deps clean image
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,11 +45,16 @@ run: $(STAMP)
 	$(PY) scripts/serve.py --server.port $(PORT) $(if $(ENGINE),--engine $(ENGINE))
 
 serve: $(SERVE_STAMP)
-	$(PY) -m whisper_inquiry.serve --host $(SERVE_HOST) --port $(SERVE_PORT) --models $(MODELS)
+	$(PY) -m whisper_inquiry.serve --host $(SERVE_HOST) --port $(SERVE_PORT) --models $(MODELS) $(if $(REPLICAS),--replicas $(REPLICAS))
 
 test: $(STAMP) $(SERVE_STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q --durations=25
+
+# The edit-test loop: lint and every test but the browser's and Ray Serve's. CI runs `make test`, never this.
+test-fast: $(STAMP) $(SERVE_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not browser and not serve" --durations=10
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -63,13 +68,23 @@ bench: $(STAMP) system-deps
 # a class pressing Analyse at once: USERS simulated users through the app's Engine; SERVE=1 also through
 # Ray Serve (started here, or the endpoint ENGINE names), printed beside the in-process figures
 USERS ?= 8
-load: $(STAMP)
-	MALLOC_ARENA_MAX=2 $(PY) bench/load.py --users $(USERS) $(if $(SERVE),--engine serve $(if $(ENGINE),--url $(ENGINE)))
+load: $(STAMP) $(if $(SERVE),$(SERVE_STAMP))
+	MALLOC_ARENA_MAX=2 $(PY) bench/load.py --users $(USERS) $(if $(SERVE),--engine serve $(if $(ENGINE),--url $(ENGINE)) $(if $(REPLICAS),--replicas $(REPLICAS)))
 
 # LISTENERS Live listeners at once, speaking in real time, with and without drafts (bench/live.py)
 LISTENERS ?= 4
 live-load: $(STAMP)
 	$(PY) bench/live.py --listeners $(LISTENERS)
+
+# The image deploy/'s manifests run (Dockerfile): VARIANT=cpu (default) or cuda; CONTAINER=podman works too.
+IMAGE ?= whisper-inquiry:latest
+VARIANT ?= cpu
+CONTAINER ?= docker
+TORCH_INDEX_cpu := https://download.pytorch.org/whl/cpu
+TORCH_INDEX_cuda := https://download.pytorch.org/whl/cu128
+image:
+	$(CONTAINER) build --build-arg TORCH_INDEX=$(TORCH_INDEX_$(VARIANT)) --build-arg WHISPER_VERSION=$(WHISPER_VERSION) \
+	  -t $(IMAGE) .
 
 samples: system-deps
 	scripts/make_samples.sh

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.common import error
+from components.common import error, page_css
+from components.lesson import CURRENT
 from components.session import analysed
 from components.sidebar import now_showing, sidebar_ui
 from whisper_inquiry.errors import InquiryError
@@ -23,6 +24,7 @@ PAGES = {"From sound to text": [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/live.py", title="Live microphone", icon=":material/mic:"),
     st.Page("pages/export.py", title="Export and share", icon=":material/download:"),
+    st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
 ], "Experiments": [
     st.Page("pages/probe_occlusion.py", title="Occlusion: which sound made which word", icon=":material/blur_on:"),
     st.Page("pages/probe_surgery.py", title="Encoder-span surgery", icon=":material/content_cut:"),
@@ -41,6 +43,7 @@ def main() -> None:
     navigation = st.navigation(PAGES, expanded=True)  # every page in view: a class follows the list
     showing = st.sidebar.container(key="now_showing")  # first in the sidebar, filled once the trace is known
     request = sidebar_ui()
+    page_css()  # after the sidebar: presenter mode as just switched
     st.session_state["trace"] = None
     if request is not None:
         try:
@@ -50,6 +53,7 @@ def main() -> None:
             error(str(exc))
     with showing:
         now_showing(st.session_state["trace"])
+    st.session_state[CURRENT] = navigation.url_path  # for the lesson path's Previous / Next
     navigation.run()
 
 

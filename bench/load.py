@@ -6,9 +6,12 @@ moment, to one Engine. The same requests are also run one at a time; serial and 
 interleaved, because the machine may be shared and its speed drifts. Prints p50/p95/max latency from
 request to Trace, the throughput against the serial runs, the batch sizes the worker formed, peak
 memory, whether every concurrent result equals its solo run (tokens, texts and trees exactly; floats
-reported by their largest difference), and memory across repeated analyses. Ends with ONE JSON line.
+reported by their largest difference), and memory across repeated analyses. Ends with ONE JSON line
+per engine measured.
 
-`--engine serve` sends the same requests to a Ray Serve deployment (whisper_inquiry.serve_client).
+`--engine serve` (`make load SERVE=1`) then sends the same requests to a Ray Serve deployment
+(whisper_inquiry.serve_client; started here with `--replicas` replicas unless `--url` names one), prints
+the two engines side by side and ends with two JSON lines, `"engine": "inprocess"` and `"engine": "serve"`.
 """
 
 from __future__ import annotations
@@ -134,9 +137,10 @@ def concurrent(engine, requests) -> tuple[float, list, list[float]]:
     return time.perf_counter() - started, traces, latencies
 
 
-def local_serve(model: str) -> tuple[str, object]:
-    """Ray (2 CPUs here) and the Serve application on a free local port, as `make serve` starts them;
-    returns the URL and a function that shuts both down."""
+def local_serve(model: str, replicas: int = 1) -> tuple[str, object]:
+    """Ray and the Serve application on a free local port, as `make serve` starts them, the machine's
+    cores shared between `replicas` CPU replicas (each replica's torch uses as many threads as it has
+    CPUs, as the in-process engine uses them all); returns the URL and a function that shuts both down."""
     import socket
 
     import ray
@@ -150,10 +154,15 @@ def local_serve(model: str) -> tuple[str, object]:
         port = sock.getsockname()[1]
     import torch
 
-    ray.init(num_cpus=os.cpu_count() if torch.cuda.is_available() else 2, include_dashboard=False,
-             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    cores = os.cpu_count() or 2
+    # Ray runs its workers at nice 15; here the replica competes with this process's eight users for the
+    # same cores, where the in-process engine ran at this process's priority: give it the same
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, _system_config={"worker_niceness": 0},
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "MALLOC_ARENA_MAX": "2"}})
+    per_replica = 1 if torch.cuda.is_available() else max(1, cores // replicas)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({"models": model}), name="whisper-inquiry-load", route_prefix="/")
+    serve.run(build_app({"models": model, "num_replicas": replicas, "num_cpus": per_replica}),
+              name="whisper-inquiry-load", route_prefix="/")
 
     def stop() -> None:
         serve.shutdown()
@@ -244,6 +253,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("inprocess", "serve"), default="inprocess",
                         help="serve: also through Ray Serve (started here unless --url names it), beside in-process")
     parser.add_argument("--url", default=os.environ.get("WHISPER_INQUIRY_ENGINE"), help="a running Serve endpoint")
+    parser.add_argument("--replicas", type=int, default=1, help="replicas of the Serve engine started here")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
     parser.add_argument("--rounds", type=int, default=2, help="serial and concurrent rounds, interleaved")
@@ -280,15 +290,25 @@ def main() -> None:
     tolerance = FLOAT_TOLERANCE[device]
     print(f"{args.users} users, {audio_s:.0f} s of audio in all, model {args.model} on {device}, "
           f"warm-up {engine.warm_up_s:.2f} s", flush=True)
-    result = {"users": args.users, "options": args.options, "engine": args.engine, "model": args.model,
-              "device": device}
+    common = {"users": args.users, "options": args.options, "model": args.model, "device": device}
     print("in-process engine:")
     inprocess = measure(engine, requests, args.rounds, 0 if args.engine == "serve" else args.memory_runs, tolerance)
     solo = inprocess.pop("solo")
+    inprocess.update({
+        "engine": "inprocess", **common,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "max_batch": engine.batcher.max_batch,
+        "continuous": not args.lockstep,
+        "max_wait_ms": args.max_wait_ms,
+        "warm_up_s": round(engine.warm_up_s, 2),
+        "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),
+    })
+    lines = [inprocess]
     if args.engine == "serve":
         from whisper_inquiry.serve_client import ServeEngine
 
-        url, stop = (args.url, None) if args.url else local_serve(args.model)
+        engine.close(timeout_s=60)  # its worker and model leave the cores and memory to the replicas
+        url, stop = (args.url, None) if args.url else local_serve(args.model, args.replicas)
         try:
             print(f"Ray Serve engine at {url}:")
             served = measure(ServeEngine(url, args.model, answer_timeout_s=900), requests, args.rounds,
@@ -299,19 +319,25 @@ def main() -> None:
         finally:
             if stop is not None:
                 stop()
-        result.update(served)
-        result["inprocess"] = inprocess
-    else:
-        result.update(inprocess)
-    result.update({
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "max_batch": engine.batcher.max_batch,
-        "continuous": not args.lockstep,
-        "max_wait_ms": args.max_wait_ms,
-        "warm_up_s": round(engine.warm_up_s, 2),
-        "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),
-    })
-    print(json.dumps(result))
+        served.update({"engine": "serve", **common, "url": args.url or "started here",
+                       "replicas": None if args.url else args.replicas})
+        lines.append(served)
+        side_by_side(inprocess, served)
+    for line in lines:
+        print(json.dumps(line))
+
+
+def side_by_side(inprocess: dict, served: dict) -> None:
+    """The two engines' figures in one table, and the issue's targets for Serve (one replica)."""
+    print(f"{'':24s} {'in-process':>12s} {'Ray Serve':>12s} {'ratio':>7s}")
+    for key, label in (("p50_s", "p50 (s)"), ("p95_s", "p95 (s)"), ("max_s", "max (s)"),
+                       ("throughput_vs_serial", "throughput vs serial")):
+        a, b = inprocess[key], served[key]
+        print(f"{label:24s} {a:12.2f} {b:12.2f} {b / a:7.2f}")
+    a, b = statistics.median(inprocess["concurrent_s"]), statistics.median(served["concurrent_s"])
+    print(f"{'all at once (s)':24s} {a:12.2f} {b:12.2f} {b / a:7.2f}")
+    print(f"targets: Serve p50 within 1.3x of in-process: {served['p50_s'] / inprocess['p50_s']:.2f}x; "
+          f"all-at-once throughput within 15%: {a / b - 1:+.0%}")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,22 @@ from plotly.subplots import make_subplots
 
 from whisper_inquiry.trace import AUDIO_CTX_S, FRAME_S, Attempt, Window
 
-from .common import ATTENTION_SCALE, MEL_SCALE, ROOM_PX, font_px, label_step, ordinal, safe, stagger, style, text_px
+from .common import (
+    ATTENTION_SCALE,
+    MEL_SCALE,
+    font_px,
+    label_step,
+    ordinal,
+    plot_room,
+    safe,
+    stagger,
+    style,
+    text_px,
+)
 from .token_figs import label
 from .tree_figs import short
+
+MAX_ROWS_PX = 760  # the tallest a chart of one row per token grows; past it, labels are thinned
 
 
 def short_label(step) -> str:
@@ -39,16 +52,24 @@ def cross_attention_figure(attempt: Attempt, window: Window, z: np.ndarray, titl
     fig = go.Figure(go.Heatmap(z=z, x=times, y=list(range(len(labels))), colorscale=ATTENTION_SCALE,
                                customdata=np.array(labels)[:, None].repeat(z.shape[1], 1),
                                hovertemplate="%{customdata} looks at %{x:.2f} s: %{z:.3f}<extra></extra>"))
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed",
+    row_px = int(1.45 * font_px())
+    plot_px = min(MAX_ROWS_PX, max(260, row_px * len(labels)))  # long clips: every n-th token named, hover for all
+    every = label_step(len(labels), plot_px, row_px)
+    shown = list(range(0, len(labels), every))
+    fig.update_yaxes(tickmode="array", tickvals=shown, ticktext=[labels[i] for i in shown], autorange="reversed",
                      automargin=True, title_standoff=12)
-    return style(fig, title, "audio time (s)", "token being written",
-                 max(420, int(1.45 * font_px()) * len(labels) + 160))
+    return style(fig, title, "audio time (s)", "token being written" + (f" (every {ordinal(every)})" if every > 1
+                                                                        else ""), plot_px + 160)
+
+
+MAX_LANES = 3  # word-label lanes over the log-mel
 
 
 def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] | None = None,
-               room_px: float = ROOM_PX) -> go.Figure:
+               room_px: float | None = None) -> go.Figure:
     """The log-mel with each word's span drawn over it (labels in lanes, never on top of each other) and,
     below, the DTW path (token row against time), its token labels thinned to what the height holds."""
+    room_px = room_px or plot_room()
     content = int(window.content_s / FRAME_S)
     mel = window.mel[:, : max(2, content)]
     mel = mel[:, : mel.shape[1] // 2 * 2].reshape(mel.shape[0], -1, 2).mean(-1)  # 20 ms columns
@@ -62,18 +83,23 @@ def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] 
     spans = [((w.start_s + w.end_s) / 2 - text_px(w.word.strip()) * s_per_px / 2,
               (w.start_s + w.end_s) / 2 + text_px(w.word.strip()) * s_per_px / 2) for w in words]
     lanes = stagger(spans, gap=6 * s_per_px)
-    n_lanes = max(lanes, default=0) + 1
+    # at most three lanes, so the words still read left to right: a long clip on a narrow screen needed 15
+    # and scrambled the order; the words past them keep their line on the log-mel and their hover
+    labelled = [k for k, lane in enumerate(lanes) if lane < MAX_LANES]
+    unlabelled = len(words) - len(labelled)
+    n_lanes = max([lanes[k] for k in labelled], default=0) + 1
     n_rows = len(attempt.steps)
     row_px = int(1.5 * size)  # each token row of the path gets room for one label
-    path_px = max(260, row_px * n_rows // max(1, label_step(n_rows, row_px * n_rows, row_px)))
+    path_px = min(MAX_ROWS_PX, max(260, row_px * n_rows))  # long clips: labels thinned, not a page 9,000 px tall
     lanes_px = int(1.8 * size) * n_lanes
     mel_px = 260
     total = lanes_px + mel_px + path_px
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.02,
                         row_heights=[lanes_px / total, mel_px / total, path_px / total])
     fig.add_trace(go.Scatter(
-        x=[(w.start_s + w.end_s) / 2 for w in words], y=lanes, mode="text", text=[safe(w.word.strip()) for w in words],
-        textfont={"size": size}, cliponaxis=False, customdata=[[w.start_s, w.end_s] for w in words],
+        x=[(words[k].start_s + words[k].end_s) / 2 for k in labelled], y=[lanes[k] for k in labelled], mode="text",
+        text=[safe(words[k].word.strip()) for k in labelled], textfont={"size": size}, cliponaxis=False,
+        customdata=[[words[k].start_s, words[k].end_s] for k in labelled],
         hovertemplate="%{text}: %{customdata[0]:.2f}-%{customdata[1]:.2f} s<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Heatmap(z=mel, x=times, colorscale=MEL_SCALE, showscale=False,
                              hovertemplate="%{x:.2f} s<extra></extra>"), row=2, col=1)
@@ -100,5 +126,7 @@ def dtw_figure(attempt: Attempt, window: Window, highlight: tuple[float, float] 
     fig.update_xaxes(showgrid=False, row=1, col=1)
     fig.update_yaxes(visible=False, range=[n_lanes - 0.5, -0.5], row=1, col=1)
     fig.update_yaxes(showticklabels=False, title_text="log-mel", row=2, col=1)
-    return style(fig, "Word timings: dynamic time warping through the alignment heads' attention",
-                 height=total + 160)
+    title = "Word timings: dynamic time warping through the alignment heads' attention"
+    if unlabelled:
+        title += f" ({unlabelled} words left unlabelled for room: pick one below, or zoom)"
+    return style(fig, title, height=total + 160)

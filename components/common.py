@@ -8,7 +8,12 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 import streamlit as st
 
-ROOM_PX = 480  # plot width to plan labels for: a full-width chart on a 1024 px screen, sidebar open
+from .lesson import lesson_bar
+
+# plot widths to plan labels for: a full-width chart on a 1024 px screen, sidebar open, measured in Chromium
+# (figure 564 px, plot 461 px at a desk; in presenter mode the page's padding grows: figure 494, plot 370-394)
+ROOM_PX = 460
+PRESENTER_ROOM_PX = 370
 FONT_SIZE = 16  # chart text at a desk
 PRESENTER_FONT_SIZE = 22  # chart text on a projector, read from the back of a room
 ATTENTION_SCALE = "Viridis"  # one colour scale for every attention map, so heads compare at a glance
@@ -53,10 +58,11 @@ def text_px(text: str, size: int | None = None) -> float:
 
 def stagger(spans: list[tuple[float, float]], gap: float = 0.0) -> list[int]:
     """A lane per label so that no two labels in one lane overlap: spans are (start, end) along the axis
-    in any unit, lanes are numbered from 0. Greedy in order of start: the first lane with room."""
+    in any unit, lanes are numbered from 0. Greedy in order of the labels' centres (the words' reading order;
+    by their starts a long second word took the top lane from a short first one): the first lane with room."""
     lane_ends: list[float] = []
     lanes = [0] * len(spans)
-    for i in sorted(range(len(spans)), key=lambda k: spans[k][0]):
+    for i in sorted(range(len(spans)), key=lambda k: spans[k][0] + spans[k][1]):
         start, end = spans[i]
         lane = next((k for k, e in enumerate(lane_ends) if e + gap <= start), len(lane_ends))
         if lane == len(lane_ends):
@@ -74,8 +80,21 @@ def columns(spec: list[float] | int) -> list:
     return st.columns(spec)
 
 
-def wrap_title(title: str, size: int, room_px: float = ROOM_PX + 100) -> str:
-    """A title broken into lines (<br>) that fit the chart's width, instead of running off both edges."""
+def plot_room() -> float:
+    """The plot width labels are planned for: presenter mode's larger padding leaves a full-width chart less."""
+    return PRESENTER_ROOM_PX if presenting() else ROOM_PX
+
+
+def column_room(share: float) -> float:
+    """The room to plan a chart's labels for in a column of `columns()` that takes `share` of the width (they
+    stack in presenter mode)."""
+    return plot_room() if presenting() else ROOM_PX * share - 30
+
+
+def wrap_title(title: str, size: int, room_px: float | None = None) -> str:
+    """A title broken into lines (<br>) that fit the chart's width (the plot's room and its margins), instead of
+    running off both edges."""
+    room_px = room_px or plot_room() + 100
     if "<br>" in title:
         return "<br>".join(wrap_title(part, size, room_px) for part in title.split("<br>"))
     limit = max(16, int(room_px // (0.55 * size)))
@@ -89,16 +108,26 @@ def wrap_title(title: str, size: int, room_px: float = ROOM_PX + 100) -> str:
     return "<br>".join([*lines, line])
 
 
-def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int = 420) -> go.Figure:
+def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int = 420,
+          room_px: float | None = None) -> go.Figure:
     size = font_px()
     big = presenting()
-    title = wrap_title(title, size + 4)
-    extra_lines = title.count("<br>")
+    title = wrap_title(title, size + 4, (room_px or plot_room()) + 100)
+    lines = title.count("<br>") + 1
+    # The title hangs from the top of the figure and the top margin holds all its lines (1.3 em each) and a gap
+    # for the plot's top tick label. Plotly lifts a wrapped title's first line by about 0.7 em (measured in
+    # Chromium: a 2-line title ran 16 px off the top), so a wrapped title is pushed down by as much; placed
+    # "auto", wrapped lines ran down into the plot instead.
+    lift = round(0.7 * (size + 4)) if lines > 1 else 0
+    top = 8 + round(1.3 * (size + 4) * lines) + 18
+    if any(a.yanchor == "bottom" and (a.y or 0) >= 0.95 for a in fig.layout.annotations):
+        top += size + 10  # make_subplots' titles over the top row stand in the margin too
     fig.update_layout(
-        title={"text": title, "font": {"size": size + 4}},
+        title={"text": title, "font": {"size": size + 4}, "yref": "container", "y": 1.0, "yanchor": "top",
+               "pad": {"t": 8 + lift}},
         font={"size": size},
-        height=(int(height * 1.2) if big else height) + extra_lines * (size + 8),
-        margin={"l": 70, "r": 30, "t": 60 + extra_lines * (size + 8), "b": 60},
+        height=(int(height * 1.2) if big else height) + top - 60,
+        margin={"l": 70, "r": 30, "t": top, "b": 60},
         hoverlabel={"font_size": size},
     )
     if big:  # thicker lines: every drawn line 1.6 times as wide, at least 2 px
@@ -112,6 +141,15 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
         fig.update_xaxes(title_text=x)
     if y is not None:
         fig.update_yaxes(title_text=y)
+    return fig
+
+
+def legend_on_top(fig: go.Figure) -> go.Figure:
+    """A horizontal legend standing on the plot area, under the title: the top margin grows by one legend row,
+    so the legend neither covers the title nor the plot (a legend at a fixed y above the plot ran into wrapped
+    titles)."""
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+                      margin={"t": (fig.layout.margin.t or 60) + round(1.6 * font_px()) + 6})
     return fig
 
 
@@ -132,6 +170,41 @@ def show(fig: go.Figure, key: str | None = None, on_select: bool = False):
     return event
 
 
+# Streamlit's captions and muted text are grey at 60 % opacity (about 3.7:1 on white): under WCAG AA's 4.5:1
+# for small text. One darker grey for every caption, at a desk and on a projector (6.7:1 on white, 6:1 on
+# an st.info's blue).
+_CONTRAST_CSS = """
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] *,
+[data-testid="stWidgetLabel"] small, [data-testid="stMetricLabel"], [data-testid="stMetricLabel"] *,
+[data-testid="stFileUploaderDropzoneInstructions"] small, [data-testid="stFileChipName"] + small
+{ color: rgb(90, 92, 105) !important; }
+"""
+
+# Presenter mode, the whole page: Streamlit sizes nearly everything in rem (body 1 rem, captions, widget
+# labels and table cells 0.875 rem) and its data grid converts rem to px by the root's size, so one root
+# size of 23 px makes body text 23 px and every caption, label, table cell and metric label 20 px.
+# What Streamlit draws smaller than 0.875 rem (slider ends, tooltips, file chips) is lifted to 20 px;
+# headings, 1.44 times larger too, are brought back to sizes a projected screen still has room for.
+PRESENTER_ROOT_PX = 23
+_PRESENTER_CSS = f"""
+html {{ font-size: {PRESENTER_ROOT_PX}px; }}
+h1 {{ font-size: 2.2rem !important; }}
+h2 {{ font-size: 1.6rem !important; }}
+h3 {{ font-size: 1.3rem !important; }}
+[data-testid="stVerticalBlock"] {{ gap: 16px; }}  /* the desk's spacing: larger type, not larger gaps */
+[data-testid="stSliderTickBarMin"], [data-testid="stSliderTickBarMax"], [data-testid="stSliderThumbValue"],
+[data-testid="stTooltipContent"], [data-testid="stTooltipContent"] *, [data-testid="stFileChip"] *,
+[data-testid="stMetricDelta"], [data-testid="stMetricDelta"] *, [data-testid="stMarkdownContainer"] small,
+[data-testid="stCaptionContainer"] small, [data-testid="stHtml"] small {{ font-size: max(20px, 0.875rem) !important; }}
+"""
+
+
+def page_css() -> None:
+    """The house CSS, once per run (app.py, before the page): captions dark enough for WCAG AA, and in
+    presenter mode everything on the page, not only the charts, large enough for the back of a room."""
+    st.html(f"<style>{_CONTRAST_CSS}{_PRESENTER_CSS if presenting() else ''}</style>")
+
+
 def page_start(title: str, what: str) -> None:
     """Title and the short 'what am I looking at' note every page opens with."""
     st.session_state["_page_bytes"] = 0
@@ -141,13 +214,16 @@ def page_start(title: str, what: str) -> None:
 
 
 def page_end() -> None:
+    """The lesson path's Previous / Next (on its pages), then what the page cost to send."""
+    lesson_bar()
     sent = st.session_state.get("_page_bytes", 0)
     st.caption(f"Chart data sent to the browser for this page: {sent / 1e6:.2f} MB.")
 
 
 def safe(text: str) -> str:
-    """User-derived text (file names, transcripts) for HTML and plotly labels: shown, never interpreted."""
-    return html.escape(text, quote=True)
+    """User-derived text (file names, transcripts) for HTML and plotly labels: shown, never interpreted.
+    The double quote as &#34;, not &quot;: plotly decodes numeric entities but showed "&quot;" as written."""
+    return html.escape(text, quote=True).replace("&quot;", "&#34;")
 
 
 def plain(text: str) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
 import plotly.graph_objects as go
 
 from whisper_inquiry.trace import Trace
 
-from .common import ordinal, safe, style
-from .token_figs import every_nth, label
+from .common import font_px, legend_on_top, ordinal, safe, style
+from .token_figs import PROBABILITY_TICKS, every_nth, label
 
 
 def word_diff_html(a: str, b: str) -> str:
@@ -59,11 +60,36 @@ def aligned_probabilities_figure(a: Trace, b: Trace, name_a: str, name_b: str) -
                              hovertemplate="%{customdata}: %{y:.3f}<extra>" + safe(name) + "</extra>"))
     n = every_nth(len(x))
     fig.update_xaxes(tickmode="array", tickvals=x[::n], ticktext=names[::n], tickangle=-60)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.12})
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", tickvals=PROBABILITY_TICKS)
+    fig.update_layout(barmode="group")
     thinned = "" if n == 1 else f"<br>every {ordinal(n)} token labelled; hover for the others"
     fig = style(fig, "Token probabilities side by side (* where the two runs wrote different tokens)" + thinned,
                 None, "probability", 440)
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-                      margin={"t": fig.layout.margin.t + 36})  # the legend gets its own line under the title
+    return legend_on_top(fig)
+
+
+def head_shift_figure(shift: np.ndarray, name_a: str, name_b: str) -> go.Figure:
+    """Layers down, heads across: how far each encoder head's attention moved from run A to run B, the number
+    written in each cell so the ranking reads without the colour bar."""
+    n_layer, n_head = shift.shape
+    fig = go.Figure(go.Heatmap(
+        z=shift, x=[f"head {h}" for h in range(n_head)], y=[f"layer {i}" for i in range(n_layer)],
+        zmin=0, zmax=max(0.05, float(shift.max())), colorscale="Oranges", text=np.round(shift, 2),
+        texttemplate="%{text:.2f}", textfont={"size": font_px()}, colorbar={"thickness": 18},
+        hovertemplate="%{y}, %{x}: Jensen-Shannon distance %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig = style(fig, f"How far each encoder head's attention moved, {safe(name_a)} to {safe(name_b)}",
+                None, None, max(300, 60 * n_layer + 160))
+    fig.update_traces(colorbar_title_text="moved<br>0 = same<br>1 = unlike")
     return fig
+
+
+def alignment_heads_note(trace: Trace) -> str:
+    """Where a run's alignment heads came from, in a sentence; empty for openai-whisper's published ones."""
+    source = trace.model.alignment_heads_source
+    if source == "official":
+        return ""
+    if source == "generation_config.json":
+        return f"{trace.model.name}: alignment heads from its generation_config.json."
+    return (f"{trace.model.name} names no alignment heads, so they are {source.removeprefix('unknown: ')}: "
+            "word timings from them are a best guess.")

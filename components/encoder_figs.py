@@ -8,27 +8,29 @@ from plotly.subplots import make_subplots
 
 from whisper_inquiry.trace import AUDIO_CTX_S, Activation, HeadSummaries, Window
 
-from .common import ATTENTION_SCALE, MEL_SCALE, ROOM_PX, font_px, presenting, style, text_px
+from .common import ATTENTION_SCALE, MEL_SCALE, font_px, plot_room, style, text_px
 
 THUMB = 50  # thumbnail cells per side in the model view (0.6 s each)
 
 
-def activation_figure(act: Activation, title: str, start_s: float = 0.0) -> go.Figure:
+def activation_figure(act: Activation, title: str, start_s: float = 0.0, room_px: float | None = None) -> go.Figure:
+    room_px = room_px or plot_room()
     z = act.display.astype(np.float32)
     x = start_s + (np.arange(z.shape[1]) + 0.5) * act.seconds_per_column
     bound = float(np.percentile(np.abs(z), 99)) or 1.0
     fig = go.Figure(go.Heatmap(z=z, x=x, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
                                hovertemplate="%{x:.2f} s, channel group %{y}: %{z:.2f}<extra></extra>"))
-    return style(fig, title, "time (s)", "channel (grouped)", 330)
+    return style(fig, title, "time (s)", "channel (grouped)", 330, room_px=room_px)
 
 
-def positional_figure(positional: np.ndarray) -> go.Figure:
+def positional_figure(positional: np.ndarray, room_px: float | None = None) -> go.Figure:
+    room_px = room_px or plot_room()
     z = positional.astype(np.float32)  # (positions, dims), block-averaged over positions
     seconds = (np.arange(z.shape[0]) + 0.5) * 30 / z.shape[0]
     fig = go.Figure(go.Heatmap(z=z.T, x=seconds, colorscale="RdBu_r", zmid=0,
                                hovertemplate="%{x:.2f} s, dimension %{y}: %{z:.2f}<extra></extra>"))
     return style(fig, "Positional embedding (fixed sinusoids)",
-                 "position (s)", "dimension (grouped)", 330)
+                 "position (s)", "dimension (grouped)", 330, room_px=room_px)
 
 
 def _shrink(pooled: np.ndarray, size: int) -> np.ndarray:
@@ -38,12 +40,13 @@ def _shrink(pooled: np.ndarray, size: int) -> np.ndarray:
 
 
 def model_view_figure(enc: HeadSummaries, content_s: float = 30.0, title: str | None = None,
-                      room_px: float = ROOM_PX) -> go.Figure:
+                      room_px: float | None = None) -> go.Figure:
     """Every layer (rows) by every head (columns), one thumbnail each, on one shared colour scale. The
-    padding after `content_s` (rows and columns past the audio) is veiled in white and named.
+    padding after `content_s` (rows and columns past the audio) is veiled in white (the caption names where).
 
     The thumbnails are tiled into one heatmap rather than one subplot per head: a browser draws one
     trace far faster than 24 (or 48 for base), which keeps the page quick to open."""
+    room_px = room_px or plot_room()
     L, H = enc.n_layer, enc.n_head
     gap = 4
     step = THUMB + gap
@@ -73,10 +76,11 @@ def model_view_figure(enc: HeadSummaries, content_s: float = 30.0, title: str | 
                 x0, y0 = j * step - 0.5, i * step - 0.5
                 fig.add_shape(**veil, x0=x0 + cut, x1=x0 + THUMB, y0=y0, y1=y0 + THUMB)
                 fig.add_shape(**veil, x0=x0, x1=x0 + cut, y0=y0 + cut, y1=y0 + THUMB)
-    title = title or ("Where each encoder head looks (thumbnail: 30 s by 30 s"
-                      + (f"; veiled: padding after {content_s:.1f} s)" if cut < THUMB - 0.5 else ")"))
+    # the caption gives the thumbnails' scale and where the padding starts
+    title = title or "Where each encoder head looks"
     fig = style(fig, title, height=int(max(260, room_px * L / H) + 160))  # square thumbnails fill the width
-    fig.update_layout(margin={"t": fig.layout.margin.t + font_px() + 12})  # the head labels sit above the tiles
+    # the head labels sit above the tiles, between them and the title (which hangs from the figure's top)
+    fig.update_layout(margin={"t": fig.layout.margin.t + font_px() + 24})
     return fig
 
 
@@ -106,12 +110,11 @@ def head_view_figure(window: Window, head_map: np.ndarray, layer: int, head: int
     return style(fig, f"Head view: layer {layer}, head {head} ({res:.0f} ms per cell)", height=760)
 
 
-def head_summary_figure(enc: HeadSummaries, side_by_side: bool | None = None) -> go.Figure:
-    """Entropy and mean distance of every head, as two grids of numbers: side by side at a desk, one above
-    the other in presenter mode (each cell then keeps room for its number in large type)."""
+def head_summary_figure(enc: HeadSummaries, side_by_side: bool = False) -> go.Figure:
+    """Entropy and mean distance of every head, as two grids of numbers, one above the other: side by side,
+    a four-digit distance ran into its neighbour and the first colour bar into the second grid's layer names
+    on a 1024 px screen."""
     L, H = enc.n_layer, enc.n_head
-    if side_by_side is None:
-        side_by_side = not presenting()
     grid = {"rows": 1, "cols": 2, "horizontal_spacing": 0.14} if side_by_side else {"rows": 2, "cols": 1,
                                                                                      "vertical_spacing": 0.16}
     fig = make_subplots(**grid, subplot_titles=("entropy (bits)", "mean distance (ms)"))

@@ -11,15 +11,13 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import LogitLens, TokenStep
 
-from .common import font_px, label_step, safe, style, text_px
+from .common import font_px, label_step, plot_room, presenting, safe, style, text_px
 from .token_figs import label
-
-PLOT_WIDTH_PX = 850  # the room the columns get at 1500 px wide, after the sidebar, colour bar and layer names
 
 
 def _fit(text: str, cell_px: float, font: int) -> str:
     """Cut a guess to what its cell holds, so no cell's text runs over its neighbour's."""
-    room = max(1, int(cell_px / (0.6 * font)))
+    room = max(1, int(cell_px / (0.65 * font)))
     return text if len(text) <= room else text[: max(1, room - 1)] + "…"
 
 
@@ -31,19 +29,22 @@ def lens_figure(lens: LogitLens, steps: list[TokenStep], n: int) -> go.Figure:
     positions = list(range(n))
     labels = [safe(label(s)) for s in steps[:n]]
     size = font_px()
-    cell_px = PLOT_WIDTH_PX / max(1, n)
+    # the room the columns get on a 1024 px screen, the narrowest we plan for, after the layer names and the
+    # colour bar (planned for 1500 px, the guesses ran into each other at 1024)
+    plot_px = plot_room() - (90 if presenting() else 60)
+    cell_px = plot_px / max(1, n)
     cell_font = max(11, min(size - 2, int(cell_px / 4)))
     fig = go.Figure(go.Heatmap(
         z=z, x=positions, y=[f"layer {i}" for i in range(len(z))],
         text=[[safe(_fit(t, cell_px, cell_font)) for t in row[:n]] for row in lens.top_texts],
         texttemplate="%{text}" if cell_px >= 36 else None, textfont={"size": cell_font},
-        colorscale="Blues", zmin=0, zmax=1, colorbar={"title": {"text": "p(final token)"}},
+        colorscale="Blues", zmin=0, zmax=1, colorbar={"title": {"text": "p(final token)", "side": "right"}},
         customdata=[[[labels[j], float(lens.top_probs[i, j]), safe(lens.top_texts[i][j])] for j in range(n)]
                     for i in range(len(z))],
         hovertemplate="%{y}, token %{x} (%{customdata[0]})<br>top guess %{customdata[2]} "
                       "(p = %{customdata[1]:.2f})<br>p(final token) = %{z:.2f}<extra></extra>",
     ))
-    every = label_step(n, PLOT_WIDTH_PX, 1.2 * size)  # rotated labels: one line height each
+    every = label_step(n, plot_px, 1.2 * size)  # rotated labels: one line height each
     shown = positions[::every]
     fig.update_xaxes(tickmode="array", tickvals=shown, ticktext=[labels[i] for i in shown], tickangle=-60,
                      range=[-0.5, n - 0.5])

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import Trace
 
-from .common import ROOM_PX, font_px, style
+from .common import font_px, plot_room, style
 
 ENCODER, DECODER, CROSS = "#dbe9f6", "#fde3c8", "#d62728"
 
@@ -48,7 +48,7 @@ def model_figure(trace: Trace) -> go.Figure:
     that appends each chosen token to the decoder's input."""
     boxes = model_boxes(trace)
     longest = max(len(part) for b in boxes for part in b[1:3])
-    box_px = 0.84 * ROOM_PX / 2.35  # a box's width when the chart is as narrow as we plan for
+    box_px = 0.84 * plot_room() / 2.35  # a box's width when the chart is as narrow as we plan for
     size = int(min(font_px(), box_px / (0.62 * longest)))  # large type, but never wider than its box
     fig = go.Figure()
     centres: dict[str, tuple[float, float]] = {}

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from whisper_inquiry import signal
 
-from .common import MEL_SCALE, safe, style
+from .common import MEL_SCALE, font_px, legend_on_top, plot_room, safe, stagger, style, text_px
 
 DROP_SCALE = "RdBu_r"  # red: the token lost probability; blue: it gained
 
@@ -73,8 +73,9 @@ def _mel_heatmap(mel: np.ndarray, duration_s: float, max_cols: int = 750) -> go.
 
 
 def surgery_span_figure(mel: np.ndarray, duration_s: float, span_s: tuple[float, float],
-                        words: list[WordMark] = ()) -> go.Figure:
+                        words: list[WordMark] = (), room_px: float | None = None) -> go.Figure:
     """The log-mel to drag a span on (box select), the chosen span shaded and the words written under it."""
+    room_px = room_px or plot_room()
     fig = go.Figure(_mel_heatmap(mel, duration_s))
     n_mels = mel.shape[0]
     xs = np.arange(0, duration_s, 0.02)
@@ -82,14 +83,21 @@ def surgery_span_figure(mel: np.ndarray, duration_s: float, span_s: tuple[float,
                              marker={"size": 30, "color": "rgba(0,0,0,0)"}, showlegend=False))
     fig.add_vrect(x0=span_s[0], x1=span_s[1], fillcolor="#00bfff", opacity=0.35, line_width=2,
                   line_color="#00bfff")
-    for n, w in enumerate(words):  # two staggered rows, so neighbouring short words do not overlap
-        fig.add_annotation(x=(w.start_s + w.end_s) / 2, y=n_mels + (4 if n % 2 == 0 else 13), text=safe(w.text),
-                           showarrow=False,
-                           font={"size": 14, "color": "#d62728" if w.removed else "#222"})
-    fig.update_yaxes(range=[-0.5, n_mels + 18])
+    # each label in the first lane where it touches no other: words stay readable however fast the speech
+    s_per_px = max(duration_s, 1e-3) / room_px
+    spans = [((w.start_s + w.end_s) / 2 - text_px(w.text) * s_per_px / 2,
+              (w.start_s + w.end_s) / 2 + text_px(w.text) * s_per_px / 2) for w in words]
+    lanes = stagger(spans, gap=8 * s_per_px)
+    n_lanes = max(lanes, default=0) + 1
+    lane_mels = n_mels * 0.14  # one lane of text, in mel bands of height
+    for w, lane in zip(words, lanes):
+        fig.add_annotation(x=(w.start_s + w.end_s) / 2, y=n_mels + lane_mels * (lane + 0.6), text=safe(w.text),
+                           showarrow=False, font={"size": font_px(), "color": "#d62728" if w.removed else "#222"})
+    fig.update_yaxes(range=[-0.5, n_mels + lane_mels * (n_lanes + 0.3)],
+                     tickvals=list(range(0, n_mels + 1, 20)))  # mel bands only: the words above have no band
     fig.update_layout(dragmode="select", selectdirection="h")
     return style(fig, "Log-mel input: drag across it to choose the span whose encoder states are replaced",
-                 "time (s)", "mel band (low to high pitch)", 380)
+                 "time (s)", "mel band (low to high pitch)", 340 + 34 * n_lanes)
 
 
 def neuron_figure(mel: np.ndarray, duration_s: float, found) -> go.Figure:
@@ -127,6 +135,5 @@ def pitch_onset_figure(samples: np.ndarray, pitch, onset_times_s: np.ndarray, on
     fig.update_yaxes(title_text="frequency (Hz)", row=1, col=1)
     fig.update_yaxes(title_text="onset strength", row=2, col=1)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
-    fig.update_layout(legend={"orientation": "h", "y": 1.08, "x": 0})
-    return style(fig, "Pitch of the voice (pYIN, cyan) on the spectrogram, and where sounds begin (onsets)",
-                 height=560)
+    return legend_on_top(style(fig, "Pitch of the voice (pYIN, cyan) on the spectrogram, and where sounds begin "
+                               "(onsets)", height=560))

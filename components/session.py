@@ -1,8 +1,10 @@
 """What the pages share: the cached model(s), the trace store and the current trace.
 
-The model is cached once per process (`st.cache_resource`) and shared by every session; the library's
-run lock serialises its use. Traces are kept in one bounded, process-wide store keyed by audio hash,
-model and options, so memory stays flat however many classes use the app in a day.
+The model is cached once per process (`st.cache_resource`) and shared by every session; its engine's
+worker thread is the one that runs it. An engine the cache lets go of (a fourth model chosen) is closed: its
+worker thread ends and its model is freed once the requests in flight have finished. Traces are kept
+in one bounded, process-wide store keyed by audio hash, model and options, so memory stays flat
+however many classes use the app in a day.
 """
 
 from __future__ import annotations
@@ -16,17 +18,22 @@ import numpy as np
 import streamlit as st
 
 from whisper_inquiry.audio import Audio, load_audio
-from whisper_inquiry.engine import Engine
-from whisper_inquiry.engines import engine_for
+from whisper_inquiry.engines import EngineProtocol, engine_for
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.serve_client import ServeEngine
 from whisper_inquiry.trace import Trace
 
 MAX_TRACES = 12  # about 15 MB each for a 30 s clip on tiny.en
+MAX_ENGINES = 3  # models kept loaded at once; the least recently used one is closed
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model ...")
-def engine(name: str) -> Engine | ServeEngine:
+def release_engine(evicted: EngineProtocol) -> None:
+    """The cache's on_release: close what it evicts, without waiting (a session may still be using it:
+    its request finishes, then the worker ends and the model is freed)."""
+    evicted.close()
+
+
+@st.cache_resource(max_entries=MAX_ENGINES, show_spinner="Loading the model ...", on_release=release_engine)
+def engine(name: str) -> EngineProtocol:
     """The one engine of model `name`, shared by every session: pages ask it, never the model. In this
     process by default; a Ray Serve endpoint when WHISPER_INQUIRY_ENGINE names one (engines.engine_for)."""
     return engine_for(name)

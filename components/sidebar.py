@@ -16,9 +16,11 @@ from typing import Any
 
 import streamlit as st
 
-from components.common import md_escape
+from components.common import error, md_escape
 from whisper_inquiry.audio import SAMPLE_RATE
 from whisper_inquiry.engines import DEFAULT_MODEL, list_models
+from whisper_inquiry.errors import InquiryError
+from whisper_inquiry.models import check_model, is_multilingual
 from whisper_inquiry.options import STRATEGIES, TASKS, AnalysisOptions
 from whisper_inquiry.samples import DEFAULT_SAMPLE, SAMPLES
 from whisper_inquiry.trace import Trace
@@ -33,10 +35,15 @@ SEED_MAX = 2**31 - 1
 DEFAULTS: dict[str, Any] = dict(
     source=SOURCES[0], sample=DEFAULT_SAMPLE.name, model=DEFAULT_MODEL, task="transcribe", language="auto",
     strategy="greedy", beam=5, patience=1.0, temperature=0.7, best_of=5, seed=0, top_k=10, timestamps=True,
-    fallback=True, prompt="", presenter=False,
+    fallback=True, prompt="", presenter=False, own_model="",
 )
+OWN_MODEL = "your own"  # the Model choice that opens a text field for a folder or a Hugging Face repo id
+OWN_MODEL_HELP = ("A Hugging Face Whisper checkpoint (a fine-tune, distil-whisper, any size): its folder on this "
+                  "machine, or a Hub repo id such as openai/whisper-small (read from the local Hugging Face cache, "
+                  "downloaded once when online). An openai-whisper .pt file works too.")
 _KEPT = "_sidebar_choices"  # plain session state: survives page switches and hidden widgets
 _CLIPS = "_sidebar_clips"  # source -> (bytes, file name) of the last upload and the last recording
+_LAST_MODEL = "_sidebar_last_model"  # the last model that could be opened: kept when an own model cannot
 
 
 @dataclass(frozen=True)
@@ -115,13 +122,47 @@ def audio_ui() -> tuple[bytes, str] | None:
     return clip
 
 
+def own_model_input(key: str, label: str = "Folder or Hugging Face repo id") -> str | None:
+    """A text field for a model of one's own; its name once it checks out, else None with one line said why.
+    The check reads the checkpoint's config and files, not its weights, so it costs nothing on each rerun."""
+    own = st.text_input(label, key=key, placeholder="openai/whisper-small or /path/to/checkpoint",
+                        help=OWN_MODEL_HELP).strip()
+    if not own:
+        st.caption("Type a checkpoint's folder or a repo id, then press Enter.")
+        return None
+    try:
+        check_model(own)
+    except InquiryError as exc:
+        error(str(exc).splitlines()[0])
+        return None
+    return own
+
+
 def model_ui() -> str:
     models = list_models()
     names = [m.name for m in models]
+    kept = _kept()
+    if kept["model"] not in names and kept["model"] != OWN_MODEL:  # a link naming a model of one's own
+        kept["own_model"], kept["model"] = kept["model"], OWN_MODEL
     labels = {m.name: f"{m.name} ({m.source})" if m.available_offline else f"{m.name} (download)" for m in models}
-    return _keep("model", st.selectbox(
-        "Model", names, key=_seed("model", lambda v: v in names), format_func=labels.get,
-        help="Bundled models work offline; the others are downloaded by openai-whisper on first use."))
+    labels[OWN_MODEL] = "your own checkpoint ..."
+    choice = _keep("model", st.selectbox(
+        "Model", [*names, OWN_MODEL], key=_seed("model", lambda v: v in names or v == OWN_MODEL),
+        format_func=labels.get,
+        help="Bundled models work offline; the others are downloaded by openai-whisper on first use. "
+             "'your own' opens a fine-tuned or Hugging Face checkpoint."))
+    if choice != OWN_MODEL:
+        st.session_state[_LAST_MODEL] = choice
+        return choice
+    _seed("own_model", lambda v: isinstance(v, str))
+    own = own_model_input("own_model")
+    _keep("own_model", st.session_state["own_model"].strip())
+    if own is None:  # nothing usable typed yet: the app keeps the model it had
+        kept_name = st.session_state.get(_LAST_MODEL, DEFAULT_MODEL)
+        st.caption(f"Still showing {md_escape(kept_name)}.")
+        return kept_name
+    st.session_state[_LAST_MODEL] = own
+    return own
 
 
 def options_ui(multilingual: bool) -> AnalysisOptions:
@@ -164,8 +205,11 @@ def options_ui(multilingual: bool) -> AnalysisOptions:
 
 def presenter_ui() -> bool:
     """One switch for projecting to a class; what it changes is drawn by components.common."""
-    return _keep("presenter", st.toggle("Presenter mode", key=_seed("presenter"),
-                                        help="Larger type, fewer labels and thicker lines, for the back of the room."))
+    on = _keep("presenter", st.toggle("Presenter mode", key=_seed("presenter"),
+                                      help="Larger type, fewer labels and thicker lines, for the back of the room."))
+    if on:  # on a 1024 px projector this sidebar takes a third of the width
+        st.caption("On a narrow screen, hide this sidebar (« at its top) to give the charts its room.")
+    return on
 
 
 def url_params(multilingual: bool) -> dict[str, str]:
@@ -182,7 +226,10 @@ def url_params(multilingual: bool) -> dict[str, str]:
         names.append("prompt")
     if kept["presenter"]:
         names.append("presenter")
-    return {n: str(int(kept[n])) if isinstance(kept[n], bool) else str(kept[n]) for n in names}
+    params = {n: str(int(kept[n])) if isinstance(kept[n], bool) else str(kept[n]) for n in names}
+    if kept["model"] == OWN_MODEL and kept["own_model"]:
+        params["model"] = kept["own_model"]  # the link names the checkpoint itself
+    return params
 
 
 def sidebar_ui() -> Request | None:
@@ -191,7 +238,7 @@ def sidebar_ui() -> Request | None:
         presenter_ui()
         audio = audio_ui()
         model_name = model_ui()
-        multilingual = not model_name.endswith(".en")
+        multilingual = is_multilingual(model_name)
         options = options_ui(multilingual)
     st.session_state["model_name"] = model_name  # the Live page's model, even before any audio is chosen
     st.query_params.from_dict(url_params(multilingual))

@@ -39,12 +39,13 @@ def transcript_html(steps: list[TokenStep], show_timestamps: bool = False, words
         if step.is_eot or (step.is_timestamp and not show_timestamps):
             continue
         word = words[k] if words and k is not None else None
-        style_ = f"background:{_colour(step.prob)};padding:2px 1px;border-radius:3px;line-height:2.1"
+        # near-black on every band: at least 5:1 (WCAG AA), where the page's own grey-blue text was 3.4:1
+        style_ = f"background:{_colour(step.prob)};color:#111;padding:2px 1px;border-radius:3px;line-height:2.1"
         if step.is_timestamp:
-            style_ = "color:#666;font-size:0.8em;padding:0 2px"
+            style_ = "color:#555;font-size:0.8em;padding:0 2px"  # 7:1 on white
         when = f' data-start="{word.start_s:.2f}" data-end="{word.end_s:.2f}"' if word is not None else ""
         spans.append(f'<span title="{_tooltip(step, word)}"{when} style="{style_}">{safe(step.text)}</span>')
-    legend = " ".join(f'<span style="background:{c};padding:2px 6px;border-radius:3px">{label}</span>'
+    legend = " ".join(f'<span style="background:{c};color:#111;padding:2px 6px;border-radius:3px">{label}</span>'
                       for _, c, label in LEGEND)
     return (f'<div style="font-size:{size_em}em;white-space:pre-wrap">{"".join(spans)}</div>'
             f'<div style="margin-top:.6em;font-size:.9em">{legend}</div>')
@@ -69,6 +70,18 @@ def fallback_note(window: Window) -> str | None:
                 "Treat this text with suspicion.")
     return (f"{where}: {len(attempts) - 1} attempt(s) failed whisper's checks; the text comes from attempt "
             f"{len(attempts)}, at temperature {final.temperature:g}, which passed them.")
+
+
+def attempt_note(window: Window) -> str:
+    """Which attempt a window's tokens come from, when it was sampled: a drawn token may be far from the
+    most likely one (rank 11,330), and the page must not let that pass for the decoder's best guess."""
+    final = window.final
+    n = len(window.attempts)
+    which = f"attempt {n} of {n}" if n > 1 else "the only attempt"
+    return (f"These tokens come from {which}, sampled at temperature {final.temperature:g}: each token was "
+            "drawn at random from the probabilities shown, so a chosen token can rank far below the most likely "
+            "one (its rank is in the table)." + (" Whisper's temperature fallback made it after the greedy "
+                                                 "attempt failed its checks (see Search tree)." if n > 1 else ""))
 
 
 def language_label(code: str, prob: float) -> str:

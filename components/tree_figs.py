@@ -14,9 +14,10 @@ import plotly.graph_objects as go
 
 from whisper_inquiry.trace import SearchTree
 
-from .common import GREY, ROOM_PX, font_px, safe, style
+from .common import GREY, font_px, plot_room, safe, style
 
 DROPPED = ("pruned", "alternative")
+BEAM_ORDER = {"kept": 0, "finished": 1}  # rows of a beam step: a beam of 5 keeps rows 1-5, whatever else ended
 STATUS_STYLE = {  # marker symbol, legend name
     "root": ("square", "prompt"),
     "kept": ("circle", "kept for the next step"),
@@ -40,9 +41,22 @@ def fit(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max(1, max_chars - 1)] + "…"
 
 
+def by_probability(tree: SearchTree) -> bool:
+    """A greedy or single-sample tree holds one distribution's top-k per step: its rows are probability ranks,
+    so a sampled token is drawn where it stood. Beam search and best-of sampling expand several prefixes per
+    step: their rows order the candidates, the chosen one on top."""
+    if tree.strategy == "beam" or len(tree.rank) != len(tree):
+        return False
+    on_path = {0, *tree.chosen_path}
+    return all(tree.parent[i] in on_path for i in range(1, len(tree)))
+
+
 def layout(tree: SearchTree, first: int, last: int, show_dropped: bool = True) -> dict[int, tuple[int, int]]:
-    """(x, y) per node in steps [first, last]: x is the step, y the row (0 = top): the chosen path first,
-    then the other kept or finished candidates by cumulative log-probability, then (if shown) the dropped."""
+    """(x, y) per node in steps [first, last]: x is the step, y the row (0 = top). Greedy and sampling: by
+    probability rank at that step (a token drawn from beyond the top-k goes one row below them). Beam search:
+    the chosen path first, then the other kept or finished candidates by cumulative log-probability, then (if
+    shown) the dropped."""
+    ranked = by_probability(tree)
     by_step: dict[int, list[int]] = defaultdict(list)
     for i, step in enumerate(tree.step):
         if first <= step <= last and (show_dropped or tree.status[i] not in DROPPED or i in tree.chosen_path):
@@ -50,30 +64,46 @@ def layout(tree: SearchTree, first: int, last: int, show_dropped: bool = True) -
     chosen = set(tree.chosen_path)
     pos = {}
     for step, nodes in by_step.items():
-        nodes.sort(key=lambda i: (i not in chosen, tree.status[i] in DROPPED, -tree.cum_logprob[i]))
-        for rank, i in enumerate(nodes):
-            pos[i] = (step, rank)
+        if ranked:
+            nodes.sort(key=lambda i: (tree.rank[i] < 0, tree.rank[i]))
+        else:  # the beams carried on take the first rows, then the finished, then the dropped
+            nodes.sort(key=lambda i: (BEAM_ORDER.get(tree.status[i], 2), i not in chosen, -tree.cum_logprob[i]))
+        for row, i in enumerate(nodes):
+            pos[i] = (step, row)
     return pos
 
 
-def label_chars(first: int, last: int, room_px: float = ROOM_PX) -> int:
+def node_label(tree: SearchTree, i: int, row: int, max_chars: int, ranked: bool) -> str:
+    """The token cut to its room; in a tree drawn by rank (`ranked`), a token drawn from beyond the top-k
+    says its real rank (#11,331), since its row is only the one below them."""
+    text = fit(short(tree.text[i]), max_chars)
+    if ranked and tree.rank[i] >= 0 and tree.rank[i] != row:
+        text += f" #{tree.rank[i] + 1:,}"
+    return text
+
+
+def label_chars(first: int, last: int, room_px: float | None = None) -> int:
     """How many characters a label may have so that it ends before the next step's marker."""
+    room_px = room_px or plot_room()
     step_px = room_px / max(1, last - first + 1)
     return max(2, int((step_px - 14) // (0.6 * font_px())))
 
 
-def steps_that_fit(room_px: float = ROOM_PX, min_chars: int = 8) -> int:
+def steps_that_fit(room_px: float | None = None, min_chars: int = 8) -> int:
     """How many steps one screen can show with labels of at least `min_chars` characters."""
+    room_px = room_px or plot_room()
     return max(4, int(room_px // (min_chars * 0.6 * font_px() + 14)))
 
 
 def tree_figure(tree: SearchTree, first: int, last: int, show_dropped: bool | None = None,
-                room_px: float = ROOM_PX) -> go.Figure:
+                room_px: float | None = None) -> go.Figure:
     """Steps across, ranks down. Kept and finished candidates are labelled in black (the chosen path in
     bold); dropped ones, when shown, are grey with grey labels. Hover any node for its whole text."""
+    room_px = room_px or plot_room()
     if show_dropped is None:
         show_dropped = tree.strategy != "beam"  # greedy's runners-up are the whole point of its tree
     pos = layout(tree, first, last, show_dropped)
+    ranked = by_probability(tree)
     chosen = set(tree.chosen_path)
     size = font_px()
     max_chars = label_chars(first, last, room_px)
@@ -95,7 +125,7 @@ def tree_figure(tree: SearchTree, first: int, last: int, show_dropped: bool | No
         if not nodes:
             continue
         faded = status in DROPPED
-        texts = [fit(short(tree.text[i]), max_chars) for i in nodes]
+        texts = [node_label(tree, i, pos[i][1], max_chars, ranked) for i in nodes]
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in nodes], y=[pos[i][1] for i in nodes], mode="markers+text",
             text=[f"<b>{safe(t)}</b>" if i in chosen else safe(t) for i, t in zip(nodes, texts)],
@@ -113,10 +143,13 @@ def tree_figure(tree: SearchTree, first: int, last: int, show_dropped: bool | No
             name=name))
     n_rows = 1 + max((y for _, y in pos.values()), default=0)
     fig.update_layout(showlegend=False, plot_bgcolor="white")  # the page's caption names every mark
+    rank_title = ("probability rank (1 = most likely)" if ranked else
+                  "beams kept, best first; then finished, dropped" if tree.strategy == "beam" else "rank (1 = best)")
     fig.update_yaxes(range=[n_rows - 0.5, -0.6], tickmode="array", tickvals=list(range(n_rows)),
-                     ticktext=[str(r + 1) for r in range(n_rows)], title_text="rank (1 = best)",
+                     ticktext=[str(r + 1) for r in range(n_rows)], title_text=rank_title,
                      showgrid=False, zeroline=False)
-    fig.update_xaxes(title_text="step (tokens written so far)", dtick=1, range=[first - 0.3, last + 0.9],
+    # half a step before the first: its label, centred over the node, stays clear of the rank numbers
+    fig.update_xaxes(title_text="step (tokens written so far)", dtick=1, range=[first - 0.5, last + 0.9],
                      showgrid=True, gridcolor="#eeeeee", zeroline=False)
     return style(fig, "Search tree (bold, on top: the final choice)",
                  height=min(1400, max(400, int(2.4 * size) * n_rows + 200)))
@@ -145,7 +178,7 @@ def differing_words(chosen: str, other: str) -> list[tuple[str, bool]]:
 
 def _word_html(word: str, differs: bool) -> str:
     stamp = re.fullmatch(r"\d+\.\d+s", word) is not None
-    html = f'<span style="color:#777;font-size:.8em">{safe(word)}</span>' if stamp else safe(word)
+    html = f'<span style="color:#555;font-size:.8em">{safe(word)}</span>' if stamp else safe(word)
     return f'<mark style="background:#ffd54f">{html}</mark>' if differs else html
 
 

@@ -5,13 +5,16 @@ import streamlit as st
 
 from components.alignment_figs import cross_attention_figure, cross_matrix, dtw_figure
 from components.common import page_end, page_start, show
+from components.compare_view import alignment_heads_note
+from components.glossary import term
 from components.listen import DTW_NOTE, pad_span, play
 from components.session import require_trace, window_ui
 
 page_start("Where in the audio did each word come from?",
-           "While writing each token, the decoder's cross-attention looks back at the encoder's 1,500 moments. "
-           "A few heads (the 'alignment heads') look where the word is being spoken; whisper follows their "
-           "bright path with dynamic time warping to time every word.")
+           f"While writing each token, the decoder's {term('cross-attention')} looks back at the encoder's 1,500 "
+           "moments. "
+           f"A few heads (the {term('alignment head', 'alignment heads')}) look where the word is being spoken; "
+           f"whisper follows their bright path with {term('DTW', 'dynamic time warping')} to time every word.")
 trace = require_trace()
 index = window_ui(trace, "align_window")
 window = trace.windows[index]
@@ -36,6 +39,8 @@ else:
 show(cross_attention_figure(attempt, window, cross_matrix(attempt, window, layer, head), title, normalise))
 st.caption(f"Each row is one token being written; each column is {cross.seconds_per_column * 1000:.0f} ms of "
            f"audio. Alignment heads here: {', '.join(f'L{a}H{b}' for a, b in cross.alignment_heads)}.")
+if note := alignment_heads_note(trace):
+    st.info(note)
 
 st.subheader("Word timings, to check by ear")
 st.warning(DTW_NOTE)

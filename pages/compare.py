@@ -1,15 +1,24 @@
 """Compare: two runs side by side, for a model, a decoding choice, or a change to the audio."""
 
+import numpy as np
 import streamlit as st
 
+from components.alignment_figs import cross_attention_figure, cross_matrix
 from components.common import columns, error, page_end, page_start, safe, show
-from components.compare_view import aligned_probabilities_figure, word_diff_html, word_error_rate
+from components.compare_view import (
+    aligned_probabilities_figure,
+    alignment_heads_note,
+    head_shift_figure,
+    word_diff_html,
+    word_error_rate,
+)
 from components.encoder_figs import model_view_figure
 from components.session import analysed, require_trace
+from components.sidebar import OWN_MODEL, own_model_input
 from components.transcript import transcript_html
 from components.tree_figs import step_count, steps_that_fit, tree_figure
 from whisper_inquiry.audio import SAMPLE_RATE, Audio
-from whisper_inquiry.derived import head_summaries
+from whisper_inquiry.derived import head_shift, head_summaries
 from whisper_inquiry.engines import list_models
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.options import STRATEGIES, AnalysisOptions
@@ -17,9 +26,10 @@ from whisper_inquiry.perturb import PERTURBATIONS, RANGES, Perturbation, apply
 from whisper_inquiry.vocab import language_name
 
 page_start("What changes if ...?",
-           "Run A is the analysis chosen in the sidebar. Run B changes one thing: the model, the decoding, or "
-           "the audio itself (noise, speed, trimming, silence, or pure noise, a classic trigger of "
-           "hallucinations). Differences in the text are marked; the charts line the two runs up.")
+           "Run A is the analysis chosen in the sidebar. Run B changes one thing: the model (a fine-tune against "
+           "its base, say), the decoding, or the audio itself (noise, speed, trimming, silence, or pure noise, a "
+           "classic trigger of hallucinations). Differences in the text are marked; the charts line the two "
+           "runs up.")
 trace_a = require_trace()
 options_a = trace_a.options
 kind = st.radio("Compare", ["two models", "two decodings", "clean vs changed audio"], horizontal=True)
@@ -28,7 +38,14 @@ model_b, options_b, what_b = trace_a.model.name, options_a, ""
 if kind == "two models":
     offline = [m.name for m in list_models() if m.available_offline]
     others = [n for n in offline if n != trace_a.model.name] or offline
-    model_b = st.selectbox("Model B", others)
+    c1, c2 = st.columns([1, 2])
+    model_b = c1.selectbox("Model B", [*others, OWN_MODEL], help="'your own': a fine-tuned or Hugging Face "
+                           "checkpoint, to see what fine-tuning moved.")
+    if model_b == OWN_MODEL:
+        with c2:
+            model_b = own_model_input("compare_own_model", "Model B: folder or Hugging Face repo id")
+        if model_b is None:
+            st.stop()
     what_b = model_b
 elif kind == "two decodings":
     c1, c2 = st.columns(2)
@@ -82,12 +99,38 @@ for trace, key, name in ((trace_a, "tree_a", name_a), (trace_b, "tree_b", name_b
     fig = tree_figure(tree, 0, min(step_count(tree), n_tree))
     show(fig.update_layout(title_text=f"{safe(name)}: search tree"), key=key)
 st.subheader("Encoder attention (first window)")
-left, right = columns(2)
-for column, trace, key, letter in ((left, trace_a, "enc_a", "A"), (right, trace_b, "enc_b", "B")):
-    with column:
-        window = trace.windows[0]
-        show(model_view_figure(head_summaries(trace, 0), window.content_s, f"{letter}: each encoder head", room_px=320),
-             key=key)
+# A above B, each the page's full width: side by side on a 1024 px screen, base's 6 x 8 thumbnails were 20 px
+# and their labels ran together
+for trace, key, letter in ((trace_a, "enc_a", "A"), (trace_b, "enc_b", "B")):
+    window = trace.windows[0]
+    show(model_view_figure(head_summaries(trace, 0), window.content_s, f"{letter}: each encoder head"), key=key)
 st.caption("Each thumbnail is one head (rows: where it is; columns: where it looks), over the 30 s window; the "
            "padding after the audio is veiled in white. Layers run down, heads across.")
+
+if kind == "two models":
+    st.subheader("Which encoder heads moved most")
+    try:
+        shift = head_shift(trace_a, trace_b)
+    except ValueError as exc:
+        st.info(f"Heads are compared one to one only between models of one shape: {exc}.")
+    else:
+        show(head_shift_figure(shift, "A", "B"), key="head_shift")
+        order = np.dstack(np.unravel_index(np.argsort(-shift, axis=None), shift.shape))[0][:3]
+        moved = ", ".join(f"layer {lyr} head {hd} ({shift[lyr, hd]:.2f})" for lyr, hd in order
+                          if shift[lyr, hd] >= 0.005)  # two decimals: what reads as 0.00 did not move
+        st.caption((f"Moved most: {moved}." if moved else "No head moved: both encoders attend alike on this clip.")
+                   + " For each head, each moment of audio's attention row in A is set against "
+                   "the same row in B (Jensen-Shannon distance), averaged over the audio's own moments. A "
+                   "fine-tune of the same model shows which heads it retrained; two different models of one "
+                   "size mostly differ everywhere.")
+    st.subheader("Cross-attention onto the audio (first window, alignment heads)")
+    for trace, key, letter in ((trace_a, "cross_a", "A"), (trace_b, "cross_b", "B")):  # full width, as above
+        attempt, window = trace.windows[0].final, trace.windows[0]
+        if attempt.cross is None or not attempt.steps:
+            st.info(f"{letter} wrote no tokens in the first window: no cross-attention to show.")
+            continue
+        show(cross_attention_figure(attempt, window, cross_matrix(attempt, window, None, None),
+                                    f"{letter}: cross-attention, mean of the alignment heads", True), key=key)
+        if note := alignment_heads_note(trace):
+            st.caption(note)
 page_end()

@@ -4,7 +4,9 @@ import streamlit as st
 
 from components import experiments as exp
 from components.common import page_end, page_start, show
+from components.compare_view import alignment_heads_note
 from components.experiment_figs import layer_head_fig, word_timing_fig
+from components.glossary import term
 from components.session import require_trace
 
 page_start("Which heads know where each word is?",
@@ -17,6 +19,8 @@ trace = require_trace()
 samples, model_name, task = trace.audio, trace.model.name, trace.options.task
 language = trace.language.detected if trace.model.multilingual else None
 dims = trace.model.dims
+if note := alignment_heads_note(trace):
+    st.info(note + " Below, 'official' means the heads this model runs with.")
 result = exp.alignment_finder(samples, model_name, task, language)
 if result is not None:
     values = {(s.layer, s.head): s.score for s in result.ranking}
@@ -25,10 +29,15 @@ if result is not None:
                         "share", marks=set(result.official), zmin=0, zmax=1))
     st.caption(f"The three best-ranked heads move word starts by {result.top3_shift_s:.2f} s on average against "
                f"all {len(result.official)} official heads.")
-    st.dataframe([{"rank": i + 1, "head": f"{s.layer}.{s.head}", "score": round(s.score, 3),
+    st.table([{"rank": i + 1, "head": f"{s.layer}.{s.head}", "score": round(s.score, 3),
                    "monotonic": round(s.monotonicity, 3), "sharpness": round(s.sharpness, 3),
                    "official": "★" if s.official else ""} for i, s in enumerate(result.ranking[:12])],
                  hide_index=True)
+    st.caption("score: the share of tokens whose attention peak falls on their own stretch of sound. "
+               f"{term('monotonic')}: "
+               "the share of tokens whose peak does not step back in time (by more than 0.1 s) from the last "
+               f"token's, so 1 means it walks forward with the words. {term('sharpness')}: the mean weight on each "
+               "token's peak (1: all of the attention on one 20 ms moment).")
     names = [f"{s.layer}.{s.head}" for s in result.ranking]
     picked = st.multiselect("Heads for DTW", names, default=names[:3])
     if picked:

@@ -1,9 +1,11 @@
 """Hallucination check: per segment, the evidence that Whisper wrote what the audio does not hold."""
 
+import math
+
 import streamlit as st
 
 from components import experiments as exp
-from components.common import page_end, page_start, plain, show
+from components.common import columns, page_end, page_start, plain, show
 from components.experiment_figs import hallucination_fig
 from components.session import require_trace
 
@@ -27,7 +29,7 @@ def source_ui():
 
 
 samples, model_name, task, language, gate_default, label = source_ui()
-left, right = st.columns(2)
+left, right = columns(2)
 gate = left.toggle("Whisper's no-speech skip on", value=gate_default,
                    help="transcribe drops a window when the model says no speech and is unsure of its text; "
                         "the presets turn it off to show what the decoder writes")
@@ -45,12 +47,24 @@ if result is not None:
     else:
         st.success("No segment looks hallucinated.")
     show(hallucination_fig(result))
+    st.caption("Below the log-mel, each dot is one written token: how far along the audio the alignment heads "
+               "looked while writing it. Real speech gives a staircase down and to the right; an invented "
+               "phrase often piles onto one moment, or onto the silent padding after the audio (red crosses).")
+    empty = [seg for seg in result.segments if not seg.text.strip()]
+    if empty:
+        at = sorted({f"{seg.start_s:.1f} s" for seg in empty})
+        st.caption(f"Whisper also wrote {len(empty)} empty segment{'s' if len(empty) > 1 else ''} (a pair of "
+                   f"timestamps with no words between them) at {', '.join(at)}: nothing to check there.")
     for i, seg in enumerate(result.segments, 1):
+        if not seg.text.strip():
+            continue
         with st.expander(f"#{i}  {seg.start_s:.1f}-{seg.end_s:.1f} s: {seg.verdict}", expanded=seg.likely_hallucinated):
             plain(seg.text)
+            spread = (f"{seg.attention_entropy:.2f} (0: one moment, 1: everywhere)"
+                      if math.isfinite(seg.attention_entropy) else "none (no tokens)")
             st.caption(f"average log-probability {seg.avg_logprob:.2f} · compression ratio {seg.compression_ratio:.2f}"
                        f" · no-speech probability {seg.no_speech_prob:.2f} · whisper's word-anomaly score "
-                       f"{seg.anomaly_score:.1f} · attention entropy {seg.attention_entropy:.2f}")
+                       f"{seg.anomaly_score:.1f} · attention spread {spread}")
             for e in seg.evidence:
                 st.markdown(("**strong:** " if e.strong else "weak: ") + exp.md_escape(e.message))
     if result.rerun_text is not None:

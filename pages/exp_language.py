@@ -6,6 +6,7 @@ from components import experiments as exp
 from components.common import page_end, page_start, show
 from components.experiment_figs import language_fig
 from components.session import require_trace
+from whisper_inquiry.vocab import language_name
 
 page_start("Which language is spoken in each window?",
            "whisper.transcribe guesses the language once, from the first 30 s, and keeps it for the whole file. "
@@ -21,7 +22,7 @@ if not trace.model.multilingual:
 result = exp.languages(trace.audio, trace.model.name)
 if result is not None:
     show(language_fig(result))
-    st.dataframe([{"window": f"{w.start_s:.0f}-{w.end_s:.0f} s", "language": w.name,
-                   "top guesses": ", ".join(f"{c} {p:.2f}" for c, p in w.top)} for w in result.windows],
-                 hide_index=True)
+    # names, not codes ("nn" is Norwegian Nynorsk), as a static table that wraps on a projector
+    st.table([{"window": f"{w.start_s:.0f}-{w.end_s:.0f} s", "language": language_name(w.name),
+               "top guesses": ", ".join(f"{language_name(c)} {p:.0%}" for c, p in w.top)} for w in result.windows])
 page_end()

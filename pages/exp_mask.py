@@ -1,5 +1,6 @@
 """Encoder attention window: how far each audio frame must look for the words to survive."""
 
+import pandas as pd
 import streamlit as st
 
 from components import experiments as exp
@@ -9,7 +10,8 @@ from components.session import require_trace
 
 page_start("How far does the encoder need to look?",
            "Each encoder frame (20 ms of sound) normally attends to all 1500 frames of the window. Here every "
-           "encoder head may only look ±k frames around itself. Published on tiny (er537, 2023): ±75 frames still "
+           "encoder head may only look ±k frames around itself. The interpretability researcher 'er537' published this "
+           "on tiny in 2023: ±75 frames still "
            "gives a near-correct transcript, ±50 garbles it, ±10 leaves nothing; 4 of 6 heads per layer survive "
            "±10 alone. This page reproduces that table live.")
 exp.explain("If a small window is enough, the encoder mostly works locally, like a phoneme detector; the words "
@@ -26,9 +28,13 @@ if result is not None:
     st.markdown("**Unmasked transcript**")
     plain(result.original_text)
     show(mask_fig(result))
-    st.dataframe([{"window": f"±{r.k} frames (±{r.k * 20} ms)", "heads limited": r.scope,
-                   "word error rate": f"{100 * r.word_error_rate:.0f}%", "transcript": r.text} for r in result.rows],
-                 hide_index=True)
+    # a static table: transcripts wrap, where a data grid would cut them exactly where the lesson is
+    st.table(pd.DataFrame([{"window": f"±{r.k} frames (±{r.k * 20} ms)", "heads limited": r.scope,
+                            "word error rate": f"{100 * r.word_error_rate:.0f}%", "transcript": r.text}
+                           for r in result.rows]).set_index("window"))
+    st.caption("Word error rate: the words of the unmasked transcript that were changed, dropped or added, over "
+               "its number of words. It passes 100% when the masked run writes more wrong words than the "
+               "original has.")
     singles = [r for r in result.rows if r.scope != "every head"]
     if singles:
         survive = sum(r.word_error_rate <= 0.1 for r in singles)

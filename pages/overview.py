@@ -43,16 +43,19 @@ with right:
 st.subheader("Segments")
 st.caption("Whisper writes timestamps itself; each segment is the text between two of them. Log-probability, "
            "no-speech probability and temperature belong to the 30 s window a segment came from.")
-st.dataframe(pd.DataFrame([{
-    "start (s)": round(s.start_s, 2), "end (s)": round(s.end_s, 2), "text": s.text.strip(),
-    "avg log-prob": round(s.avg_logprob, 3), "no-speech prob": round(s.no_speech_prob, 3),
-    "temperature": s.temperature,
-} for s in trace.segments]), hide_index=True, width="stretch")
+if not trace.segments:
+    st.caption("Whisper wrote no segment for this audio.")
+else:
+    st.table(pd.DataFrame([{  # a static table: each segment's text wraps in full
+        "time (s)": f"{s.start_s:.2f}-{s.end_s:.2f}", "text": s.text.strip(),
+        "avg log-prob": f"{s.avg_logprob:.3f}", "no-speech prob": f"{s.no_speech_prob:.3f}",
+        "temperature": f"{s.temperature:g}",
+    } for s in trace.segments]).set_index("time (s)"))
 
 st.subheader("The prompt: what the decoder is told before it writes")
 window = trace.windows[0]
-st.dataframe(pd.DataFrame([{"token": p.text, "id": p.id, "meaning": p.meaning} for p in window.final.prompt]),
-             hide_index=True)
+st.table(pd.DataFrame([{"token": p.text, "id": p.id, "meaning": p.meaning}
+                      for p in window.final.prompt]).set_index("token"))
 st.caption("Then the decoder writes one token at a time, each chosen from a probability distribution over "
            f"{trace.model.dims['n_vocab']:,} tokens.")
 plain(f"File: {trace.audio_name}")

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from components import probe_figs, probes
-from components.common import error, page_end, page_start, show
+from components.common import columns, error, page_end, page_start, presenting, show
 from components.listen import play
 from components.session import require_trace
 from whisper_inquiry.errors import InquiryError
@@ -24,13 +24,19 @@ if not words:
     st.stop()
 
 
+def default_word() -> int:
+    """The longest word by letters, away from the clip's edges: DTW stretches the first word back to 0 s
+    (mostly silence) and the last one into the trailing pause, so neurons found there fire on the edges."""
+    inner = range(1, len(words) - 1) if len(words) >= 3 else range(len(words))
+    return max(inner, key=lambda i: (sum(c.isalpha() for c in words[i].word), words[i].end_s - words[i].start_s))
+
+
 def controls_ui() -> tuple[int, float, float, int]:
-    c1, c2, c3 = st.columns([1, 2, 1])
+    c1, c2, c3 = columns([1, 2, 1])
     n_layer = int(trace.model.dims["n_audio_layer"])
     layer = c1.selectbox("Encoder block", range(n_layer), index=min(2, n_layer - 1))
     labels = [f"{w.word.strip()} ({w.start_s:.2f}-{w.end_s:.2f} s)" for w in words]
-    longest = max(range(len(words)), key=lambda i: words[i].end_s - words[i].start_s)
-    chosen = c2.selectbox("Span: a word", range(len(words)), index=longest, format_func=lambda i: labels[i])
+    chosen = c2.selectbox("Span: a word", range(len(words)), index=default_word(), format_func=lambda i: labels[i])
     top_k = c3.slider("Neurons", 1, 12, 6)
     return layer, words[chosen].start_s, words[chosen].end_s, top_k
 
@@ -45,9 +51,9 @@ show(probe_figs.neuron_figure(trace.windows[0].mel, duration_s, found))
 st.caption("Top: the log-mel. Bottom: each neuron's output (after its GELU) every 20 ms; the red box is the chosen "
            "word. A neuron bright only inside the box is selective for something heard there.")
 st.subheader("Where each neuron fires most in this clip")
-columns = st.columns(3)
+cells = st.columns(3) if not presenting() else None  # one above the other in presenter mode, in order
 for n, (neuron, peak, sel) in enumerate(zip(found.neurons, found.peak_s, found.selectivity)):
-    with columns[n % 3]:
+    with cells[n % 3] if cells else st.container():
         st.markdown(f"**neuron {neuron}**: {sel:+.2f} more active in the span; peaks at {peak:.2f} s")
         play(trace.audio, max(0.0, peak - 0.3), peak + 0.3)
 
@@ -65,7 +71,7 @@ if moments is None:
 else:
     table = pd.DataFrame([{"neuron": m.neuron, "sample": m.clip, "time (s)": round(m.time_s, 2),
                            "activation": round(m.activation, 2), "word there": m.word} for m in moments])
-    st.dataframe(table, hide_index=True)
+    st.table(table, hide_index=True)  # static: its headers wrap on a projector
     pick = st.selectbox("Play a moment", range(len(moments)),
                         format_func=lambda i: f"neuron {moments[i].neuron}: {moments[i].word or '?'} in "
                                               f"{moments[i].clip} at {moments[i].time_s:.2f} s")

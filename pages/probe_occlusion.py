@@ -4,7 +4,8 @@ import numpy as np
 import streamlit as st
 
 from components import probe_figs, probes
-from components.common import error, md_escape, page_end, page_start, plain
+from components.common import columns, error, md_escape, page_end, page_start, plain
+from components.glossary import term
 from components.listen import play
 from components.session import require_trace
 from whisper_inquiry.errors import InquiryError
@@ -19,7 +20,7 @@ trace = require_trace()
 
 def controls_ui() -> tuple[float, float, str, bool]:
     with st.form("occlusion_form", border=False):
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3 = columns(3)
         window_s = c1.slider("Window hidden (s)", 0.1, 3.0, probes.DEFAULT_WINDOW_S, 0.1)
         stride_s = c2.slider("Step between windows (s)", 0.1, 3.0, probes.DEFAULT_STRIDE_S, 0.1)
         fill = c3.selectbox("Hide it with", probes.FILLS, index=probes.FILLS.index(probes.DEFAULT_FILL),
@@ -62,7 +63,8 @@ def play_ui(result) -> None:
     begin, end = float(starts[j]), float(starts[j]) + result.options.window_s
     change = "loses" if result.drop[i, j] >= 0 else "gains"
     st.markdown(f"**Window {begin:.2f}-{end:.2f} s** hidden: token {i} ({md_escape(result.tokens[i].strip())}) "
-                f"{change} {abs(result.drop[i, j]):.2f} nats, its probability going from "
+                f"{change} {abs(result.drop[i, j]):.2f} {term('nats')} (log-probability, natural log: 0.69 nats halve "
+                f"it), its probability going from "
                 f"{np.exp(result.reference.logprobs[i]):.2f} to {result.prob_after[i, j]:.2f}")
     play(trace.audio, begin, end)
 

@@ -3,16 +3,18 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import page_end, page_start, show
+from components.common import columns, page_end, page_start, show
+from components.glossary import term
 from components.session import require_trace, window_ui
 from components.transcript import fallback_note
-from components.tree_figs import finalists_html, step_count, steps_that_fit, tree_figure
+from components.tree_figs import by_probability, finalists_html, step_count, steps_that_fit, tree_figure
 
 page_start("Which other sentences did the decoder consider?",
            "Greedy decoding takes the most probable token at every step: its tree is one path, with the "
-           "runners-up it passed over as side branches. Beam search keeps several partial sentences alive, "
-           "extends each, and prunes all but the best few; finished candidates are ranked at the end by "
-           "log-probability, divided by a length penalty.")
+           f"runners-up it passed over as side branches. {term('beam search', 'Beam search')} keeps several partial "
+           "sentences alive, extends each, and prunes all but the best few; finished candidates are ranked at the "
+           "end by "
+           f"{term('log-probability')}, divided by a {term('length penalty')}.")
 trace = require_trace()
 index = window_ui(trace, "tree_window")
 window = trace.windows[index]
@@ -43,18 +45,27 @@ else:
 attempt = window.attempts[attempt_index]
 tree = attempt.tree
 n_steps = step_count(tree)
-st.caption(f"Strategy: {tree.strategy}. {len(tree):,} candidates over {n_steps} steps: "
+if tree.strategy == "sampling":
+    strategy = f"sampling at temperature {attempt.temperature:g}" + (
+        "" if trace.options.strategy == "sampling" else
+        " (a fallback attempt: whisper samples at any temperature above 0, whatever the decoding chosen)")
+else:
+    strategy = "beam search" if tree.strategy == "beam" else "greedy"
+st.caption(f"Strategy: {strategy}. {len(tree):,} candidates over {n_steps} steps: "
            f"{tree.status.count('kept')} kept, {tree.status.count('pruned') + tree.status.count('alternative')} "
            f"dropped, {tree.status.count('finished')} finished.")
 if n_steps:
-    c1, c2 = st.columns([2, 1])
+    c1, c2 = columns([2, 1])
     fits = steps_that_fit()
     span = c1.slider("Steps shown (drag to move along the sentence)", 0, n_steps,
                      (0, min(n_steps, fits)), key="tree_steps")
     dropped = c2.toggle("Show dropped", tree.strategy != "beam", key="tree_dropped",
                         help="Beam search drops many candidates at every step; shown, they are grey and below.")
     show(tree_figure(tree, span[0], span[1], dropped))
-    st.caption("Each column is one step; rows are ranks at that step (1 = best); the thick black line is the "
+    rows = ("rows are each token's probability rank at that step (1 = most likely; a sampled token sits "
+            "where it stood, and one drawn from beyond the top few is drawn below them with its rank, #N)"
+            if by_probability(tree) else "rows are ranks at that step (1 = best)")
+    st.caption(f"Each column is one step; {rows}; the thick black line is the "
                "path to the final text. Filled circles: candidates kept for the next step, coloured by the "
                "probability of their last token (green: likely, red: unlikely). Open grey circles: dropped. "
                "Stars: finished (they wrote end-of-text). Labels are cut to fit their step: hover for the whole "

@@ -49,14 +49,12 @@ if result.pieces and use_multi == multilingual:
 c1, c2 = st.columns(2)
 with c1:
     st.subheader("Special tokens")
-    st.dataframe(pd.DataFrame(vocab.special_tokens(multilingual), columns=["id", "token", "meaning"]),
-                 hide_index=True)
+    st.table(pd.DataFrame(vocab.special_tokens(multilingual), columns=["id", "token", "meaning"]).set_index("id"))
 with c2:
     st.subheader("The prompt format")
     fmt = vocab.prompt_format(multilingual, language="es" if multilingual else "en",
                               task="translate" if multilingual else "transcribe", previous="earlier words")
-    st.dataframe(pd.DataFrame([(i, visible(t), m) for i, t, m in fmt], columns=["id", "token", "meaning"]),
-                 hide_index=True)
+    st.table(pd.DataFrame([(i, visible(t), m) for i, t, m in fmt], columns=["id", "token", "meaning"]).set_index("id"))
     sizes = vocab.vocabulary_sizes()
     st.caption("Vocabulary sizes: " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()) +
                ". English-only models use GPT-2's byte-level BPE; multilingual ones a larger table.")

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from components.common import columns, page_end, page_start, show
+from components.common import column_room, columns, page_end, page_start, show
+from components.glossary import term
 from components.listen import DTW_NOTE, clicked_index, pad_span, play, sync_click, word_of_token, words_on_mel_figure
 from components.session import require_trace, window_ui
 from components.token_figs import (
@@ -15,12 +16,14 @@ from components.token_figs import (
     probability_figure,
     timestamp_rows,
 )
-from components.transcript import language_section
+from components.transcript import attempt_note, language_section
 
 page_start("How sure was the decoder of each token?",
            "The decoder writes one token at a time. At each step it scores every token in its vocabulary; "
-           "after whisper's rules (no timestamps going backwards, no special tokens mid-sentence) a softmax "
-           "turns the scores into probabilities. Tall green bars are confident choices; short red ones are guesses.")
+           f"after whisper's rules (no timestamps going backwards, no special tokens mid-sentence) a {term('softmax')} "
+           "turns the scores into probabilities. Tall green bars are confident choices; short red ones are guesses. "
+           f"{term('␣ (leading space)', '␣')} marks a token that begins with a space: Whisper's tokens carry the "
+           "space before a word.")
 trace = require_trace()
 index = window_ui(trace, "tokens_window")
 window = trace.windows[index]
@@ -28,6 +31,8 @@ steps = window.final.steps
 if not steps:
     st.warning("No tokens were generated for this window.")
     st.stop()
+if window.final.temperature > 0:  # a sampled attempt: its tokens were drawn at random, not the most likely
+    st.info(attempt_note(window))
 
 choices = list(range(len(steps)))
 if "tokens_pick" not in st.session_state or st.session_state["tokens_pick"] not in choices:
@@ -38,13 +43,14 @@ chosen = st.selectbox("Inspect token (or click a bar)", choices, key="tokens_pic
                       format_func=lambda i: f"{i}: {label(steps[i])}  (p = {steps[i].prob:.2f})")
 c1, c2 = columns([3, 2])
 with c1:
-    show(alternatives_figure(steps[chosen]))
+    show(alternatives_figure(steps[chosen], column_room(0.6)))
 with c2:
     s = steps[chosen]
     st.metric("Probability", f"{s.prob:.1%}")
     st.metric("Rank among all tokens", s.rank + 1)
     st.metric("Entropy of this step", f"{s.entropy_bits:.2f} bits")
-    st.caption("Entropy is 0 bits when the decoder is certain and grows as probability spreads over more tokens.")
+    st.caption(f"{term('entropy', 'Entropy')} is 0 bits when the decoder is certain and grows as probability "
+               "spreads over more tokens.")
     word_index = word_of_token(steps, window.final.words)[chosen]
     if word_index is not None:
         word = window.final.words[word_index]
@@ -56,12 +62,12 @@ if word_index is not None:
     st.caption(DTW_NOTE)
 
 show(entropy_figure(steps))
-st.dataframe(pd.DataFrame([confidence_summary(steps)]), hide_index=True)
+st.table(pd.DataFrame([confidence_summary(steps)]), hide_index=True)
 
 st.subheader("Timestamp tokens")
 rows = timestamp_rows(steps, window.start_s)
 if rows:
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.table(pd.DataFrame(rows), hide_index=True)
     st.caption("Whisper writes time as tokens too: <|1.00|> means one second into the window, in 20 ms steps.")
 else:
     st.write("This run decoded without timestamps.")

@@ -28,7 +28,7 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     its own: the arenas fragment and the server's memory creeps up. Measured with bench/load.py, 200
     analyses: 1831 -> 2051 MB and still rising with glibc's default, 1326 -> 1504 MB and no trend with
     two arenas. (Set before any thread starts; elsewhere than glibc it does nothing.) Fixing glibc's
-    mmap threshold as well kept memory flatter still, but is suspected of slowing the app: README."""
+    mmap threshold as well kept memory flatter still, but was suspected of slowing the app: left alone."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return  # glibc read it at start
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from whisper_inquiry.analyze import analyze
@@ -39,3 +41,15 @@ def greedy_trace(tiny, weather):
 @pytest.fixture(scope="session")
 def beam_trace(tiny, weather):
     return analyze(tiny, weather, AnalysisOptions(strategy="beam", beam_size=4))
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright for the whole run: a second sync_playwright() while the first lives fails ("Sync API
+    inside the asyncio loop"), so every browser test file shares this one."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("/usr/bin/chromium is missing: install Debian's chromium package (never `playwright install`)")
+    with sync_playwright() as p:
+        yield p

@@ -13,6 +13,7 @@ PAGE_TITLES = {
     "compare": "What changes if ...?",
     "live": "Talk to Whisper",
     "export": "Take it with you",
+    "glossary": "What do these words mean?",  # issue 25
     # issue 12: experiments
     "probe_occlusion": "Which sound made which word?",
     "probe_surgery": "What if the encoder never heard this span?",

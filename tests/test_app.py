@@ -153,7 +153,8 @@ def test_export_offers_every_format_and_a_share_link(app):
 def test_logit_lens_last_layer_matches_most_tokens(app):
     app.switch_page("pages/lens.py").run()
     assert not app.exception
-    assert any("passes 50% at layer" in c.value for c in app.caption)
+    assert any("first gets more than half of the probability:" in c.value and " at layer " in c.value
+               for c in app.caption)
 
 
 def test_the_setup_survives_a_page_switch_and_the_url_keeps_it():

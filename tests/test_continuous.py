@@ -3,6 +3,7 @@ and each window's result equals its solo run."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -43,6 +44,37 @@ def batcher(tiny) -> Batcher:
     return Batcher(tiny, max_batch=4)
 
 
+@contextlib.contextmanager
+def paused_past(batcher: Batcher, position: int):
+    """Hold the worker after the step at which the first row in flight passes `position`, until the
+    block ends: the test acts while that row is certainly mid-decode, however fast the machine. Yields
+    the event set when the worker is held."""
+    reached, release = threading.Event(), threading.Event()
+    rows = batcher.rows
+    step = rows.step
+
+    def held_step():
+        step()
+        if not reached.is_set() and rows.rows and rows.rows[0].position > position:
+            reached.set()
+            release.wait(300)
+
+    rows.step = held_step
+    try:
+        yield reached
+    finally:
+        release.set()
+        del rows.step  # the class's own method again
+
+
+def _queued(batcher: Batcher, job: DecodeJob) -> None:
+    """Wait until `job` is in the worker's queue (an event, not a clock; the deadline only ends a hang)."""
+    deadline = time.monotonic() + 120
+    while not any(queued is job for queued in batcher._queue):
+        assert time.monotonic() < deadline, "the job never reached the queue"
+        time.sleep(0.005)
+
+
 def test_which_windows_join_the_rows_in_flight():
     assert joins_rows(GREEDY)
     assert joins_rows(DecodingOptions(language="en", temperature=0.6))
@@ -53,9 +85,11 @@ def test_which_windows_join_the_rows_in_flight():
 
 
 def test_the_last_matmul_is_whispers_product_and_a_row_alone_equals_its_row_among_others(tiny):
-    """`unembed` is whisper's `x @ W.T` in another form: within rounding of the float64 product, no
-    further from it than whisper's own form, and a row alone gets the very bits it gets beside one or
-    two others (so a lone window and the same window in a small batch agree exactly here)."""
+    """`unembed` is whisper's `x @ W.T` in another form: within float32 rounding of the float64 product,
+    as whisper's own form is, and a row alone gets the very bits it gets beside one or two others (so a
+    lone window and the same window in a small batch agree exactly here). Which of the two forms rounds
+    closer depends on how the BLAS splits the sum between threads (ours was 3x further than whisper's in
+    one run, 2x closer in another), so the bound is float32's, with room, not a ratio of the two."""
     weight = tiny.decoder.token_embedding.weight
     torch.manual_seed(0)
     x = tiny.decoder.ln(torch.randn(1, 8, tiny.dims.n_text_state))
@@ -65,7 +99,7 @@ def test_the_last_matmul_is_whispers_product_and_a_row_alone_equals_its_row_amon
         assert ours.shape == whispers.shape == (1, n, tiny.dims.n_vocab) and ours.dtype == torch.float32
         err_ours = (ours.double() - exact[:, :n]).abs().max().item()
         err_whispers = (whispers.double() - exact[:, :n]).abs().max().item()
-        assert err_ours < 1e-4 and err_ours <= 1.5 * err_whispers + 1e-6, (n, err_ours, err_whispers)
+        assert err_ours < 5e-5 and err_whispers < 5e-5, (n, err_ours, err_whispers)
     many = tiny.decoder.ln(torch.randn(1, FAST_ROWS + 1, tiny.dims.n_text_state))
     assert torch.equal(unembed(many, weight), (many @ weight.T).float())  # past FAST_ROWS: whisper's form
     alone = unembed(x[:, 1:2], weight)
@@ -105,13 +139,14 @@ def test_a_short_window_leaves_with_its_result_while_a_long_one_goes_on(tiny, ba
 def test_a_window_that_arrives_late_joins_the_rows_in_flight(tiny, batcher):
     story, numbers = DecodeJob(_mel("english_story", tiny), GREEDY), DecodeJob(_mel("english_numbers", tiny), GREEDY)
     first = threading.Thread(target=batcher.submit, args=(story,))
-    first.start()
-    deadline = time.monotonic() + 60
-    while not (batcher.rows.rows and batcher.rows.rows[0].position > 10):  # the story is well under way
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    before = dict(batcher.stats.batch_sizes)
-    batcher.submit(numbers)
+    second = threading.Thread(target=batcher.submit, args=(numbers,))
+    with paused_past(batcher, 10) as held:  # the story is well under way, and held there
+        first.start()
+        assert held.wait(300)
+        before = dict(batcher.stats.batch_sizes)
+        second.start()
+        _queued(batcher, numbers)
+    second.join()
     first.join()
     assert batcher.stats.batch_sizes.get(2, 0) >= before.get(2, 0) + 1  # it shared passes with the story
     _same(run_alone(tiny, DecodeJob(story.mel, GREEDY)), story.future.result())
@@ -167,12 +202,10 @@ def test_a_session_that_closes_mid_decode_frees_its_row(tiny, batcher):
             outcome["error"] = e
 
     thread = threading.Thread(target=submit)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not (batcher.rows.rows and batcher.rows.rows[0].position > 5):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    cancelled.set()
+    with paused_past(batcher, 5) as held:  # mid-decode, and held there while its session closes
+        thread.start()
+        assert held.wait(300)
+        cancelled.set()
     thread.join()
     assert "error" in outcome
     assert len(batcher.rows) == 0 and batcher.waiting() == 0

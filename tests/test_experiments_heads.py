@@ -96,6 +96,15 @@ def test_encoder_locality_is_a_mean_distance_per_head(tiny, weather):
     assert distances == sorted(distances) and distances[0] < distances[-1]
 
 
+def test_head_lab_and_the_encoder_page_give_one_number_per_head(tiny, weather, greedy_trace):
+    """Issue 25: the two pages once disagreed (116 ms against 100 ms) by defining the distance two ways."""
+    from whisper_inquiry.derived import head_summaries
+
+    encoder_page = head_summaries(greedy_trace, 0).distance_ms  # from the trace's stored float16 q and k
+    for h in encoder_locality(tiny, weather.samples):
+        assert abs(h.mean_distance_ms - float(encoder_page[h.layer, h.head])) < 1.0  # ms
+
+
 def test_head_specs_are_checked_against_the_model(tiny):
     assert parse_heads("", tiny) == ()
     assert parse_heads("cross:2.5, enc:0.1", tiny) == (HeadRef("cross", 2, 5), HeadRef("enc", 0, 1))

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 import components.common as common
 from components.common import label_step, ordinal, stagger, style, text_px
 from components.encoder_figs import model_view_figure
-from components.listen import mark_span, word_lanes, word_of_token, words_on_mel_figure
+from components.listen import line_count, mark_span, word_lanes, word_of_token, words_on_mel_figure
 from components.model_diagram import decoder_counts, model_boxes, model_figure
 from components.token_figs import alternatives_figure, least_certain, probability_figure, timestamp_rows
 from components.transcript import fallback_note, language_figure, transcript_html
@@ -65,6 +65,19 @@ def test_beam_tree_rows_are_ranks_from_one_with_no_negative_ticks(beam_trace):
     assert ticks == list(range(len(ticks))) and list(fig.layout.yaxis.ticktext)[0] == "1"
     low, high = fig.layout.yaxis.range
     assert high > -1 and low < len(ticks)  # the axis shows no rank -1 or -2 above the best
+
+
+def test_beam_tree_draws_the_kept_beams_in_the_first_rows(tiny, spanish):
+    """Issue 25: finished candidates sorted in among the kept pushed kept beams to ranks 6-10 of a beam of 5."""
+    from whisper_inquiry.analyze import analyze
+    from whisper_inquiry.options import AnalysisOptions
+
+    trace = analyze(tiny, spanish, AnalysisOptions(strategy="beam", beam_size=3, fallback=False))
+    tree = trace.windows[0].final.tree
+    pos = layout(tree, 0, step_count(tree), show_dropped=True)
+    assert "finished" in [tree.status[i] for i in pos]
+    kept_rows = [y for i, (_, y) in pos.items() if tree.status[i] == "kept"]
+    assert kept_rows and max(kept_rows) < 3
 
 
 def test_beam_tree_shows_dropped_candidates_only_on_demand(beam_trace):
@@ -124,6 +137,52 @@ def test_search_and_overview_pages_tell_the_failed_fallback(greedy_trace):
     assert "accepted" not in " ".join(table["verdict"])
 
 
+@pytest.fixture(scope="module")
+def sampled_fallback(tiny, spanish):
+    """tiny.en on Spanish: greedy fails whisper's checks, and the fallback samples up to temperature 1."""
+    from whisper_inquiry.analyze import analyze
+    from whisper_inquiry.options import AnalysisOptions
+
+    return analyze(tiny, spanish, AnalysisOptions())
+
+
+def test_a_sampled_attempts_tree_says_sampling_and_draws_each_token_at_its_own_rank(sampled_fallback):
+    window = sampled_fallback.windows[0]
+    assert len(window.attempts) > 1
+    for attempt in window.attempts:
+        tree = attempt.tree
+        assert tree.strategy == ("sampling" if attempt.temperature > 0 else "greedy")
+        assert [tree.rank[i] for i in tree.chosen_path][: len(attempt.steps)] == [s.rank for s in attempt.steps]
+    final = window.final
+    assert final.temperature > 0 and max(s.rank for s in final.steps) > 20  # drawn from far down the list
+    tree = final.tree
+    fig = tree_figure(tree, 0, step_count(tree), show_dropped=True)
+    pos = layout(tree, 0, step_count(tree), show_dropped=True)
+    chosen_rows = [pos[i][1] for i in tree.chosen_path if i in pos]
+    assert any(row > 0 for row in chosen_rows)  # the chosen path is not drawn as "rank 1" throughout
+    for i in tree.chosen_path:
+        if i in pos and tree.rank[i] < 10:
+            assert pos[i][1] == tree.rank[i]
+    far = max(tree.chosen_path, key=lambda i: tree.rank[i])
+    assert any(f"#{tree.rank[far] + 1:,}" in str(t) for _, _, t, _ in _labelled_points(fig))
+    assert fig.layout.yaxis.title.text == "probability rank (1 = most likely)"
+
+
+def test_search_and_tokens_pages_say_a_sampled_attempt_was_sampled(sampled_fallback):
+    at = AppTest.from_file(str(PAGES / "search.py"), default_timeout=60)
+    at.session_state["trace"] = sampled_fallback
+    at.run()
+    assert not at.exception
+    t = sampled_fallback.windows[0].final.temperature
+    assert any(c.value.startswith(f"Strategy: sampling at temperature {t:g} (a fallback attempt") for c in at.caption)
+    at = AppTest.from_file(str(PAGES / "tokens.py"), default_timeout=60)
+    at.session_state["trace"] = sampled_fallback
+    at.run()
+    assert not at.exception
+    n = len(sampled_fallback.windows[0].attempts)
+    assert any(f"attempt {n} of {n}, sampled at temperature {t:g}" in i.value for i in at.info)
+
+
 # --- words and time -------------------------------------------------------------------------------------
 
 def test_transcript_html_marks_each_word_span_with_its_estimated_time(greedy_trace):
@@ -158,12 +217,24 @@ def test_word_labels_on_the_log_mel_never_overlap_even_when_words_crowd():
 
 def test_overview_picture_places_every_word_on_the_log_mel_and_marks_a_chosen_span(greedy_trace):
     fig = words_on_mel_figure(greedy_trace, highlight=(1.0, 1.5))
-    words = fig.data[0]
-    assert [t for t in words.text] == [w.word.strip() for w in greedy_trace.words]
+    shown = [t for tr in fig.data if tr.name == "words" for t in tr.text]
+    assert shown == [w.word.strip() for w in greedy_trace.words]  # every word, in reading order
+    assert [d[4] for tr in fig.data if tr.name == "words" for d in tr.customdata] == list(range(len(shown)))
     assert any(tr.type == "heatmap" for tr in fig.data)
     assert any(s.x0 == 1.0 and s.x1 == 1.5 for s in fig.layout.shapes)
     single = mark_span(probability_figure(greedy_trace.steps), 0.5, 0.7)  # a plot without subplots too
     assert single.layout.shapes[-1].x0 == 0.5
+
+
+def test_long_speech_is_set_in_lines_of_at_most_two_lanes_in_reading_order():
+    """Issue 25: 19 s of speech stacked into 10-12 staggered rows above one log-mel; reading order was lost."""
+    words = [Word(f" word{i}", 0.3 * i, 0.3 * i + 0.25, 0.9) for i in range(64)]  # 19 s, a word every 0.3 s
+    n = line_count(words, 19.2)
+    assert 1 < n <= 6
+    span = 19.2 / n
+    for k in range(n):
+        line = [w for w in words if min(n - 1, int(((w.start_s + w.end_s) / 2) // span)) == k]
+        assert max(word_lanes(line, span), default=0) < 2
 
 
 def test_word_timing_pages_say_the_times_are_estimates(greedy_trace):
@@ -235,7 +306,8 @@ def _empty_figure():
 
 
 def test_label_helpers():
-    assert stagger([(0, 2), (1, 3), (2.5, 4), (0.5, 1)]) == [0, 1, 0, 1]  # (1, 3) fits after (0.5, 1)
+    # placed in order of centre, (0.5, 1) first: (1, 3) fits after it in the top lane, (0, 2) goes below
+    assert stagger([(0, 2), (1, 3), (2.5, 4), (0.5, 1)]) == [1, 0, 1, 0]
     assert label_step(100, 600, 20) == 4 and label_step(10, 600, 20) == 1
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 22)] == ["1st", "2nd", "3rd", "4th", "11th", "12th", "22nd"]
 
@@ -246,7 +318,7 @@ def test_model_view_veils_the_padding_of_a_short_clip(greedy_trace):
     window = greedy_trace.windows[0]
     enc = head_summaries(greedy_trace, 0)  # the thumbnails come from the derived summaries
     fig = model_view_figure(enc, window.content_s)
-    assert len(fig.layout.shapes) == 2 * enc.n_layer * enc.n_head and "padding" in fig.layout.title.text
+    assert len(fig.layout.shapes) == 2 * enc.n_layer * enc.n_head  # the page's caption says where it starts
     assert len(model_view_figure(enc, 30.0).layout.shapes) == 0
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from whisper_inquiry.errors import OptionsError
 from whisper_inquiry.probes.common import reference
-from whisper_inquiry.probes.surgery import operate, word_changes
+from whisper_inquiry.probes.surgery import align_words, changed_spans, operate, word_changes
 from whisper_inquiry.samples import sample_named
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,20 @@ def test_surgery_on_a_words_dtw_span_deletes_that_word(tiny, weather):
 
 
 def test_word_changes_ignore_case_and_punctuation():
-    assert word_changes("Light breeze. Tomorrow", "light lights tomorrow") == (["breeze"], ["lights"])
+    assert word_changes("Light breeze. Tomorrow", "light lights tomorrow") == (["breeze"], ["lights"], [1])
+
+
+def test_a_word_said_twice_and_removed_once_is_told_apart_by_its_place():
+    removed, added, at = word_changes("The cat saw the dog.", "The cat saw dog, and ran.")
+    assert removed == ["the"] and at == [3] and added == ["and", "ran"]
+    # the analysis' timed words (with timestamps) lined up with the surgery's own original text
+    places = align_words([" The", " cat", " saw", " the", " dog."], "The cat saw the dog.")
+    assert places == [0, 1, 2, 3, 4]
+    assert [p in set(at) for p in places] == [False, False, False, True, False]  # only the second "the"
+    assert align_words([" Hello", " there"], "Hi there") == [None, 1]  # where the two texts differ: no place
+    # each change keeps its place: "breeze" replaced by "lights" in place, "and ran" inserted at the end
+    assert changed_spans("Light breeze. Tomorrow", "light lights tomorrow") == [(1, 2, ["lights"])]
+    assert changed_spans("The cat saw the dog.", "The cat saw dog, and ran.") == [(3, 4, []), (5, 5, ["and", "ran"])]
 
 
 @pytest.mark.parametrize("span", [(3.0, 1.0), (-1.0, 2.0), (31.0, 32.0)])

@@ -172,7 +172,9 @@ class _Recorder:
     def _attempt(self, d: Decoded, steps: list, forced: tuple):
         tokenizer, decoder, result = d.tokenizer, d.decoder, d.result
         t = time.perf_counter()
-        tree = build_tree(decoder, d.ranker, result.tokens, self.options.strategy, tokenizer.decode_with_timestamps)
+        # whisper samples at any temperature above zero, whatever was asked for at zero (its fallback)
+        strategy = "sampling" if result.temperature > 0 else self.options.strategy
+        tree = build_tree(decoder, d.ranker, result.tokens, strategy, tokenizer.decode_with_timestamps)
         self.timings["search tree and tokens"] += time.perf_counter() - t
         window = self.windows[-1]
         t = time.perf_counter()

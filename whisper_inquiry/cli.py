@@ -12,13 +12,16 @@ from pathlib import Path
 from .errors import InquiryError
 from .options import TASKS
 
+MODEL_HELP = ("a model name, a Hugging Face checkpoint's folder or repo id (from the local cache), or an "
+              "openai-whisper .pt file (default: the bundled tiny.en)")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m whisper_inquiry", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("analyze", help="transcribe AUDIO with every internal recorded")
     a.add_argument("audio", help="an audio file (wav, flac, mp3, ogg, m4a, webm ...)")
-    a.add_argument("--model", default=None, help="model name (default: the bundled tiny.en)")
+    a.add_argument("--model", default=None, help=MODEL_HELP)
     a.add_argument("--task", default="transcribe", choices=TASKS)
     a.add_argument("--language", default=None, help="language code; omit to detect (multilingual models)")
     group = a.add_mutually_exclusive_group()
@@ -48,17 +51,17 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 def _add_probe_parsers(sub) -> None:
     o = _one_line_errors(sub.add_parser("occlude", help="occlusion saliency: which span each token needed (JSON)"))
     o.add_argument("audio")
-    o.add_argument("--model", default=None, help="model name (default: the bundled tiny.en)")
+    o.add_argument("--model", default=None, help=MODEL_HELP)
     o.add_argument("--window-s", type=float, default=None, help="seconds hidden at a time (default 1.0)")
     o.add_argument("--stride-s", type=float, default=None, help="seconds between windows (default 0.5)")
     o.add_argument("--fill", default=None, help="silence | noise | padding (default: padding)")
     s = _one_line_errors(sub.add_parser("surgery", help="decode with one span's encoder states replaced (JSON)"))
     s.add_argument("audio")
-    s.add_argument("--model", default=None)
+    s.add_argument("--model", default=None, help=MODEL_HELP)
     s.add_argument("--span", type=float, nargs=2, metavar=("START_S", "END_S"), required=True)
     n = _one_line_errors(sub.add_parser("neurons", help="encoder MLP neurons that fire most in a span (JSON)"))
     n.add_argument("audio")
-    n.add_argument("--model", default=None)
+    n.add_argument("--model", default=None, help=MODEL_HELP)
     n.add_argument("--layer", type=int, default=2)
     n.add_argument("--span", type=float, nargs=2, metavar=("START_S", "END_S"), required=True)
     n.add_argument("--top", type=int, default=6)
@@ -134,7 +137,7 @@ def _add_experiment_commands(sub) -> None:
     def clip_command(name: str, help: str, task: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         p.add_argument("audio", help="an audio file; experiments read its first 30 s window")
-        p.add_argument("--model", default=None, help="model name (default: the bundled tiny.en)")
+        p.add_argument("--model", default=None, help=MODEL_HELP)
         if task:
             p.add_argument("--task", default="transcribe", choices=TASKS)
             p.add_argument("--language", default=None, help="language code; omit to detect (multilingual models)")

@@ -87,3 +87,28 @@ def full_head(trace: Trace, window: int, layer: int, head: int) -> np.ndarray:
 def trace_nbytes(trace: Trace) -> int:
     """Bytes held in arrays: what a trace costs to keep in memory, in the app or on disk."""
     return sum(a.nbytes for a in iter_arrays(trace))
+
+
+def head_shift(a: Trace, b: Trace, window: int = 0) -> np.ndarray:
+    """(n_layer, n_head) float32: how far each encoder head's pattern moved between two runs on the same audio
+    (a fine-tune against its base, say), as the Jensen-Shannon distance (base 2: 0 the same pattern, 1 nothing
+    in common) between the two heads' attention rows, averaged over the rows that hold the audio itself.
+
+    Read from the summaries' 0.3 s blocks, which both runs keep whatever their size; heads correspond only
+    when the encoders have the same shape, so a ValueError says when they do not."""
+    sa, sb = head_summaries(a, window), head_summaries(b, window)
+    if sa.pooled.shape != sb.pooled.shape:
+        raise ValueError(f"the two encoders differ in shape ({sa.n_layer} x {sa.n_head} heads against "
+                         f"{sb.n_layer} x {sb.n_head}), so their heads do not correspond")
+    rows = max(1, min(sa.pooled.shape[2], int(np.ceil(a.windows[window].content_s / 30.0 * sa.pooled.shape[2]))))
+    p = sa.pooled[:, :, :rows].astype(np.float64)  # (n_layer, n_head, rows, 100)
+    q = sb.pooled[:, :, :rows].astype(np.float64)
+    p /= np.maximum(p.sum(-1, keepdims=True), 1e-12)  # float16 block means: sums off by a hair
+    q /= np.maximum(q.sum(-1, keepdims=True), 1e-12)
+    m = (p + q) / 2
+
+    def kl(x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, x * np.log2(np.maximum(x, 1e-300) / np.maximum(m, 1e-300)), 0.0).sum(-1)
+
+    js = np.sqrt(np.clip((kl(p) + kl(q)) / 2, 0.0, 1.0))  # (n_layer, n_head, rows)
+    return js.mean(-1).astype(np.float32)

@@ -5,19 +5,24 @@ goes through it: analyses (a sidebar choice, Compare's second run, a perturbed c
 head at full resolution, the logit lens, token embeddings and live listening. Values it derives from a
 Trace are cached by the trace's content key (`derived.trace_key`), never by `id()`.
 
-The contract the batched engine of issue 10 keeps, so pages need not change when it arrives:
+The contract every engine keeps (this one, and the Ray Serve client):
 
 - requests in, plain data out: `analyze(audio, options) -> Trace`, `analyze_all(requests) -> [Trace]`
   (a list of variants of one clip is one request, so a batching engine may decode them together),
   `listen(samples) -> Heard`, `head`, `head_summaries`, `logit_lens`, `embeddings`;
 - each result equals what the same request gets alone: the same tokens, probabilities, tree,
   attention and word timings. The engine's worker (`worker.Batcher`) owns the model: every request's
-  windows are queued to it, and windows of equal decoding options (several users' first windows, all
-  Live listeners) are decoded in one batched pass, each request's rows recorded apart;
+  windows are queued to it and join the decoder's rows in flight at any step (`continuous`), each
+  request's rows recorded apart;
 - arguments and results are values (numpy arrays, frozen dataclasses, AnalysisOptions), never the
   model or a tensor, so the engine can later move to another process or machine (Ray Serve);
 - bad input raises the library's one-line `InquiryError`s, and one request's failure is its own;
-- the model is ready when the engine is: loading includes the warm-up (numba's DTW compile).
+- the model is ready when the engine is: loading includes the warm-up (numba's DTW compile);
+- `close()` refuses new requests, lets those in flight finish, ends the worker thread and lets go of
+  the model (the app closes an engine its cache evicts).
+
+`protocol.EngineProtocol` is this contract as a type; the Ray Serve client (serve_client.ServeEngine)
+answers it too, and tests/test_engine_protocol.py checks both.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from .analyze import analyze
 from .attention import recompute_head
 from .audio import Audio
 from .derived import BoundedCache, full_head, head_summaries, trace_key
-from .errors import ModelMismatchError
+from .errors import EngineClosedError, ModelMismatchError
 from .live import Heard, listen
 from .models import load_model, model_info
 from .options import AnalysisOptions
@@ -78,6 +83,7 @@ class Engine:
             sys.setswitchinterval(min(sys.getswitchinterval(), switch_interval_s))
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
+        self._closed = False
         self.warm_up_s = self._warm_up() if warm_up else 0.0
         # the worker that decodes every request's windows, up to `max_batch` in one pass, waiting at most
         # `max_wait_ms` after the first for the other requests in flight to join (none: no wait)
@@ -150,6 +156,19 @@ class Engine:
         """Windows queued or being decoded now: what a newly arrived request waits behind."""
         return self.batcher.waiting()
 
+    def close(self, timeout_s: float | None = None) -> None:
+        """Refuse new requests (EngineClosedError), let those in flight finish, end the worker thread and
+        let go of the model. Waits up to `timeout_s` for that (None: returns at once, and the worker
+        ends when the last request in flight does). Closing twice is harmless."""
+        self.batcher.close(timeout_s)
+        self._lenses = BoundedCache(32)
+        self._closed = True
+        self.model = _ClosedModel()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # -- what a page asks about a trace ------------------------------------------------------------
     def head_summaries(self, trace: Trace, window: int) -> HeadSummaries:
         """Every encoder head's thumbnail, entropy and distance for one window (cached by trace key)."""
@@ -204,3 +223,11 @@ class Engine:
         if trace.model.name != self.name or trace.model.dims != self.info.dims:
             raise ModelMismatchError(f"cannot {what}: this trace was made with {trace.model.name}, this engine runs "
                                f"{self.name}; load {trace.model.name} to do it")
+
+
+class _ClosedModel:
+    """What a closed Engine holds instead of its model: every use says so in one line."""
+
+    def __getattr__(self, item):
+        raise EngineClosedError("this model was unloaded (the app keeps a few at a time); choose it again in "
+                                "the sidebar to reload it")

@@ -2,7 +2,7 @@
 
 `make run` stays one process with no Ray: WHISPER_INQUIRY_ENGINE unset means Engine.load here. Set it
 to the Serve application's URL (`scripts/serve.py --engine http://host:8000/`) and every analysis goes
-there instead. Pages never know which: both answer `analyze` and `analyze_all` with equal Traces.
+there instead. Pages never know which: both answer protocol.EngineProtocol, with equal Traces.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import os
 
 from .engine import Engine
 from .models import DEFAULT_MODEL, ModelSource, list_models
+from .protocol import EngineProtocol
 
-__all__ = ["DEFAULT_MODEL", "ModelSource", "engine_for", "engine_url", "list_models"]
+__all__ = ["DEFAULT_MODEL", "EngineProtocol", "ModelSource", "engine_for", "engine_url", "list_models"]
 
 ENGINE_VARIABLE = "WHISPER_INQUIRY_ENGINE"
 
@@ -23,9 +24,9 @@ def engine_url() -> str | None:
     return url or None
 
 
-def engine_for(model_name: str, device: str | None = None):
+def engine_for(model_name: str, device: str | None = None) -> EngineProtocol:
     """The engine for `model_name` (the app caches one per name): a ServeEngine when an endpoint is named,
-    else the in-process Engine, loaded and warmed up. Both have the Engine's methods."""
+    else the in-process Engine, loaded and warmed up. Both answer EngineProtocol."""
     url = engine_url()
     if url is None:
         return Engine.load(model_name, device)

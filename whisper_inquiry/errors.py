@@ -31,3 +31,7 @@ class ModelMismatchError(InquiryError):
 
 class CancelledError(InquiryError):
     """The request was cancelled (its session closed) before its window was decoded."""
+
+
+class EngineClosedError(InquiryError):
+    """The engine was closed (the app let its model go): the request was not run."""

@@ -287,4 +287,5 @@ def build_tree(decoder: RecordingDecoder, ranker: RecordingRanker, chosen: list[
         status=[n.status for n in nodes],
         chosen_path=path,
         finalists=finalists,
+        rank=[-1 if strategy == "beam" else n.rank for n in nodes],
     )

@@ -11,8 +11,10 @@ application or a replica that dies mid-request (HTTP 5xx) is retried once, and t
 `ServeUnavailableError`, an InquiryError the pages already show with st.error. The next call tries
 again from scratch, so it works as soon as the endpoint is back.
 
-What is not an analysis (a head recomputed from the model, the logit lens, embeddings, live listening)
-is small, so it runs on a copy of the model loaded here on first use.
+What is not an analysis (a head recomputed from the model, the logit lens, embeddings, experiments and
+Live refreshes) is small or needs the model's hooks, so it runs on a copy of the model loaded here on
+first use; `waiting()` is that copy's queue, what a Live refresh waits behind. It answers
+protocol.EngineProtocol, as the in-process Engine does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +34,7 @@ import numpy as np
 from . import errors
 from .audio import SAMPLE_RATE, Audio, load_audio
 from .engine import AnalysisRequest, AudioInput, Engine
-from .errors import InquiryError
+from .errors import CancelledError, EngineClosedError, InquiryError
 from .options import AnalysisOptions
 from .serialize import load_trace
 from .trace import HeadSummaries, LogitLens, ModelInfo, Trace
@@ -93,35 +96,47 @@ class ServeEngine:
         self.answer_timeout_s = answer_timeout_s
         self.retries = retries
         self._local: Engine | None = None
+        self._local_lock = threading.Lock()  # two sessions' first Live refresh load one copy, not two
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"ServeEngine({self.url!r}, model={self.name!r})"
 
     # -- analyses, remote ----------------------------------------------------------------------------
     def analyze(self, audio: AudioInput, options: AnalysisOptions | None = None,
-                on_progress: Callable[[str], None] | None = None) -> Trace:
-        """One analysis on the endpoint; the Trace equals the in-process Engine's for the same request."""
+                on_progress: Callable[[str], None] | None = None,
+                cancelled: threading.Event | None = None) -> Trace:
+        """One analysis on the endpoint; the Trace equals the in-process Engine's for the same request.
+        `cancelled` is heard before the request is sent and before its trace is read (a request already
+        in the replica runs to its end there)."""
         body = request_to_bytes(_as_audio(audio), options or AnalysisOptions())
         if on_progress:
             on_progress(f"analysing on {self._parts.netloc} with {self.name}")
-        return load_trace(self._post(body))
+        data = self._post(body, cancelled)
+        _check(cancelled)
+        return load_trace(data)
 
     def analyze_all(self, requests: Sequence[AnalysisRequest],
-                    on_progress: Callable[[str], None] | None = None) -> list[Trace]:
-        """Several analyses sent at once, so the endpoint's batch queue can decode them together; in order."""
+                    on_progress: Callable[[str], None] | None = None,
+                    cancelled: threading.Event | None = None) -> list[Trace]:
+        """Several analyses sent at once, each to the endpoint's engines as it comes; in order."""
         if not requests:
             return []
         if on_progress:  # here, on the caller's thread: Streamlit draws only from a session's own thread
             on_progress(f"analysing {len(requests)} on {self._parts.netloc} with {self.name}")
         with ThreadPoolExecutor(max_workers=min(len(requests), 16)) as pool:
-            futures = [pool.submit(self.analyze, r.audio, r.options) for r in requests]
+            futures = [pool.submit(self.analyze, r.audio, r.options, None, cancelled) for r in requests]
             return [f.result() for f in futures]
 
-    def _post(self, body: bytes) -> bytes:
+    def _post(self, body: bytes, cancelled: threading.Event | None = None) -> bytes:
         why = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(RETRY_PAUSE_S)
+            _check(cancelled)
+            if self._closed:
+                raise EngineClosedError(f"the client of {self.url} for {self.name} was closed; choose the model "
+                                        "again in the sidebar")
             try:
                 return self._post_once(body)
             except _Retryable as exc:
@@ -166,9 +181,27 @@ class ServeEngine:
     @property
     def local(self) -> Engine:
         """The same model loaded here (on first use) for the questions that are not analyses."""
-        if self._local is None:
-            self._local = Engine.load(self.name)
-        return self._local
+        with self._local_lock:
+            if self._closed:
+                raise EngineClosedError(f"the client of {self.url} for {self.name} was closed; choose the model "
+                                        "again in the sidebar")
+            if self._local is None:
+                self._local = Engine.load(self.name)
+            return self._local
+
+    def waiting(self) -> int:
+        """Windows queued or being decoded on the local copy, where Live refreshes run (0 before it is
+        loaded): what the Live page says a listener waits behind. The endpoint's own queue is not asked."""
+        local = self._local
+        return local.waiting() if local is not None else 0
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Refuse new requests and close the local copy, if one was loaded (its worker and model go)."""
+        with self._local_lock:
+            self._closed = True
+            local, self._local = self._local, None
+        if local is not None:
+            local.close(timeout_s)
 
     @property
     def info(self) -> ModelInfo:
@@ -204,6 +237,11 @@ def _as_audio(audio: AudioInput) -> Audio:
     if isinstance(audio, (str, Path)):
         return load_audio(audio)
     return Audio(np.asarray(audio, dtype=np.float32), "array", SAMPLE_RATE, 1, "pcm_f32le", "numpy")
+
+
+def _check(cancelled: threading.Event | None) -> None:
+    if cancelled is not None and cancelled.is_set():
+        raise CancelledError("analysis cancelled")
 
 
 def _reason(exc: BaseException) -> str:

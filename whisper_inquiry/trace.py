@@ -142,6 +142,9 @@ class SearchTree:
     status: list[str]
     chosen_path: list[int]  # node ids from the first generated token to the last (end-of-text included)
     finalists: list[Finalist]
+    # greedy and sampling: each node's probability rank among all tokens at its step (0 = most probable), so a
+    # sampled token is drawn where it stood, not on top; beam search: -1. Empty in traces saved before it.
+    rank: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.parent)
@@ -254,6 +257,9 @@ class ModelInfo:
     params_by_module: dict[str, int]
     alignment_heads: list[list[int]]
     positional: np.ndarray  # (150, 96) float16: the encoder's sinusoids, block-averaged for display
+    # "official" (openai-whisper's published heads), "generation_config.json", or "unknown: ..." saying what
+    # stands in for them; traces saved before it existed read as "official"
+    alignment_heads_source: str = "official"
 
 
 @dataclass(frozen=True)

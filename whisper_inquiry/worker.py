@@ -18,9 +18,9 @@ import torch
 from .batching import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
 from .capture import RUN_LOCK
 from .continuous import Rows, joins_rows, rows_of
-from .errors import CancelledError
+from .errors import CancelledError, EngineClosedError
 
-__all__ = ["Batcher", "CancelledError"]
+__all__ = ["Batcher", "CancelledError", "EngineClosedError"]
 
 
 class Batcher:
@@ -55,6 +55,7 @@ class Batcher:
         self._owed_s = 0.0
         self._busy = False
         self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
+        self._closing = False  # `close`: no new requests; the worker ends once those in flight have finished
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-batcher", daemon=True)
         self._thread.start()
@@ -69,6 +70,9 @@ class Batcher:
     def begin(self) -> None:
         """A request starts: the worker may wait (up to max_wait_ms) for its windows to join a batch."""
         with self._cond:
+            if self._closing:
+                raise EngineClosedError("this model was unloaded (the app keeps a few at a time); "
+                                        "choose it again in the sidebar to reload it")
             self._active += 1
 
     def end(self) -> None:
@@ -80,11 +84,33 @@ class Batcher:
         """Queue a job and wait for its result (re-raising its own error)."""
         ahead = self.waiting()
         with self._cond:
+            if not self._thread.is_alive():
+                raise EngineClosedError("this model was unloaded; choose it again in the sidebar to reload it")
             self._queue.append(job)
             self._cond.notify_all()
         if ahead and on_progress is not None:
             on_progress(f"waiting for {ahead} other window{'s' if ahead > 1 else ''} to be decoded")
         return job.future.result()
+
+    def close(self, timeout_s: float | None = None) -> bool:
+        """Refuse new requests, let those in flight finish, then end the worker thread and let go of the
+        model (its rows' key/value caches with it). Waits up to `timeout_s` (None: not at all) for the
+        thread to end; returns whether it has."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if timeout_s is not None:
+            self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the worker thread has ended (after `close`, once its last request finished)."""
+        return not self._thread.is_alive()
+
+    def _done(self) -> bool:
+        """Closing, and nothing left: no request in flight, nothing queued or decoding."""
+        return self._closing and not self._active and not self._queue and not self._in_flight()
 
     def _rows_waiting(self) -> bool:
         """Rows in flight, or windows waiting to join them."""
@@ -99,6 +125,8 @@ class Batcher:
         with self._cond:
             if not self._in_flight():
                 while not self._queue:
+                    if self._done():  # closed and idle: the loop ends
+                        return []
                     self._cond.wait()
                 deadline = self._queue[0].enqueued_s + self.max_wait_s
                 while (len(self._queue) < min(self.max_batch, self._active)
@@ -108,28 +136,35 @@ class Batcher:
         return jobs
 
     def _loop(self) -> None:
-        while True:
-            self._sort(self._take())
-            rows_waiting = self._rows_waiting()
-            if self._lockstep and (self._owed_s <= 0 or not rows_waiting):
-                started = time.perf_counter()
-                self._run_lockstep(self._lockstep.pop(0))
-                self._owed_s += time.perf_counter() - started
-            if rows_waiting:
-                started = time.perf_counter()
-                try:
-                    self._admit()
-                    if len(self.rows):
-                        stepped = time.perf_counter()
-                        self.rows.step()
-                        self.stats.busy_s["decode"] += time.perf_counter() - stepped
-                except BaseException as e:  # noqa: BLE001 - the rows in flight hear it; the worker goes on
-                    self.rows.abort(e)
-                self._owed_s -= time.perf_counter() - started
-            if not rows_waiting:
-                self._owed_s = 0.0  # no rows to repay
-            elif not self._lockstep:
-                self._owed_s = max(self._owed_s, 0.0)  # rows that stepped while nothing else waited earn no credit
+        try:
+            while not self._done():
+                self._turn()
+        finally:
+            self.model = self.rows = None  # closed: the engine's last references to the model go with the thread
+
+    def _turn(self) -> None:
+        """One turn: take what has come, run one lockstep group when it is due, step the rows in flight."""
+        self._sort(self._take())
+        rows_waiting = self._rows_waiting()
+        if self._lockstep and (self._owed_s <= 0 or not rows_waiting):
+            started = time.perf_counter()
+            self._run_lockstep(self._lockstep.pop(0))
+            self._owed_s += time.perf_counter() - started
+        if rows_waiting:
+            started = time.perf_counter()
+            try:
+                self._admit()
+                if len(self.rows):
+                    stepped = time.perf_counter()
+                    self.rows.step()
+                    self.stats.busy_s["decode"] += time.perf_counter() - stepped
+            except BaseException as e:  # noqa: BLE001 - the rows in flight hear it; the worker goes on
+                self.rows.abort(e)
+            self._owed_s -= time.perf_counter() - started
+        if not rows_waiting:
+            self._owed_s = 0.0  # no rows to repay
+        elif not self._lockstep:
+            self._owed_s = max(self._owed_s, 0.0)  # rows that stepped while nothing else waited earn no credit
 
     def _sort(self, jobs: list[DecodeJob]) -> None:
         """Windows that can join the rows go to `_joining`; the rest, grouped by what can share a

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..attention import content_positions, head_summaries, scaled
 from ..capture import RUN_LOCK, Hooks
 from ..errors import OptionsError
-from ..trace import Word
+from ..trace import AUDIO_CTX_S, FRAME_S, Word
 from .interventions import (
     KINDS,
     ClipWindow,
@@ -87,8 +88,13 @@ class SweepResult:
 class Locality:
     layer: int
     head: int
-    mean_distance_frames: float  # attention-weighted |query - key| within the clip's own frames (20 ms each),
-    # its share of attention renormalised to 1 so the silent padding after a short clip does not count
+    # attention-weighted |query - key| in encoder positions (20 ms each), averaged over the clip's own query
+    # positions: the very number the Encoder page shows (attention.head_summaries), in other units
+    mean_distance_frames: float
+
+    @property
+    def mean_distance_ms(self) -> float:
+        return self.mean_distance_frames * AUDIO_CTX_S * 1000
 
 
 def edit_distance(a: Sequence, b: Sequence) -> int:
@@ -190,26 +196,19 @@ def sweep(model, samples: np.ndarray, kinds: Sequence[str] = tuple(KINDS), task:
 
 @torch.no_grad()
 def encoder_locality(model, samples: np.ndarray) -> tuple[Locality, ...]:
-    """Each encoder self-attention head's mean attention distance over the clip's own frames, most local first."""
+    """Each encoder self-attention head's mean attention distance over the clip's own frames, most local first.
+    One definition for the whole app: the summaries the Encoder page draws (attention.head_summaries)."""
     window = clip_window(model, samples)
     n_head = model.dims.n_audio_head
-    n = max(1, window.content_frames // 2)  # audio positions holding the clip (20 ms each)
     with RUN_LOCK, Hooks() as hooks:
         for i, block in enumerate(model.encoder.blocks):
             hooks.output(f"encoder.{i}.attn.query", block.attn.query)
             hooks.output(f"encoder.{i}.attn.key", block.attn.key)
         model.encoder(window.mel.unsqueeze(0))
-        queries = [hooks[f"encoder.{i}.attn.query"][0] for i in range(len(model.encoder.blocks))]
-        keys = [hooks[f"encoder.{i}.attn.key"][0] for i in range(len(model.encoder.blocks))]
-    pos = torch.arange(queries[0].shape[0], dtype=torch.float32)
-    out = []
-    for layer, (q, k) in enumerate(zip(queries, keys)):
-        d = q.shape[-1] // n_head
-        qh = q[:n].float().view(n, n_head, d).transpose(0, 1)  # (n_head, n, d)
-        kh = k.float().view(-1, n_head, d).transpose(0, 1)  # (n_head, n_ctx, d)
-        weights = (qh @ kh.transpose(-1, -2) / d ** 0.5).softmax(-1)[:, :, :n]  # (n_head, n, n): the clip's keys
-        weights = weights / weights.sum(-1, keepdim=True)  # attention within the clip (padding left out)
-        distance = (pos[None, :n] - pos[:n, None]).abs()  # (n, n)
-        mean = (weights * distance).sum(-1).mean(-1)  # (n_head,)
-        out += [Locality(layer, h, float(mean[h])) for h in range(n_head)]
+        qs = [scaled(hooks[f"encoder.{i}.attn.query"][0], n_head) for i in range(len(model.encoder.blocks))]
+        ks = [scaled(hooks[f"encoder.{i}.attn.key"][0], n_head) for i in range(len(model.encoder.blocks))]
+    n_content = content_positions(window.content_frames * FRAME_S, qs[0].shape[0])
+    distance_ms = head_summaries(qs, ks, n_head, n_content).distance_ms  # (n_layer, n_head)
+    out = [Locality(layer, h, float(distance_ms[layer, h]) / (AUDIO_CTX_S * 1000))
+           for layer in range(distance_ms.shape[0]) for h in range(n_head)]
     return tuple(sorted(out, key=lambda x: x.mean_distance_frames))

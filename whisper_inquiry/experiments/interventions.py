@@ -110,12 +110,16 @@ class Decoded:
 
 
 def clip_window(model, samples: np.ndarray, task: str = "transcribe", language: str | None = None) -> ClipWindow:
-    """Mel of the first 30 s (padded as transcribe pads it) and greedy options; a multilingual model's
-    language is detected once here so that every variant decodes in the same language."""
+    """Mel of the first 30 s, padded as transcribe pads it, and greedy options; a multilingual model's
+    language is detected once here so that every variant decodes in the same language.
+
+    transcribe cuts the window at the audio's end and pads the log-mel with zeros; the log-mel of silence
+    (what the padded samples give) is another input, and moved every head's attention a little (4 ms of
+    mean distance on tiny.en's first head): experiments must see exactly what the analysis saw."""
     check_task(model, task)
     mel = log_mel_spectrogram(samples, model.dims.n_mels, padding=N_SAMPLES)  # (n_mels, n_frames + 3000)
     content = min(N_FRAMES, mel.shape[-1] - N_FRAMES)
-    mel = pad_or_trim(mel[:, :N_FRAMES], N_FRAMES).to(model.device)
+    mel = pad_or_trim(mel[:, :content], N_FRAMES).to(model.device)
     fp16 = model.device.type == "cuda"
     if not model.is_multilingual:
         language = "en"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,12 @@ class Surgery:
     removed_words: list[str]  # words of the original that are missing from the new text, in order
     added_words: list[str]  # words the new text has that the original did not
     seconds: float
+    # where each removed word stood among the original's words (`words_of(original_text)`): a word said twice
+    # and removed once is told apart by its place, never by its spelling
+    removed_at: list[int] = field(default_factory=list)
+    # each change as (first, end, written): original words [first, end) gave way to `written` (an insertion
+    # when first == end), so a page can tell a word replaced inside the span from a change elsewhere
+    changes: list[tuple[int, int, list[str]]] = field(default_factory=list)
 
     @property
     def original_text(self) -> str:
@@ -39,20 +45,40 @@ class Surgery:
                 "seconds": round(self.seconds, 3)}
 
 
-def _words(text: str) -> list[str]:
+def words_of(text: str) -> list[str]:
+    """Words as compared here: lower case, punctuation dropped."""
     return [w for w in re.sub(r"[^\w' ]+", " ", text.lower()).split() if w]
 
 
-def word_changes(original: str, new: str) -> tuple[list[str], list[str]]:
-    """(removed, added) words, by aligning the two word sequences (case and punctuation ignored)."""
-    a, b = _words(original), _words(new)
-    removed, added = [], []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if op in ("delete", "replace"):
-            removed += a[i1:i2]
-        if op in ("insert", "replace"):
-            added += b[j1:j2]
-    return removed, added
+def changed_spans(original: str, new: str) -> list[tuple[int, int, list[str]]]:
+    """Where the new text departs from the original, by aligning the two word sequences (case and punctuation
+    ignored): (first, end, written) for original words [first, end) replaced by `written`."""
+    a, b = words_of(original), words_of(new)
+    return [(i1, i2, b[j1:j2]) for op, i1, i2, j1, j2 in
+            difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes() if op != "equal"]
+
+
+def word_changes(original: str, new: str) -> tuple[list[str], list[str], list[int]]:
+    """(removed, added, removed_at) words; removed_at holds each removed word's index in `words_of(original)`."""
+    a = words_of(original)
+    removed, added, at = [], [], []
+    for i1, i2, written in changed_spans(original, new):
+        removed += a[i1:i2]
+        at += range(i1, i2)
+        added += written
+    return removed, added, at
+
+
+def align_words(spoken: list[str], original_text: str) -> list[int | None]:
+    """For each of `spoken` (the analysis' timed words), its index among `words_of(original_text)`, or None
+    where the two transcripts differ: the analysis decodes with timestamps, the surgery's original without."""
+    keys = [(words_of(s) or [""])[0] for s in spoken]  # "9:30" is one timed word, two compared words
+    out: list[int | None] = [None] * len(spoken)
+    for op, i1, i2, j1, _ in difflib.SequenceMatcher(a=keys, b=words_of(original_text), autojunk=False).get_opcodes():
+        if op == "equal":
+            for k in range(i2 - i1):
+                out[i1 + k] = j1 + k
+    return out
 
 
 def operate(model, samples: np.ndarray, start_s: float, end_s: float, language: str | None = None,
@@ -71,6 +97,7 @@ def operate(model, samples: np.ndarray, start_s: float, end_s: float, language: 
     operated = features.clone()  # (1, 1500, n_state)
     operated[0, span] = padding_states(model)[span]
     text = decode_batch(model, operated, ref.language)[0].text.strip()
-    removed, added = word_changes(ref.text, text)
+    removed, added, at = word_changes(ref.text, text)
     report(1.0, "done")
-    return Surgery(ref, float(start_s), float(end_s), text, removed, added, time.perf_counter() - started)
+    return Surgery(ref, float(start_s), float(end_s), text, removed, added, time.perf_counter() - started, at,
+                   changed_spans(ref.text, text))
