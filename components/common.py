@@ -164,8 +164,10 @@ def show(fig: go.Figure, key: str | None = None, on_select: bool = False):
     number = st.session_state["_chart_no"] = st.session_state.get("_chart_no", 0) + 1
     title = (fig.layout.title.text or "chart").split(":")[0]
     slug = "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")[:40] or "chart"
+    # The file is made on click (a callable), under an id that lives for one script run; a click that also
+    # reran the page could retire that id before the browser fetched it (CI once waited 120 s for nothing).
     st.download_button("Chart as HTML", data=lambda: fig.to_html(include_plotlyjs=True), file_name=f"{slug}.html",
-                       mime="text/html", key=f"html_{key or number}", type="tertiary",
+                       mime="text/html", key=f"html_{key or number}", type="tertiary", on_click="ignore",
                        icon=":material/download:", help="An interactive copy that works offline (4 MB with plotly.js)")
     return event
 
