@@ -18,7 +18,8 @@ import numpy as np
 import streamlit as st
 
 from components.common import error, md_escape
-from components.session import TraceStore, engine
+from components.session import engine
+from whisper_inquiry.derived import BoundedCache
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.experiments import encoder_lens as _lens
 from whisper_inquiry.experiments import finder as _finder
@@ -35,8 +36,8 @@ words_for_heads = _finder.words_for_heads  # pure numpy/DTW on a finished result
 
 
 @st.cache_resource
-def _results() -> TraceStore:
-    return TraceStore(capacity=24)
+def _results() -> BoundedCache:
+    return BoundedCache(24)
 
 
 def audio_key(samples: np.ndarray) -> str:

@@ -11,8 +11,6 @@ to the library directly; a batched engine can later take them over here without 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +19,7 @@ import streamlit as st
 
 from components.session import engine
 from whisper_inquiry.audio import SAMPLE_RATE, load_audio
+from whisper_inquiry.derived import BoundedCache
 from whisper_inquiry.probes import neurons as _neurons
 from whisper_inquiry.probes import occlusion as _occlusion
 from whisper_inquiry.probes import surgery as _surgery
@@ -35,31 +34,9 @@ MAX_RESULTS = 24
 ENGLISH_SAMPLES = [s for s in SAMPLES if s.file.startswith("english_")]
 
 
-class _Store:
-    """A small LRU of probe results shared across sessions; results are immutable, so sharing is safe."""
-
-    def __init__(self, capacity: int = MAX_RESULTS):
-        self.capacity = capacity
-        self._items: OrderedDict[tuple, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-            return self._items.get(key)
-
-    def put(self, key: tuple, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-
 @st.cache_resource
-def _store() -> _Store:
-    return _Store()
+def _store() -> BoundedCache:
+    return BoundedCache(MAX_RESULTS)
 
 
 def audio_hash(samples: np.ndarray) -> str:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import streamlit as st
 
 from whisper_inquiry.audio import Audio, load_audio
+from whisper_inquiry.derived import BoundedCache
 from whisper_inquiry.engines import EngineProtocol, engine_for
 from whisper_inquiry.options import AnalysisOptions
 from whisper_inquiry.trace import Trace
@@ -39,35 +38,9 @@ def engine(name: str) -> EngineProtocol:
     return engine_for(name)
 
 
-class TraceStore:
-    """A small LRU of traces shared across sessions; traces are immutable, so sharing is safe."""
-
-    def __init__(self, capacity: int = MAX_TRACES):
-        self.capacity = capacity
-        self._items: OrderedDict[str, Trace] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Trace | None:
-        with self._lock:
-            trace = self._items.get(key)
-            if trace is not None:
-                self._items.move_to_end(key)
-            return trace
-
-    def put(self, key: str, trace: Trace) -> None:
-        with self._lock:
-            self._items[key] = trace
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 @st.cache_resource
-def trace_store() -> TraceStore:
-    return TraceStore()
+def trace_store() -> BoundedCache:
+    return BoundedCache(MAX_TRACES)
 
 
 def trace_key(audio: bytes | np.ndarray, model_name: str, options: AnalysisOptions) -> str:

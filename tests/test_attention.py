@@ -120,6 +120,18 @@ def test_summaries_are_computed_once_cached_outside_the_trace_and_shared_by_a_lo
     assert len(SUMMARIES) <= SUMMARIES.capacity
 
 
+def test_the_bounded_cache_keeps_the_most_recently_used_and_drops_the_oldest():
+    from whisper_inquiry.derived import BoundedCache
+
+    cache = BoundedCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recent, so "b" is the one to go
+    assert cache.get_or_compute("c", lambda: 3) == 3
+    assert cache.get("b") is None and cache.get("a") == 1 and len(cache) == 2
+    assert cache.get_or_compute("a", lambda: pytest.fail("a kept value is not computed again")) == 1
+
+
 def test_entropy_and_distance_average_over_the_audios_own_frames_not_the_padding(greedy_trace):
     window = greedy_trace.windows[0]
     n = content_positions(window.content_s)

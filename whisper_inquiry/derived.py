@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,13 +24,30 @@ V = TypeVar("V")
 
 
 class BoundedCache:
-    """A small LRU shared by the threads of a server: values are immutable, so sharing them is safe.
-    Two threads missing the same key at once both compute it; the numbers are the same."""
+    """The project's one small LRU, shared by the threads of a server (derived values, lenses, traces,
+    experiment and probe results): values are immutable, so sharing them is safe, and the bound keeps a
+    server's memory flat however many classes use it in a day. Two threads missing the same key at once
+    both compute it; the numbers are the same."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+
+    def get(self, key) -> Any:
+        """The value kept for `key` (now the most recently used), or None."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
 
     def get_or_compute(self, key, compute: Callable[[], V]) -> V:
         with self._lock:
@@ -38,11 +55,7 @@ class BoundedCache:
                 self._items.move_to_end(key)
                 return self._items[key]
         value = compute()
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+        self.put(key, value)
         return value
 
     def __len__(self) -> int:
