@@ -4,8 +4,8 @@ Results are frozen dataclasses, kept in one bounded process-wide store keyed by 
 language and every parameter, so a second session asking the same question gets the answer at once.
 A run shows a progress bar and a Cancel button: clicking it makes Streamlit rerun the page, which
 stops the running script at its next progress update; the next run finds the run flag still set and
-reports the cancel. The calls go
-to the library directly; a batched engine can later take them over here without the pages changing.
+reports the cancel. The probes reach the model only through its engine (`engine(name).run`); they run in
+the page's thread and hold `capture.RUN_LOCK` while they use the model, not as jobs of the engine's worker.
 """
 
 from __future__ import annotations

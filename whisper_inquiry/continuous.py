@@ -12,9 +12,8 @@ other prompts, languages, tasks, temperatures or beam sizes share the pass, sinc
 differ.
 
 Why greenlets and not threads: whisper's loop holds the GIL between steps, so the windows' threads
-never ran side by side, and every step waited on lock hand-overs and wake-ups. With 30 windows of a
-model of negligible compute on this CPU, a step took 121 ms in threads against 49 ms in greenlets; on
-an H100 (base, a class of 30) the load test went from 2.1x to 2.3-2.5x the throughput of serial runs.
+never ran side by side, and every step waited on lock hand-overs and wake-ups; greenlets hand over
+without either (docs/performance.md, "Continuous batching", has the step times both ways).
 
 A window has one row (greedy, or sampled without best-of) or several (a beam, or best-of samples):
 each row has a slot in the key/value caches. Beam search reorders its rows: whisper asks its
@@ -94,7 +93,7 @@ class Window:
     def hand_on(self) -> None:
         """Hand the outcome to the request, then let go of everything: its rows point back at it and
         its callbacks hold the request's job, result and tensors, a cycle that would keep all of them
-        until Python's next full garbage collection (measured: 365 MB for a round of 8 analyses)."""
+        until Python's next full garbage collection (hundreds of MB for a round of analyses)."""
         finish, outcome = self.finish, self.outcome
         self.rows, self.start, self.finish, self.features, self.outcome, self.loop = [], None, None, None, None, None
         finish(outcome, self.company)

@@ -31,10 +31,9 @@ from .continuous import StepInference
 from .unembed import decoder_logits
 
 LONGEST_MATCH = 4  # tokens of the newest text looked up in the draft to find where it has got to
-# draft tokens checked in one pass: on this CPU a pass over 16 positions costs about two one-token
-# passes (35 ms against 19 with tiny.en, before `unembed.unembed`), and a rejected token wastes the
-# rest of its pass. Re-checked with `unembed` on the bundled streams: 8, 16, 24, 32 and 48 within this
-# machine's noise of each other (0.95 to 1.14 s a refresh; 16 fastest in one round, 32 in the other)
+# draft tokens checked in one pass: a pass over many positions costs little more than a one-token pass,
+# and a rejected token wastes the rest of its pass; 8 to 48 measure alike (docs/performance.md, "Live
+# listeners")
 DRAFT_TOKENS = 16
 
 

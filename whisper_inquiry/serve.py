@@ -6,8 +6,8 @@ autoscaling, model multiplexing), so this module only adapts the Engine to it:
 - each request goes straight to its model's Engine, whose worker batches continuously (a window joins
   the rows in flight at the next decoder step and leaves when it ends), so a request is answered as
   soon as its own trace is ready. (A `@serve.batch` in front of it once handed every request of a 50 ms
-  window to one `analyze_all` and answered when the last was done: measured here, p50 20.8 s against
-  6.8 s in process for eight users.) Capacity comes from replicas (`num_replicas`, or a Serve config's
+  window to one `analyze_all` and answered when the last was done, and every user waited for the
+  slowest: docs/performance.md, "Through Ray Serve".) Capacity comes from replicas (`num_replicas`, or a Serve config's
   autoscaling), each with its own engines;
 - `@serve.multiplexed` loads tiny.en, base or any other model `models.load_model` knows on the replica
   that is asked for it (the `serve_multiplexed_model_id` header names it, and Serve routes a model's

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-# rows up to which `unembed`'s form is faster here: 24 to 32 ms against 32 to 42 for 24 to 64 rows of
-# tiny.en (40 to 56 against 59 to 71 for base); 57 against 51 ms for 96 rows, 152 against 105 for 192
+# rows up to which `unembed`'s form is the faster on a CPU; past it whisper's is again
+# (docs/performance.md, "The decoder's last matmul")
 FAST_ROWS = 64
 
 

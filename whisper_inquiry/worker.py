@@ -33,10 +33,10 @@ class Batcher:
     does everything when `continuous` is off. So do drafted Live refreshes, alone, unless
     `drafted_rows`: then each feeds its draft's tokens in its own row (drafts.DraftRowInference).
     One lockstep group runs per turn, and the rows then step for as long as it took, so a stream of
-    Live refreshes never starves an analysis or a first refresh in flight. Drafted refreshes measured
-    both ways: as rows, four listeners redrew more often on a quiet CPU (p50 3.0-3.7 s against 4.4-6.4
-    s) but, with four browsers on the same two cores, one listener waited up to 19-25 s between redraws
-    against 13-16 s alone (every new window's encoder pass holds up the rows in flight)."""
+    Live refreshes never starves an analysis or a first refresh in flight. Drafted refreshes are alone by
+    default: as rows they redraw more often on a quiet CPU, but on a busy one every new window's encoder
+    pass holds up the rows in flight and one listener waits far longer (docs/performance.md, "Live
+    listeners")."""
 
     def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True,
                  drafted_rows: bool = False):

@@ -1,8 +1,8 @@
 """What every probe shares: the reference decode of a clip, batched scoring, padding states, cancelling.
 
 `teacher_forced_logprobs` and `decode_batch` are the only places the probes run the model on many
-variants at once. They stack the variants of one clip into one batch (the batched engine of issue 10
-does not exist yet); when it does, it can take over these two functions without the probes changing.
+variants at once. They stack the variants of one clip into one batch and run it in the caller's thread,
+not as a job of the engine's worker (so a long probe holds the model from analyses until it ends).
 Decoding is whisper's own: a `DecodingTask` for free decoding, a teacher-forced decoder pass on the
 original tokens (as `alignment.teacher_forced` does) for scoring. Every model call holds `RUN_LOCK`,
 since whisper's own kv-cache hooks sit on the same shared modules.
