@@ -6,7 +6,7 @@
 #   make image VARIANT=cuda      # torch's CUDA build: the one-GPU Ray workers of deploy/rayservice.yaml
 #
 # One image, both roles: KubeRay starts Ray in it (`ray` is on PATH) and runs the Serve application
-# (whisper_inquiry.serve:build_app); the Streamlit Deployment runs `python scripts/serve.py` (the CMD).
+# (whisper_inquiry.serve.app:build_app); the Streamlit Deployment runs `python scripts/serve.py` (the CMD).
 # tests/test_image.py ties this file to the manifests, the Makefile and the requirement files.
 ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim-bookworm
@@ -36,7 +36,7 @@ RUN pip install "torch==$(sed -n 's/^torch==//p' requirements.txt)" --index-url 
 
 COPY . .
 # the bundled models load once here, so a broken wheel fails the build rather than a class
-RUN python -c "from whisper_inquiry.models import load_model; [load_model(m, 'cpu') for m in ('tiny.en', 'base')]" \
+RUN python -c "from whisper_inquiry.models.load import load_model; [load_model(m, 'cpu') for m in ('tiny.en', 'base')]" \
  && useradd --uid 1000 --create-home whisper
 USER 1000
 

@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from whisper_inquiry.bench import thirty_seconds  # noqa: E402
 from whisper_inquiry.experiments.heads import sweep  # noqa: E402
 from whisper_inquiry.experiments.interventions import Variant, clip_window, decode_variants  # noqa: E402
-from whisper_inquiry.models import load_model  # noqa: E402
+from whisper_inquiry.models.load import load_model  # noqa: E402
 
 
 def main() -> None:

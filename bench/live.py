@@ -27,12 +27,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from whisper_inquiry.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from whisper_inquiry.engine import Engine  # noqa: E402
-from whisper_inquiry.live import next_draft  # noqa: E402
-from whisper_inquiry.models import load_model  # noqa: E402
-from whisper_inquiry.perturb import Perturbation, apply  # noqa: E402
-from whisper_inquiry.samples import sample_named  # noqa: E402
+from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio  # noqa: E402
+from whisper_inquiry.audio.perturb import Perturbation, apply  # noqa: E402
+from whisper_inquiry.audio.samples import sample_named  # noqa: E402
+from whisper_inquiry.engine.core import Engine  # noqa: E402
+from whisper_inquiry.instruments.live import next_draft  # noqa: E402
+from whisper_inquiry.models.load import load_model  # noqa: E402
 
 REFRESH_S = 1.5  # pages/live.py's refresh
 

@@ -10,7 +10,7 @@ reported by their largest difference), and memory across repeated analyses. Ends
 per engine measured.
 
 `--engine serve` (`make load SERVE=1`) then sends the same requests to a Ray Serve deployment
-(whisper_inquiry.serve_client; started here with `--replicas` replicas unless `--url` names one), prints
+(whisper_inquiry.serve.client; started here with `--replicas` replicas unless `--url` names one), prints
 the two engines side by side and ends with two JSON lines, `"engine": "inprocess"` and `"engine": "serve"`.
 """
 
@@ -31,10 +31,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from whisper_inquiry.audio import SAMPLE_RATE  # noqa: E402
-from whisper_inquiry.engine import AnalysisRequest  # noqa: E402
+from whisper_inquiry.audio.load import SAMPLE_RATE  # noqa: E402
+from whisper_inquiry.engine.core import AnalysisRequest  # noqa: E402
 from whisper_inquiry.options import AnalysisOptions  # noqa: E402
-from whisper_inquiry.sameness import compare, divergences  # noqa: E402
+from whisper_inquiry.trace.sameness import compare, divergences  # noqa: E402
 
 # Largest float difference still counted as the same result: what a batched matmul's rounding moves a
 # log-probability or an attention weight by (measured: 3e-5 in float32 here; fp16 on a GPU rounds ~1e-3).
@@ -43,9 +43,9 @@ FLOAT_TOLERANCE = {"cpu": 1e-4, "cuda": 5e-3}
 
 def clips() -> list[tuple[str, np.ndarray]]:
     """Different clips of mixed lengths: bundled samples, then variants made from them."""
-    from whisper_inquiry.audio import load_audio
-    from whisper_inquiry.perturb import Perturbation, apply
-    from whisper_inquiry.samples import sample_named
+    from whisper_inquiry.audio.load import load_audio
+    from whisper_inquiry.audio.perturb import Perturbation, apply
+    from whisper_inquiry.audio.samples import sample_named
 
     s = {n: load_audio(sample_named(n).path).samples
          for n in ("english_weather", "english_numbers", "english_story", "spanish", "white_noise", "chirp")}
@@ -146,7 +146,7 @@ def local_serve(model: str, replicas: int = 1) -> tuple[str, object]:
     import ray
     from ray import serve
 
-    from whisper_inquiry.serve import build_app
+    from whisper_inquiry.serve.app import build_app
 
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
     with socket.socket() as sock:
@@ -276,8 +276,8 @@ def main() -> None:
         save_clips(args.save_clips)
         return
 
-    from whisper_inquiry.engine import SWITCH_INTERVAL_S, Engine
-    from whisper_inquiry.models import load_model
+    from whisper_inquiry.engine.core import SWITCH_INTERVAL_S, Engine
+    from whisper_inquiry.models.load import load_model
 
     requests = requests_for(args.users, args.clips, args.options == "mixed")
     audio_s = sum(len(r.audio) for _, r in requests) / SAMPLE_RATE
@@ -305,7 +305,7 @@ def main() -> None:
     })
     lines = [inprocess]
     if args.engine == "serve":
-        from whisper_inquiry.serve_client import ServeEngine
+        from whisper_inquiry.serve.client import ServeEngine
 
         engine.close(timeout_s=60)  # its worker and model leave the cores and memory to the replicas
         url, stop = (args.url, None) if args.url else local_serve(args.model, args.replicas)

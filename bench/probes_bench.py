@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from whisper_inquiry.bench import thirty_seconds  # noqa: E402
-from whisper_inquiry.models import load_model  # noqa: E402
-from whisper_inquiry.probes.occlusion import OcclusionOptions, occlude  # noqa: E402
+from whisper_inquiry.experiments.occlusion import OcclusionOptions, occlude  # noqa: E402
+from whisper_inquiry.models.load import load_model  # noqa: E402
 
 TARGET_S = 20.0
 

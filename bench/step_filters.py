@@ -1,5 +1,5 @@
 """`python bench/step_filters.py`: host time of one decoding step's filters and update, whisper's per
-window against whisper_inquiry.step_filters over the whole batch.
+window against whisper_inquiry.engine.step_filters over the whole batch.
 
 Today each window in flight is its own `DecodingTask`, so a step of R windows runs whisper's
 SuppressBlank, SuppressTokens, ApplyTimestampRules and GreedyDecoder.update R times on one row each.
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from whisper.decoding import ApplyTimestampRules, GreedyDecoder, SuppressBlank, SuppressTokens  # noqa: E402
 from whisper.tokenizer import get_tokenizer  # noqa: E402
 
-from whisper_inquiry.step_filters import (  # noqa: E402
+from whisper_inquiry.engine.step_filters import (  # noqa: E402
     TokenizerConstants,
     apply_timestamp_rules,
     greedy_update,

@@ -28,7 +28,7 @@ def main() -> None:
 
     import torch
 
-    from whisper_inquiry.models import load_model
+    from whisper_inquiry.models.load import load_model
 
     torch.set_grad_enabled(False)
     model = load_model(args.model, "cpu")

@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from whisper_inquiry import signal
-from whisper_inquiry.audio import SAMPLE_RATE
-from whisper_inquiry.trace import FRAME_S, Trace, Window
+from whisper_inquiry.audio import signal
+from whisper_inquiry.audio.load import SAMPLE_RATE
+from whisper_inquiry.trace.schema import FRAME_S, Trace, Window
 
 from .common import MEL_SCALE, style
 

@@ -7,7 +7,7 @@ import difflib
 import numpy as np
 import plotly.graph_objects as go
 
-from whisper_inquiry.trace import Trace
+from whisper_inquiry.trace.schema import Trace
 
 from .common import font_px, legend_on_top, ordinal, safe, style
 from .token_figs import PROBABILITY_TICKS, every_nth, label

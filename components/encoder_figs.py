@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from whisper_inquiry.trace import AUDIO_CTX_S, Activation, HeadSummaries, Window
+from whisper_inquiry.trace.schema import AUDIO_CTX_S, Activation, HeadSummaries, Window
 
 from .common import ATTENTION_SCALE, MEL_SCALE, font_px, plot_room, style, text_px
 

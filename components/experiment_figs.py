@@ -19,7 +19,7 @@ from components.common import (
     text_px,
 )
 from components.token_figs import PROBABILITY_TICKS, every_nth
-from whisper_inquiry.vocab import language_name
+from whisper_inquiry.models.vocab import language_name
 
 FLAG = "#d62728"
 CLEAN = "#2ca02c"

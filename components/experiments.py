@@ -19,7 +19,6 @@ import streamlit as st
 
 from components.common import error, md_escape
 from components.session import engine
-from whisper_inquiry.derived import BoundedCache
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.experiments import encoder_lens as _lens
 from whisper_inquiry.experiments import finder as _finder
@@ -27,6 +26,7 @@ from whisper_inquiry.experiments import hallucination as _hallucination
 from whisper_inquiry.experiments import heads as _heads
 from whisper_inquiry.experiments import language as _language
 from whisper_inquiry.experiments.interventions import KINDS, parse_heads
+from whisper_inquiry.trace.derived import BoundedCache
 
 PRESETS = _hallucination.PRESETS
 KIND_NAMES = KINDS

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from whisper_inquiry.trace import LogitLens, TokenStep
+from whisper_inquiry.trace.schema import LogitLens, TokenStep
 
 from .common import font_px, label_step, plot_room, presenting, safe, style, text_px
 from .token_figs import label

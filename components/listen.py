@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from whisper_inquiry.audio import to_wav_bytes
-from whisper_inquiry.trace import FRAME_S, TokenStep, Trace, Word
+from whisper_inquiry.audio.load import to_wav_bytes
+from whisper_inquiry.trace.schema import FRAME_S, TokenStep, Trace, Word
 
 from .common import MEL_SCALE, font_px, plot_room, presenting, safe, stagger, style, text_px
 

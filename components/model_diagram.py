@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from whisper_inquiry.trace import Trace
+from whisper_inquiry.trace.schema import Trace
 
 from .common import font_px, plot_room, style
 

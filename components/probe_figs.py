@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from whisper_inquiry import signal
+from whisper_inquiry.audio import signal
 
 from .common import MEL_SCALE, font_px, legend_on_top, plot_room, safe, stagger, style, text_px
 

@@ -18,13 +18,13 @@ import numpy as np
 import streamlit as st
 
 from components.session import engine
-from whisper_inquiry.audio import SAMPLE_RATE, load_audio
-from whisper_inquiry.derived import BoundedCache
-from whisper_inquiry.probes import neurons as _neurons
-from whisper_inquiry.probes import occlusion as _occlusion
-from whisper_inquiry.probes import surgery as _surgery
-from whisper_inquiry.samples import SAMPLES
-from whisper_inquiry.trace import Trace
+from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio
+from whisper_inquiry.audio.samples import SAMPLES
+from whisper_inquiry.experiments import neurons as _neurons
+from whisper_inquiry.experiments import occlusion as _occlusion
+from whisper_inquiry.experiments import surgery as _surgery
+from whisper_inquiry.trace.derived import BoundedCache
+from whisper_inquiry.trace.schema import Trace
 
 FILLS = _occlusion.FILLS
 DEFAULT_WINDOW_S = _occlusion.DEFAULT_WINDOW_S
@@ -131,7 +131,7 @@ def moments(trace: Trace, layer: int, neuron_ids: tuple[int, ...], start: bool):
 @st.cache_data(max_entries=16, show_spinner="Tracking pitch (pYIN) and onsets ...")
 def pitch_and_onsets(samples: np.ndarray):
     """(PitchTrack, onset times_s, onset strength) of at most 30 s; pYIN costs a few seconds, once per clip."""
-    from whisper_inquiry import signal
+    from whisper_inquiry.audio import signal
 
     x = np.asarray(samples, dtype=np.float32)[: 30 * SAMPLE_RATE]
     return (signal.pitch_track(x), *signal.onset_strength(x))

@@ -15,11 +15,11 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from whisper_inquiry.audio import Audio, load_audio
-from whisper_inquiry.derived import BoundedCache
-from whisper_inquiry.engines import EngineProtocol, engine_for
+from whisper_inquiry.audio.load import Audio, load_audio
+from whisper_inquiry.engine.factory import EngineProtocol, engine_for
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.trace import Trace
+from whisper_inquiry.trace.derived import BoundedCache
+from whisper_inquiry.trace.schema import Trace
 
 MAX_TRACES = 12  # about 15 MB each for a 30 s clip on tiny.en
 MAX_ENGINES = 3  # models kept loaded at once; the least recently used one is closed

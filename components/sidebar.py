@@ -17,14 +17,14 @@ from typing import Any
 import streamlit as st
 
 from components.common import error, md_escape
-from whisper_inquiry.audio import SAMPLE_RATE
-from whisper_inquiry.engines import DEFAULT_MODEL, list_models
+from whisper_inquiry.audio.load import SAMPLE_RATE
+from whisper_inquiry.audio.samples import DEFAULT_SAMPLE, SAMPLES
+from whisper_inquiry.engine.factory import DEFAULT_MODEL, list_models
 from whisper_inquiry.errors import InquiryError
-from whisper_inquiry.models import check_model, is_multilingual
+from whisper_inquiry.models.load import check_model, is_multilingual
+from whisper_inquiry.models.vocab import language_name
 from whisper_inquiry.options import STRATEGIES, TASKS, AnalysisOptions
-from whisper_inquiry.samples import DEFAULT_SAMPLE, SAMPLES
-from whisper_inquiry.trace import Trace
-from whisper_inquiry.vocab import language_name
+from whisper_inquiry.trace.schema import Trace
 
 SOURCES = ("Bundled sample", "Upload a file", "Record")
 LANGUAGES = ("auto", "en", "es", "fr", "de", "it", "pt", "nl", "sv", "pl", "ru", "zh", "ja", "ko", "ar", "hi")

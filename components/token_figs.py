@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from whisper_inquiry.trace import TokenStep
+from whisper_inquiry.trace.schema import TokenStep
 
 from .common import CONFIDENCE_SCALE, GREY, font_px, label_step, ordinal, plot_room, safe, style
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from whisper_inquiry.trace import TokenStep, Trace, Window, Word
-from whisper_inquiry.vocab import language_name
+from whisper_inquiry.models.vocab import language_name
+from whisper_inquiry.trace.schema import TokenStep, Trace, Window, Word
 
 from .common import font_px, presenting, safe, show, style
 from .listen import word_of_token

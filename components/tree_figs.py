@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 import plotly.graph_objects as go
 
-from whisper_inquiry.trace import SearchTree
+from whisper_inquiry.trace.schema import SearchTree
 
 from .common import GREY, font_px, plot_room, safe, style
 

@@ -8,7 +8,7 @@ from components.common import page_end, page_start, show
 from components.glossary import term
 from components.listen import mark_span, play
 from components.session import require_trace, window_ui
-from whisper_inquiry.audio import SAMPLE_RATE
+from whisper_inquiry.audio.load import SAMPLE_RATE
 
 page_start("How does Whisper see sound?",
            f"Whisper never hears the {term('waveform')} directly. It cuts the audio into 30 s windows, takes a "

@@ -17,13 +17,13 @@ from components.session import analysed, require_trace
 from components.sidebar import OWN_MODEL, own_model_input
 from components.transcript import transcript_html
 from components.tree_figs import step_count, steps_that_fit, tree_figure
-from whisper_inquiry.audio import SAMPLE_RATE, Audio
-from whisper_inquiry.derived import head_shift, head_summaries
-from whisper_inquiry.engines import list_models
+from whisper_inquiry.audio.load import SAMPLE_RATE, Audio
+from whisper_inquiry.audio.perturb import PERTURBATIONS, RANGES, Perturbation, apply
+from whisper_inquiry.engine.factory import list_models
 from whisper_inquiry.errors import InquiryError
+from whisper_inquiry.models.vocab import language_name
 from whisper_inquiry.options import STRATEGIES, AnalysisOptions
-from whisper_inquiry.perturb import PERTURBATIONS, RANGES, Perturbation, apply
-from whisper_inquiry.vocab import language_name
+from whisper_inquiry.trace.derived import head_shift, head_summaries
 
 page_start("What changes if ...?",
            "Run A is the analysis chosen in the sidebar. Run B changes one thing: the model (a fine-tune against "

@@ -13,7 +13,7 @@ from components.encoder_figs import (
 )
 from components.glossary import term
 from components.session import engine, require_trace, window_ui
-from whisper_inquiry.derived import head_summaries
+from whisper_inquiry.trace.derived import head_summaries
 
 page_start("What does the encoder do with the sound?",
            f"Two convolutions ({term('conv stem', 'the conv stem')}) turn the 3,000 log-mel columns into 1,500 "

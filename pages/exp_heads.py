@@ -7,7 +7,7 @@ from components import experiments as exp
 from components.common import columns, page_end, page_start, plain, show
 from components.experiment_figs import layer_head_fig, sweep_fig, token_change_fig, word_timing_fig
 from components.session import require_trace
-from whisper_inquiry.derived import head_summaries
+from whisper_inquiry.trace.derived import head_summaries
 
 page_start("What does each attention head do for this clip?",
            "Every attention layer has several heads that each look at the input in their own way. Zero a head's "

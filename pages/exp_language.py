@@ -6,7 +6,7 @@ from components import experiments as exp
 from components.common import page_end, page_start, show
 from components.experiment_figs import language_fig
 from components.session import require_trace
-from whisper_inquiry.vocab import language_name
+from whisper_inquiry.models.vocab import language_name
 
 page_start("Which language is spoken in each window?",
            "whisper.transcribe guesses the language once, from the first 30 s, and keeps it for the whole file. "

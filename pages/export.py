@@ -11,11 +11,11 @@ from components.encoder_figs import model_view_figure
 from components.session import require_trace
 from components.token_figs import probability_figure
 from components.tree_figs import step_count, tree_figure
-from whisper_inquiry.export import to_json_text, to_srt, to_txt, to_vtt
-from whisper_inquiry.serialize import trace_to_bytes
+from whisper_inquiry.trace.export import to_json_text, to_srt, to_txt, to_vtt
+from whisper_inquiry.trace.serialize import trace_to_bytes
 
 page_start("Take it with you",
-           "Download the whole trace (reload it later with whisper_inquiry.serialize.load_trace, no model "
+           "Download the whole trace (reload it later with whisper_inquiry.trace.serialize.load_trace, no model "
            "needed), the transcript as text or subtitles with word timings, or any chart as an interactive "
            "HTML file. Every chart's camera button also saves a PNG. The link below reopens this exact view.")
 

@@ -11,9 +11,9 @@ from components.audio_figs import live_mel_figure
 from components.common import page_end, page_start, show, style
 from components.session import engine
 from components.transcript import transcript_html
-from whisper_inquiry.engines import DEFAULT_MODEL
-from whisper_inquiry.live import next_draft
-from whisper_inquiry.microphone import AudioBuffer
+from whisper_inquiry.audio.microphone import AudioBuffer
+from whisper_inquiry.engine.factory import DEFAULT_MODEL
+from whisper_inquiry.instruments.live import next_draft
 
 # On localhost no ICE server is needed, and offline a default public STUN server would stall the
 # connection for about 40 s; to serve other machines, set the variable to a JSON list of servers.

@@ -7,7 +7,7 @@ from components.common import columns, page_end, page_start, plain
 from components.listen import words_chart
 from components.session import require_trace
 from components.transcript import fallback_note, language_section, transcript
-from whisper_inquiry.audio import to_wav_bytes
+from whisper_inquiry.audio.load import to_wav_bytes
 
 page_start("What did Whisper hear?",
            "The transcript below is coloured by how sure the decoder was of each token: hover a token to see "

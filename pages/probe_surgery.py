@@ -5,9 +5,9 @@ import streamlit as st
 from components import probe_figs, probes
 from components.common import columns, error, page_end, page_start, plain
 from components.session import require_trace
-from whisper_inquiry.audio import SAMPLE_RATE, to_wav_bytes
+from whisper_inquiry.audio.load import SAMPLE_RATE, to_wav_bytes
 from whisper_inquiry.errors import InquiryError
-from whisper_inquiry.probes.surgery import align_words
+from whisper_inquiry.experiments.surgery import align_words
 
 page_start("What if the encoder never heard this span?",
            "The decoder reads the sound only through the encoder's 1,500 states, one every 20 ms. Here we replace "

@@ -8,7 +8,7 @@ import streamlit as st
 from components.common import font_px, page_end, page_start, plain, safe, show, style
 from components.session import engine, require_trace
 from components.token_figs import visible
-from whisper_inquiry import vocab
+from whisper_inquiry.models import vocab
 
 page_start("How does Whisper turn text into tokens?",
            "Whisper writes text as tokens: pieces of words from a byte-level BPE vocabulary (common words are "

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.audio import load_audio
-from whisper_inquiry.models import load_model
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.models.load import load_model
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.samples import sample_named
 
 
 @pytest.fixture(scope="session")

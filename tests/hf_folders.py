@@ -6,7 +6,7 @@ from pathlib import Path
 
 import transformers
 
-from whisper_inquiry.hf import openai_name
+from whisper_inquiry.models.hf import openai_name
 
 
 def hf_config(dims, **extra):

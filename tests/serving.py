@@ -21,8 +21,8 @@ import pytest
 ray = pytest.importorskip("ray", reason="the serving extra: pip install -r requirements-serve.txt")
 from ray import serve  # noqa: E402
 
-from whisper_inquiry.serve import HOLD_VARIABLE, build_app  # noqa: E402
-from whisper_inquiry.serve_client import ServeEngine  # noqa: E402
+from whisper_inquiry.serve.app import HOLD_VARIABLE, build_app  # noqa: E402
+from whisper_inquiry.serve.client import ServeEngine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "whisper-inquiry-test"

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from whisper_inquiry.alignment import logit_lens
-from whisper_inquiry.tokens import tokenizer_for
+from whisper_inquiry.instruments.alignment import logit_lens
+from whisper_inquiry.instruments.tokens import tokenizer_for
 
 
 def test_dtw_words_cover_the_text_in_order(greedy_trace):

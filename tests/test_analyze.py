@@ -9,7 +9,7 @@ import whisper
 from whisper.decoding import DecodingOptions, DecodingTask
 
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.audio import Audio
+from whisper_inquiry.audio.load import Audio
 from whisper_inquiry.options import AnalysisOptions
 
 

@@ -6,9 +6,9 @@ import torch
 from whisper.model import disable_sdpa
 
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.attention import content_positions, recompute_head
-from whisper_inquiry.derived import SUMMARIES, full_head, head_summaries, trace_nbytes
+from whisper_inquiry.instruments.attention import content_positions, recompute_head
 from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.trace.derived import SUMMARIES, full_head, head_summaries, trace_nbytes
 
 
 def test_on_demand_head_equals_whispers_own_attention_weights(tiny, greedy_trace):
@@ -109,7 +109,7 @@ def test_over_budget_traces_keep_summaries_and_recompute_heads_with_the_model(ti
 
 
 def test_summaries_are_computed_once_cached_outside_the_trace_and_shared_by_a_loaded_copy(greedy_trace, tmp_path):
-    from whisper_inquiry.serialize import load_trace, save_trace
+    from whisper_inquiry.trace.serialize import load_trace, save_trace
 
     first = head_summaries(greedy_trace, 0)
     assert head_summaries(greedy_trace, 0) is first
@@ -121,7 +121,7 @@ def test_summaries_are_computed_once_cached_outside_the_trace_and_shared_by_a_lo
 
 
 def test_the_bounded_cache_keeps_the_most_recently_used_and_drops_the_oldest():
-    from whisper_inquiry.derived import BoundedCache
+    from whisper_inquiry.trace.derived import BoundedCache
 
     cache = BoundedCache(2)
     cache.put("a", 1)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from whisper_inquiry.audio import SAMPLE_RATE, load_audio
+from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio
+from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.errors import AudioError
-from whisper_inquiry.samples import sample_named
 
 
 def _encode(samples: np.ndarray, rate: int, fmt: str, codec: str) -> bytes:

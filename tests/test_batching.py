@@ -15,15 +15,15 @@ import whisper
 from together import in_flight_together
 
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.audio import load_audio
-from whisper_inquiry.batching import DecodeJob
-from whisper_inquiry.engine import AnalysisRequest, Engine
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.engine.core import AnalysisRequest, Engine
+from whisper_inquiry.engine.lockstep import DecodeJob
+from whisper_inquiry.engine.worker import CancelledError
 from whisper_inquiry.errors import InquiryError
-from whisper_inquiry.live import listen
+from whisper_inquiry.instruments.live import listen
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.sameness import compare, divergences
-from whisper_inquiry.samples import sample_named
-from whisper_inquiry.worker import CancelledError
+from whisper_inquiry.trace.sameness import compare, divergences
 
 FLOAT_TOLERANCE = 1e-4  # measured here: at most about 1e-5, in summed log-probabilities
 

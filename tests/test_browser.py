@@ -457,7 +457,7 @@ OWN_LABEL = "Folder or Hugging Face repo id"
 
 @pytest.fixture(scope="module")
 def own_folder(tmp_path_factory):
-    from whisper_inquiry.models import load_model
+    from whisper_inquiry.models.load import load_model
 
     return save_as_hf(load_model("tiny.en", "cpu"), tmp_path_factory.mktemp("own") / "tiny-en-finetune-stand-in")
 

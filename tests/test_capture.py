@@ -10,11 +10,11 @@ import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES
 from whisper.model import ModelDimensions, MultiHeadAttention, Whisper
 
-from whisper_inquiry import points
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.audio import SAMPLE_RATE, load_audio
+from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.instruments import points
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.samples import sample_named
 
 analyze_module = importlib.import_module("whisper_inquiry.analyze")  # the package's `analyze` is the function
 transcribe_module = importlib.import_module("whisper.transcribe")
@@ -91,7 +91,7 @@ def test_every_core_capture_point_is_a_real_module_path(tiny):
 
 
 def test_a_capture_point_added_through_the_registry_lands_in_the_trace_on_a_random_tiny_model(tmp_path):
-    from whisper_inquiry.serialize import load_trace, save_trace
+    from whisper_inquiry.trace.serialize import load_trace, save_trace
 
     torch.manual_seed(0)  # random weights: only the plumbing is under test, never the words
     dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,

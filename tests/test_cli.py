@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from whisper_inquiry.samples import sample_named
+from whisper_inquiry.audio.samples import sample_named
 
 ROOT = Path(__file__).resolve().parents[1]
 

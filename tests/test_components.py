@@ -3,7 +3,7 @@
 from components.common import md_escape, safe
 from components.transcript import transcript_html
 from components.tree_figs import short
-from whisper_inquiry.trace import Alternative, TokenStep
+from whisper_inquiry.trace.schema import Alternative, TokenStep
 
 
 def _step(text: str, prob: float = 0.5) -> TokenStep:
@@ -32,7 +32,7 @@ def test_logit_lens_has_one_column_per_token_in_order_even_when_tokens_repeat():
     import numpy as np
 
     from components.lens_figs import lens_figure
-    from whisper_inquiry.trace import LogitLens
+    from whisper_inquiry.trace.schema import LogitLens
 
     words = [" a", " small", " population", " of", " a", " small", " population", "."]
     steps = [_step(w) for w in words]

@@ -13,13 +13,13 @@ import whisper
 from together import in_flight_together
 from whisper.decoding import DecodingOptions
 
-from whisper_inquiry.audio import load_audio
-from whisper_inquiry.batching import Decoded, DecodeJob, run_alone
-from whisper_inquiry.continuous import joins_rows, rows_of
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.engine.continuous import joins_rows, rows_of
+from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
+from whisper_inquiry.engine.unembed import FAST_ROWS, decoder_logits, unembed
+from whisper_inquiry.engine.worker import Batcher
 from whisper_inquiry.errors import CancelledError
-from whisper_inquiry.samples import sample_named
-from whisper_inquiry.unembed import FAST_ROWS, decoder_logits, unembed
-from whisper_inquiry.worker import Batcher
 
 FLOAT_TOLERANCE = 1e-4  # the rounding of a batched matmul; measured here about 1e-5
 GREEDY = DecodingOptions(language="en", fp16=False)  # with timestamps, as whisper.transcribe decodes

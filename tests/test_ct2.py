@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from whisper.model import ModelDimensions, Whisper
 
-from whisper_inquiry.ct2 import dims_from_variables, read_ct2_variables, to_state_dict
+from whisper_inquiry.models.ct2 import dims_from_variables, read_ct2_variables, to_state_dict
 
 DIMS = ModelDimensions(n_mels=128, n_audio_ctx=24, n_audio_state=16, n_audio_head=4, n_audio_layer=3,
                        n_vocab=120, n_text_ctx=12, n_text_state=16, n_text_head=2, n_text_layer=2)

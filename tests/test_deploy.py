@@ -116,7 +116,7 @@ def _pinned_ray() -> str:
 
 def test_build_app_turns_the_serve_configs_args_into_a_one_gpu_deployment_preloading_both_models(serve_config):
     pytest.importorskip("ray")
-    from whisper_inquiry.serve import build_app
+    from whisper_inquiry.serve.app import build_app
 
     assert list(inspect.signature(build_app).parameters) == ["args"]
     bound = build_app(serve_config["applications"][0]["args"])._bound_deployment

@@ -9,11 +9,11 @@ import pytest
 import torch
 from together import in_flight_together
 
-from whisper_inquiry.audio import load_audio
-from whisper_inquiry.drafts import chunked_self_attention, continuation
-from whisper_inquiry.engine import Engine
-from whisper_inquiry.live import Heard, listen, next_draft
-from whisper_inquiry.samples import sample_named
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.engine.core import Engine
+from whisper_inquiry.engine.drafts import chunked_self_attention, continuation
+from whisper_inquiry.instruments.live import Heard, listen, next_draft
 
 FLOAT_TOLERANCE = 1e-4  # measured: a drafted and a plain decode's token probabilities differ by about 6e-6 at most
 

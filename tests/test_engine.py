@@ -9,12 +9,12 @@ import pytest
 from whisper.timing import dtw_cpu
 
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.attention import recompute_head
-from whisper_inquiry.derived import full_head, trace_key
-from whisper_inquiry.engine import AnalysisRequest, Engine
+from whisper_inquiry.audio.perturb import Perturbation, apply
+from whisper_inquiry.engine.core import AnalysisRequest, Engine
 from whisper_inquiry.errors import ModelMismatchError
+from whisper_inquiry.instruments.attention import recompute_head
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.perturb import Perturbation, apply
+from whisper_inquiry.trace.derived import full_head, trace_key
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.derived import head_summaries
-from whisper_inquiry.engine import AnalysisRequest, Engine
+from whisper_inquiry.engine.core import AnalysisRequest, Engine
+from whisper_inquiry.engine.protocol import EngineProtocol
 from whisper_inquiry.errors import AudioError, CancelledError, EngineClosedError
-from whisper_inquiry.live import Heard, listen, next_draft
-from whisper_inquiry.models import load_model
+from whisper_inquiry.instruments.live import Heard, listen, next_draft
+from whisper_inquiry.models.load import load_model
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.protocol import EngineProtocol
-from whisper_inquiry.serve_client import ServeEngine
+from whisper_inquiry.serve.client import ServeEngine
+from whisper_inquiry.trace.derived import head_summaries
 
 try:  # the Serve half needs the serving extra; the in-process half never does
     from serving import client, serve_url  # noqa: F401 - the fixture: Ray Serve for this module

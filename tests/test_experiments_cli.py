@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from whisper_inquiry.samples import sample_named
+from whisper_inquiry.audio.samples import sample_named
 
 ROOT = Path(__file__).resolve().parents[1]
 WEATHER = str(sample_named("english_weather").path)

@@ -6,7 +6,8 @@ import importlib
 
 import pytest
 
-from whisper_inquiry.audio import load_audio
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.experiments.hallucination import (
     SPEECH_AFTER_S,
     check_hallucination,
@@ -16,7 +17,6 @@ from whisper_inquiry.experiments.hallucination import (
     preset_audio,
     word_anomaly_score,
 )
-from whisper_inquiry.samples import sample_named
 
 
 @pytest.mark.parametrize("name", ["english_weather", "english_numbers"])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import whisper
 
-from whisper_inquiry.audio import load_audio
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.errors import OptionsError
 from whisper_inquiry.experiments.encoder_lens import encoder_lens
 from whisper_inquiry.experiments.finder import find_alignment_heads, words_for_heads
@@ -20,7 +21,6 @@ from whisper_inquiry.experiments.interventions import (
     parse_heads,
 )
 from whisper_inquiry.experiments.language import language_per_window
-from whisper_inquiry.samples import sample_named
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_encoder_locality_is_a_mean_distance_per_head(tiny, weather):
 
 def test_head_lab_and_the_encoder_page_give_one_number_per_head(tiny, weather, greedy_trace):
     """Issue 25: the two pages once disagreed (116 ms against 100 ms) by defining the distance two ways."""
-    from whisper_inquiry.derived import head_summaries
+    from whisper_inquiry.trace.derived import head_summaries
 
     encoder_page = head_summaries(greedy_trace, 0).distance_ms  # from the trace's stored float16 q and k
     for h in encoder_locality(tiny, weather.samples):

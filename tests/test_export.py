@@ -1,6 +1,6 @@
 import re
 
-from whisper_inquiry.export import segment_steps, to_json, to_srt, to_txt, to_vtt
+from whisper_inquiry.trace.export import segment_steps, to_json, to_srt, to_txt, to_vtt
 
 
 def test_srt_parses_into_the_segments(greedy_trace):

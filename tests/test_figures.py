@@ -21,8 +21,8 @@ from components.model_diagram import decoder_counts, model_boxes, model_figure
 from components.token_figs import alternatives_figure, least_certain, probability_figure, timestamp_rows
 from components.transcript import fallback_note, language_figure, transcript_html
 from components.tree_figs import STATUS_STYLE, finalists_html, label_chars, layout, step_count, tree_figure
-from whisper_inquiry.derived import head_summaries
-from whisper_inquiry.trace import Word
+from whisper_inquiry.trace.derived import head_summaries
+from whisper_inquiry.trace.schema import Word
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 

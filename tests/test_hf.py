@@ -21,8 +21,8 @@ import whisper
 from hf_folders import hf_config, save_as_hf
 
 from whisper_inquiry.errors import ModelUnavailableError
-from whisper_inquiry.hf import checkpoint
-from whisper_inquiry.models import is_multilingual, list_models, load_model, model_info
+from whisper_inquiry.models.hf import checkpoint
+from whisper_inquiry.models.load import is_multilingual, list_models, load_model, model_info
 
 ROOT = Path(__file__).resolve().parents[1]
 

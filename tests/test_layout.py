@@ -14,10 +14,28 @@ def _is_type_checking(node: ast.If) -> bool:
     return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
-def _project_imports(path: Path, modules: set[str] | None = None) -> set[str]:
+def _name(path: Path, root: Path = PACKAGE) -> str:
+    """A module's dotted name inside the package: 'trace.schema' for whisper_inquiry/trace/schema.py."""
+    return ".".join(path.relative_to(root).with_suffix("").parts)
+
+
+def _modules(root: Path = PACKAGE) -> set[str]:
+    return {_name(p, root) for p in root.rglob("*.py") if p.name != "__init__.py"}
+
+
+def _project_imports(path: Path, modules: set[str] | None = None, root: Path = PACKAGE) -> set[str]:
     """Modules of the package that `path` imports when it runs, at any depth (functions too), leaving out
-    imports made for type checkers only (`if TYPE_CHECKING:`)."""
+    imports made for type checkers only (`if TYPE_CHECKING:`). Names are dotted from the package root."""
+    modules = modules if modules is not None else _modules(root)
+    here = _name(path, root).split(".")[:-1]  # the file's own subpackage
     found: set[str] = set()
+
+    def add(base: str, names: list[str]) -> None:
+        for name in names:  # `from whisper_inquiry.trace import schema`: a module named in the list
+            if f"{base}.{name}".strip(".") in modules:
+                found.add(f"{base}.{name}".strip("."))
+        if base in modules:
+            found.add(base)
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
@@ -25,24 +43,25 @@ def _project_imports(path: Path, modules: set[str] | None = None) -> set[str]:
                 visit(child)
             return
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found.update(alias.name for alias in node.names)
-            elif node.module and node.module.startswith("whisper_inquiry."):
-                found.add(node.module.split(".")[1])
+            names = [alias.name for alias in node.names]
+            if node.level:
+                base = here[: len(here) - (node.level - 1)] + ([node.module] if node.module else [])
+                add(".".join(base), names)
+            elif node.module == "whisper_inquiry" or (node.module or "").startswith("whisper_inquiry."):
+                add(node.module.removeprefix("whisper_inquiry").lstrip("."), names)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("whisper_inquiry."))
+            for alias in node.names:
+                if alias.name.startswith("whisper_inquiry."):
+                    add(alias.name.removeprefix("whisper_inquiry."), [])
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(ast.parse(path.read_text()))
-    modules = modules if modules is not None else {p.stem for p in PACKAGE.glob("*.py")}
-    return {m for m in found if m in modules and m != path.stem}
+    return found - {_name(path, root)}
 
 
 def _graph() -> dict[str, set[str]]:
-    return {p.stem: _project_imports(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    return {_name(p): _project_imports(p) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -70,10 +89,12 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_import_walker_sees_cycles_and_lazy_imports(tmp_path):
     (tmp_path / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .c import C\n"
                                    "def f():\n    from .b import g\n")
-    assert _project_imports(tmp_path / "a.py", {"a", "b", "c"}) == {"b"}  # the lazy one counts, the typing one not
+    # the lazy one counts, the typing one not
+    assert _project_imports(tmp_path / "a.py", {"a", "b", "c"}, root=tmp_path) == {"b"}
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
-    assert "trace" in _project_imports(PACKAGE / "derived.py")
+    assert "trace.schema" in _project_imports(PACKAGE / "trace" / "derived.py")
+    assert "trace.schema" in _project_imports(PACKAGE / "trace" / "serialize.py")  # `from ...trace import schema`
 
 
 def test_the_package_has_no_import_cycle():
@@ -81,13 +102,21 @@ def test_the_package_has_no_import_cycle():
 
 
 def test_trace_is_a_leaf_that_imports_nothing_of_the_project():
-    assert _project_imports(PACKAGE / "trace.py") == set()
-    assert "__setattr__" not in (PACKAGE / "trace.py").read_text()
-    assert all("object.__setattr__" not in p.read_text() for p in PACKAGE.glob("*.py"))
+    assert _project_imports(PACKAGE / "trace" / "schema.py") == set()
+    assert "__setattr__" not in (PACKAGE / "trace" / "schema.py").read_text()
+    assert all("object.__setattr__" not in p.read_text() for p in PACKAGE.rglob("*.py"))
+
+
+def test_the_top_of_the_package_is_a_dozen_modules_and_subpackages_named_for_the_design():
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    packages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+    assert len(top) <= 12, top
+    assert {"audio", "models", "trace", "instruments", "engine", "serve", "experiments"} <= set(packages)
 
 
 def test_importing_the_trace_or_the_microphone_buffer_pulls_in_neither_torch_nor_whisper():
-    code = ("import sys, whisper_inquiry, whisper_inquiry.trace, whisper_inquiry.microphone; "
+    code = ("import sys, whisper_inquiry, whisper_inquiry.trace, whisper_inquiry.trace.schema, "
+            "whisper_inquiry.trace.serialize, whisper_inquiry.audio.microphone; "
             "print(sorted(m for m in ('torch', 'whisper') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout.strip()

@@ -3,8 +3,8 @@
 import av
 import numpy as np
 
-from whisper_inquiry.live import listen
-from whisper_inquiry.microphone import AudioBuffer
+from whisper_inquiry.audio.microphone import AudioBuffer
+from whisper_inquiry.instruments.live import listen
 
 
 def _frames_48k_stereo(samples_16k: np.ndarray):

@@ -5,8 +5,8 @@ import torch
 import whisper
 from whisper.model import Whisper
 
-from whisper_inquiry import models
 from whisper_inquiry.errors import ModelUnavailableError
+from whisper_inquiry.models import load as models
 
 
 def test_converted_tiny_covers_the_whole_state_dict_with_right_shapes(tiny):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from whisper_inquiry.audio import load_audio
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.errors import OptionsError
-from whisper_inquiry.probes.neurons import listen, mlp_activations, strongest_moments
-from whisper_inquiry.samples import sample_named
+from whisper_inquiry.experiments.neurons import listen, mlp_activations, strongest_moments
 
 RAIN_S = (5.84, 6.4)  # where tiny.en's DTW puts "rain" in the weather sample
 

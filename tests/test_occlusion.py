@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.errors import OptionsError
-from whisper_inquiry.probes.common import reference
-from whisper_inquiry.probes.occlusion import OcclusionOptions, occlude, window_starts
-from whisper_inquiry.samples import sample_named
+from whisper_inquiry.experiments.occlusion import OcclusionOptions, occlude, window_starts
+from whisper_inquiry.experiments.scoring import reference
 
 ROOT = Path(__file__).resolve().parents[1]
 SILENCE_S = 2.0

@@ -14,8 +14,8 @@ from test_app import APP, _widget
 
 from components.common import md_escape
 from whisper_inquiry.analyze import analyze
-from whisper_inquiry.derived import head_shift
 from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.trace.derived import head_shift
 
 LAYER, HEAD = 3, 2  # tiny.en's last encoder layer: retraining a head there changes no other encoder head
 
@@ -35,7 +35,7 @@ def folders(tiny, tmp_path_factory) -> dict[str, Path]:
 
 
 def test_head_shift_is_zero_for_the_same_weights_and_names_the_one_retrained_head(tiny, weather, folders):
-    from whisper_inquiry.models import load_model
+    from whisper_inquiry.models.load import load_model
 
     base = analyze(tiny, weather, AnalysisOptions())
     same = analyze(load_model(str(folders["same"]), "cpu"), weather, AnalysisOptions())

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from components.compare_view import word_diff_html, word_error_rate
-from whisper_inquiry.audio import SAMPLE_RATE
-from whisper_inquiry.perturb import Perturbation, apply, snr_db
+from whisper_inquiry.audio.load import SAMPLE_RATE
+from whisper_inquiry.audio.perturb import Perturbation, apply, snr_db
 
 
 def test_added_noise_has_the_requested_snr(weather):
@@ -42,7 +42,7 @@ def test_word_diff_marks_changes_and_escapes_text():
 # --- issue 12: tempo and pitch as separate perturbations (librosa) ---------------------------------------
 
 def test_every_perturbation_has_a_range_and_says_what_it_changes():
-    from whisper_inquiry.perturb import PERTURBATIONS, RANGES
+    from whisper_inquiry.audio.perturb import PERTURBATIONS, RANGES
 
     assert {"time stretch", "pitch shift"} <= set(PERTURBATIONS) and set(RANGES) == set(PERTURBATIONS)
     for kind in PERTURBATIONS:

@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from whisper_inquiry.derived import full_head
 from whisper_inquiry.errors import TraceFormatError
-from whisper_inquiry.serialize import iter_arrays, load_trace, save_trace, trace_to_bytes
+from whisper_inquiry.trace.derived import full_head
+from whisper_inquiry.trace.serialize import iter_arrays, load_trace, save_trace, trace_to_bytes
 
 
 def _assert_same(a, b, path="trace"):
@@ -91,8 +91,8 @@ def _as_version_1(doc: dict, arrays: dict) -> None:
 
 
 def test_a_version_1_trace_loads_and_its_whole_window_summaries_are_recomputed(greedy_trace):
-    from whisper_inquiry.derived import head_summaries
     from whisper_inquiry.options import AnalysisOptions
+    from whisper_inquiry.trace.derived import head_summaries
 
     old = load_trace(_rewrite(trace_to_bytes(greedy_trace), _as_version_1))
     assert old.version == 2 and old.windows[0].captured == {}

@@ -15,15 +15,15 @@ import pytest
 # (serving skips this module where the serving extra, Ray Serve, is not installed)
 from serving import APP_NAME, client, deploy, free_port, hold_path, ray, serve, serve_url  # noqa: F401
 
-from whisper_inquiry.audio import load_audio
-from whisper_inquiry.engine import AnalysisRequest, Engine
-from whisper_inquiry.engines import ENGINE_VARIABLE, engine_for
+from whisper_inquiry.audio.load import load_audio
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.engine.core import AnalysisRequest, Engine
+from whisper_inquiry.engine.factory import ENGINE_VARIABLE, engine_for
 from whisper_inquiry.errors import AudioError, InquiryError, ModelUnavailableError
 from whisper_inquiry.options import AnalysisOptions
-from whisper_inquiry.sameness import compare
-from whisper_inquiry.samples import sample_named
-from whisper_inquiry.serialize import trace_to_bytes
-from whisper_inquiry.serve_client import ServeEngine, ServeUnavailableError
+from whisper_inquiry.serve.client import ServeEngine, ServeUnavailableError
+from whisper_inquiry.trace.sameness import compare
+from whisper_inquiry.trace.serialize import trace_to_bytes
 
 CLIPS = ["english_weather", "english_numbers", "english_story", "spanish"]
 

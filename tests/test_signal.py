@@ -6,8 +6,8 @@ import librosa
 import numpy as np
 import pytest
 
-from whisper_inquiry import signal
-from whisper_inquiry.perturb import Perturbation, apply
+from whisper_inquiry.audio import signal
+from whisper_inquiry.audio.perturb import Perturbation, apply
 
 SR = 16000
 

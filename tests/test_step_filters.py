@@ -16,7 +16,7 @@ import torch
 from whisper.decoding import ApplyTimestampRules, GreedyDecoder, SuppressBlank, SuppressTokens
 from whisper.tokenizer import get_tokenizer
 
-from whisper_inquiry.step_filters import (
+from whisper_inquiry.engine.step_filters import (
     TokenizerConstants,
     apply_timestamp_rules,
     greedy_update,

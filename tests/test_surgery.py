@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.errors import OptionsError
-from whisper_inquiry.probes.common import reference
-from whisper_inquiry.probes.surgery import align_words, changed_spans, operate, word_changes
-from whisper_inquiry.samples import sample_named
+from whisper_inquiry.experiments.scoring import reference
+from whisper_inquiry.experiments.surgery import align_words, changed_spans, operate, word_changes
 
 ROOT = Path(__file__).resolve().parents[1]
 

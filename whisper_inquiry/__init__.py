@@ -13,25 +13,35 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["AnalysisOptions", "Engine", "Trace", "analyze", "load_model", "load_trace", "save_trace"]
-_HOME = {"AnalysisOptions": "options", "Engine": "engine", "Trace": "trace", "analyze": "analyze",
-         "load_model": "models", "load_trace": "serialize", "save_trace": "serialize"}
+_HOME = {"AnalysisOptions": "options", "Engine": "engine.core", "Trace": "trace.schema", "analyze": "analyze",
+         "load_model": "models.load", "load_trace": "trace.serialize", "save_trace": "trace.serialize"}
 
 if TYPE_CHECKING:
-    from .analyze import analyze
-    from .engine import Engine
-    from .models import load_model
-    from .options import AnalysisOptions
-    from .serialize import load_trace, save_trace
-    from .trace import Trace
+    from whisper_inquiry.analyze import analyze
+    from whisper_inquiry.engine.core import Engine
+    from whisper_inquiry.models.load import load_model
+    from whisper_inquiry.options import AnalysisOptions
+    from whisper_inquiry.trace.schema import Trace
+    from whisper_inquiry.trace.serialize import load_trace, save_trace
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+def lazy_names(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
+    """A package's `__getattr__` that imports a name's module on first use: a subpackage can name its
+    public parts without importing them (and without import cycles between subpackages)."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f".{homes[name]}", package), name)
+
+    return __getattr__
+
+
+__getattr__ = lazy_names(__name__, _HOME)
 
 
 class _Package(types.ModuleType):

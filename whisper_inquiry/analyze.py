@@ -26,16 +26,16 @@ import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram
 from whisper.tokenizer import LANGUAGES
 
-from . import points
-from .alignment import teacher_forced, word_timings
-from .attention import activation, content_positions, encoder_attention, tensor_stats
-from .audio import SAMPLE_RATE, Audio, load_audio
-from .batching import Decoded, DecodeJob, run_alone
-from .models import model_info
-from .options import AnalysisOptions
-from .search import build_tree
-from .tokens import describe_prompt, token_steps
-from .trace import (
+from whisper_inquiry.audio.load import SAMPLE_RATE, Audio, load_audio
+from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
+from whisper_inquiry.instruments import points
+from whisper_inquiry.instruments.alignment import teacher_forced, word_timings
+from whisper_inquiry.instruments.attention import activation, content_positions, encoder_attention, tensor_stats
+from whisper_inquiry.instruments.search import build_tree
+from whisper_inquiry.instruments.tokens import describe_prompt, token_steps
+from whisper_inquiry.models.load import model_info
+from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.trace.schema import (
     AUDIO_CTX_S,
     FRAME_S,
     TRACE_VERSION,

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 import whisper
 
-from .analyze import analyze
-from .audio import SAMPLE_RATE, load_audio
-from .derived import full_head, head_summaries, trace_nbytes
-from .models import BUNDLED, _bundled_files, load_model
-from .options import AnalysisOptions
-from .samples import sample_named
-from .serialize import trace_to_bytes
+from whisper_inquiry.analyze import analyze
+from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.models.load import BUNDLED, _bundled_files, load_model
+from whisper_inquiry.options import AnalysisOptions
+from whisper_inquiry.trace.derived import full_head, head_summaries, trace_nbytes
+from whisper_inquiry.trace.serialize import trace_to_bytes
 
 
 def _median_s(fn, repeats: int) -> float:

@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import InquiryError
-from .options import TASKS
+from whisper_inquiry.errors import InquiryError
+from whisper_inquiry.options import TASKS
 
 MODEL_HELP = ("a model name, a Hugging Face checkpoint's folder or repo id (from the local cache), or an "
               "openai-whisper .pt file (default: the bundled tiny.en)")
@@ -71,22 +71,22 @@ def _probe(args: argparse.Namespace) -> None:
     import json
     import time
 
-    from .audio import load_audio
-    from .models import DEFAULT_MODEL, load_model
+    from whisper_inquiry.audio.load import load_audio
+    from whisper_inquiry.models.load import DEFAULT_MODEL, load_model
 
     audio = load_audio(args.audio)
     if args.command == "occlude":
-        from .probes.occlusion import OcclusionOptions, occlude
+        from whisper_inquiry.experiments.occlusion import OcclusionOptions, occlude
 
         given = {"window_s": args.window_s, "stride_s": args.stride_s, "fill": args.fill}
         options = OcclusionOptions(**{k: v for k, v in given.items() if v is not None})
         doc = occlude(load_model(args.model or DEFAULT_MODEL), audio.samples, options).to_json()
     elif args.command == "surgery":
-        from .probes.surgery import operate
+        from whisper_inquiry.experiments.surgery import operate
 
         doc = operate(load_model(args.model or DEFAULT_MODEL), audio.samples, *args.span).to_json()
     else:
-        from .probes.neurons import listen
+        from whisper_inquiry.experiments.neurons import listen
 
         started = time.perf_counter()
         found = listen(load_model(args.model or DEFAULT_MODEL), audio.samples, args.layer, *args.span, args.top)
@@ -100,12 +100,12 @@ def _probe(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from .analyze import analyze
-    from .audio import load_audio
-    from .export import to_json_text
-    from .models import DEFAULT_MODEL, load_model
-    from .options import AnalysisOptions
-    from .serialize import save_trace
+    from whisper_inquiry.analyze import analyze
+    from whisper_inquiry.audio.load import load_audio
+    from whisper_inquiry.models.load import DEFAULT_MODEL, load_model
+    from whisper_inquiry.options import AnalysisOptions
+    from whisper_inquiry.trace.export import to_json_text
+    from whisper_inquiry.trace.serialize import save_trace
 
     options = AnalysisOptions(
         task=args.task, language=args.language,
@@ -123,7 +123,7 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _models() -> None:
-    from .models import list_models
+    from whisper_inquiry.models.load import list_models
 
     for m in list_models():
         print(f"{m.name:16} {m.source:10} {m.detail}")
@@ -158,9 +158,9 @@ def _add_experiment_commands(sub) -> None:
 
 
 def _experiment(args: argparse.Namespace) -> dict:
-    from .audio import load_audio
-    from .errors import OptionsError
-    from .models import DEFAULT_MODEL, load_model
+    from whisper_inquiry.audio.load import load_audio
+    from whisper_inquiry.errors import OptionsError
+    from whisper_inquiry.models.load import DEFAULT_MODEL, load_model
 
     samples = load_audio(args.audio).samples
     model = load_model(args.model or DEFAULT_MODEL)
@@ -178,15 +178,15 @@ def _experiment(args: argparse.Namespace) -> dict:
 
 
 def _hallucination(model, samples, args) -> dict:
-    from .experiments.hallucination import check_hallucination
+    from whisper_inquiry.experiments.hallucination import check_hallucination
 
     return check_hallucination(model, samples, args.task, args.language, args.silence_threshold,
                                no_speech_gate=not args.no_gate).to_json()
 
 
 def _ablate(model, samples, args) -> dict:
-    from .experiments.heads import ablate
-    from .experiments.interventions import parse_heads
+    from whisper_inquiry.experiments.heads import ablate
+    from whisper_inquiry.experiments.interventions import parse_heads
 
     r = ablate(model, samples, parse_heads(args.heads, model), args.task, args.language)
     return {"original_text": r.original_text, "text": r.text, "heads": list(r.heads), "token_changes": [
@@ -195,21 +195,21 @@ def _ablate(model, samples, args) -> dict:
 
 
 def _mask(model, samples, args) -> dict:
-    from .experiments.heads import mask
+    from whisper_inquiry.experiments.heads import mask
 
     r = mask(model, samples, [args.k], task=args.task, language=args.language)
     return {"k": args.k, "text": r.rows[0].text, "original_text": r.original_text}
 
 
 def _lens(model, samples, args) -> dict:
-    from .experiments.encoder_lens import encoder_lens
+    from whisper_inquiry.experiments.encoder_lens import encoder_lens
 
     r = encoder_lens(model, samples, args.task, args.language)
     return {"layers": [{"layer": x.layer, "text": x.text} for x in r.layers], "original_text": r.original_text}
 
 
 def _heads(model, samples, args) -> dict:
-    from .experiments.finder import find_alignment_heads
+    from whisper_inquiry.experiments.finder import find_alignment_heads
 
     r = find_alignment_heads(model, samples, args.task, args.language)
     return {"ranking": [{"layer": s.layer, "head": s.head, "score": round(s.score, 4), "official": s.official}

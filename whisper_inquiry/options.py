@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from .errors import OptionsError
+from whisper_inquiry.errors import OptionsError
 
 STRATEGIES = ("greedy", "beam", "sampling")
 TASKS = ("transcribe", "translate")

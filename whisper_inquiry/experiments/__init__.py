@@ -1,7 +1,11 @@
-"""Experiments that change one thing inside Whisper and watch the output move.
+"""Experiments that change one thing inside Whisper, or in its input, and watch the output move.
 
-Each experiment is a UI-free function returning a frozen dataclass: the hallucination check, the head
-lab (ablate, mask, sweep, rank), the alignment-head finder, the encoder lens and language per window.
-Every variant of one clip goes through `interventions.decode_variants`, which batches them into one
-`DecodingTask` run; it is the single seam a batched engine can take over later.
+Each is a UI-free function returning a frozen dataclass. Inside the model: the hallucination check, the
+head lab (ablate, mask, sweep, rank), the alignment-head finder, the encoder lens and language per
+window. On the input and the encoder's states (attention shows where the model looks, not what it
+needed): `occlusion.occlude` slides a window over the audio, `surgery.operate` replaces an encoder span
+with padding states, `neurons.listen` finds encoder MLP neurons that fire in a span. Every variant of one
+clip runs as one batch: `interventions.decode_variants` for the first group, `scoring.decode_batch` and
+`scoring.teacher_forced_logprobs` for the second. They run in the caller's thread (the engine's `run`),
+holding `capture.RUN_LOCK` while they use the model.
 """

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..capture import RUN_LOCK, Hooks
-from .heads import word_error_rate
-from .interventions import Variant, clip_window, decode_features, decode_variants
+from whisper_inquiry.experiments.heads import word_error_rate
+from whisper_inquiry.experiments.interventions import Variant, clip_window, decode_features, decode_variants
+from whisper_inquiry.instruments.capture import RUN_LOCK, Hooks
 
 
 @dataclass(frozen=True)

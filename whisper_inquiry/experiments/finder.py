@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from whisper.tokenizer import get_tokenizer
 
-from ..alignment import word_timings
-from ..errors import OptionsError
-from ..trace import AUDIO_CTX_S, Word
-from .interventions import Variant, clip_window, cross_scores, decode_variants, intervened
+from whisper_inquiry.errors import OptionsError
+from whisper_inquiry.experiments.interventions import Variant, clip_window, cross_scores, decode_variants, intervened
+from whisper_inquiry.instruments.alignment import word_timings
+from whisper_inquiry.trace.schema import AUDIO_CTX_S, Word
 
 TOLERANCE_S = 0.2
 

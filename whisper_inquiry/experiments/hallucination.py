@@ -21,9 +21,9 @@ import torch
 import whisper
 from whisper.audio import log_mel_spectrogram
 
-from ..capture import RUN_LOCK
-from ..trace import AUDIO_CTX_S, FRAME_S, SAMPLE_RATE
-from .interventions import check_task
+from whisper_inquiry.experiments.interventions import check_task
+from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.trace.schema import AUDIO_CTX_S, FRAME_S, SAMPLE_RATE
 
 PHRASES_FILE = Path(__file__).resolve().parents[1] / "data" / "hallucination_phrases.txt"
 SILENCE_THRESHOLD_S = 2.0  # what the switch turns on: whisper's hallucination_silence_threshold
@@ -294,8 +294,8 @@ def preset_audio(name: str, seed: int = 0) -> tuple[np.ndarray, str]:
     translates the Spanish sample that follows (measured here); the speech itself comes out right, so
     the check must flag the silence and nothing else. Translating the Spanish sample on its own, base is
     faithful: no invented text to show."""
-    from ..audio import load_audio
-    from ..samples import sample_named
+    from whisper_inquiry.audio.load import load_audio
+    from whisper_inquiry.audio.samples import sample_named
 
     rng = np.random.default_rng(seed)
     sr = SAMPLE_RATE

@@ -14,11 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..attention import content_positions, head_summaries, scaled
-from ..capture import RUN_LOCK, Hooks
-from ..errors import OptionsError
-from ..trace import AUDIO_CTX_S, FRAME_S, Word
-from .interventions import (
+from whisper_inquiry.errors import OptionsError
+from whisper_inquiry.experiments.interventions import (
     KINDS,
     ClipWindow,
     Decoded,
@@ -29,6 +26,9 @@ from .interventions import (
     decode_variants,
     words_of,
 )
+from whisper_inquiry.instruments.attention import content_positions, head_summaries, scaled
+from whisper_inquiry.instruments.capture import RUN_LOCK, Hooks
+from whisper_inquiry.trace.schema import AUDIO_CTX_S, FRAME_S, Word
 
 MASK_KS = (1500, 150, 75, 50, 25, 10)  # er537 (2023): +-75 near-correct, +-50 garbled, +-10 nothing, on tiny
 

@@ -26,11 +26,11 @@ from whisper.decoding import DecodingOptions, DecodingTask, TokenDecoder
 from whisper.model import disable_sdpa
 from whisper.tokenizer import Tokenizer, get_tokenizer
 
-from ..alignment import word_timings
-from ..batching import ShrinkingInference
-from ..capture import RUN_LOCK
-from ..errors import OptionsError
-from ..trace import Word
+from whisper_inquiry.engine.lockstep import ShrinkingInference
+from whisper_inquiry.errors import OptionsError
+from whisper_inquiry.instruments.alignment import word_timings
+from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.trace.schema import Word
 
 KINDS = {"enc": "encoder self-attention", "dec": "decoder self-attention", "cross": "cross-attention"}
 DEFAULT_CHUNK = 24  # variants decoded as one batch

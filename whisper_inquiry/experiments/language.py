@@ -13,9 +13,9 @@ import torch
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import LANGUAGES
 
-from ..capture import RUN_LOCK
-from ..errors import OptionsError
-from ..trace import FRAME_S
+from whisper_inquiry.errors import OptionsError
+from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.trace.schema import FRAME_S
 
 
 @dataclass(frozen=True)

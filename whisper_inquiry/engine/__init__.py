@@ -1,0 +1,15 @@
+"""The engine that owns a loaded model and serves every session: the interface pages use
+(`protocol`, `core.Engine`, `factory.engine_for`), the worker thread and its turns (`worker`), the rows
+in flight that share each decoder step (`continuous`), lockstep groups (`lockstep`), drafted Live
+refreshes (`drafts`), the decoder's last matmul (`unembed`) and batched logit filters (`step_filters`).
+"""
+
+from whisper_inquiry import lazy_names
+
+_HOMES = {  # public name -> the module that defines it
+    "Engine": "core", "AnalysisRequest": "core", "AudioInput": "core",
+    "EngineProtocol": "protocol",
+    "engine_for": "factory",
+}
+__all__ = list(_HOMES)
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -1,0 +1,404 @@
+"""Continuous batching: windows join the decoder's batch at any step and leave it as soon as they end.
+
+whisper's `DecodingTask.run` steps all rows of its batch together and returns when the last one ends,
+so a short transcript waits for the longest one beside it, and a window that arrives a moment later
+waits for the whole batch. Here every window runs whisper's own `DecodingTask.run`, unchanged (its
+logit filters, its decoder, beam search included, its result), in a greenlet of its own; only its
+`Inference` role is ours (`StepInference`): it posts the step's tokens and switches back to the
+worker. The engine's worker (`Rows.step`) runs every window in flight until it has posted, then
+answers all of them with one decoder pass in which each row sits at its own position. A window that
+ends leaves at once, with its result; a new one is encoded and joins at the next step. Windows of
+other prompts, languages, tasks, temperatures or beam sizes share the pass, since only the tokens fed
+differ.
+
+Why greenlets and not threads: whisper's loop holds the GIL between steps, so the windows' threads
+never ran side by side, and every step waited on lock hand-overs and wake-ups; greenlets hand over
+without either (docs/performance.md, "Continuous batching", has the step times both ways).
+
+A window has one row (greedy, or sampled without best-of) or several (a beam, or best-of samples):
+each row has a slot in the key/value caches. Beam search reorders its rows: whisper asks its
+`Inference` to, and the worker permutes the window's slots before the next pass. A best-of sample that
+has ended leaves its slot; whisper's loop carries it on with end-of-text, and it gets finite placeholder
+logits (zeros) that nothing records, as `batching.ShrinkingInference` gives it in a lockstep batch.
+
+A drafted Live refresh (`drafts.DraftRowInference`) feeds its row several tokens in one pass, and
+after a rejected draft token asks from an earlier position again: its slot's later keys are simply
+overwritten, and masked until they are.
+
+Exact per window: a window's first pass (its whole prompt, all its rows) is whisper's own decoder on
+that window alone, writing the keys and values it computes into the window's slots; every later pass
+feeds each row its new token (or draft tokens), attends to the row's own cached keys (the longer rows'
+padding masked out) and its own audio, and differs from the window decoded alone only by the rounding
+of a batched matmul.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from greenlet import greenlet
+from torch.nn.functional import scaled_dot_product_attention
+from whisper.decoding import DecodingOptions, Inference
+from whisper.tokenizer import get_tokenizer
+
+from whisper_inquiry.engine.unembed import unembed
+from whisper_inquiry.errors import CancelledError
+from whisper_inquiry.instruments.capture import RUN_LOCK
+
+
+def joins_rows(options: DecodingOptions | None) -> bool:
+    """Whether a window of these options can join the rows in flight: anything but language
+    detection, once the language is known (whisper would detect it in the window's own thread)."""
+    return options is not None and options.task != "lang_id" and options.language is not None
+
+
+def rows_of(options: DecodingOptions) -> int:
+    """The rows a window of these options decodes at once, as `DecodingTask` counts them."""
+    return options.beam_size or options.best_of or 1
+
+
+@dataclass(eq=False)
+class Row:
+    """One slot of the caches: one of a window's rows."""
+
+    window: Window
+    position: int = 0  # tokens whose keys and values the slot holds
+    request: torch.Tensor | None = None  # (1, t) the tokens it asks logits for
+    reply: torch.Tensor | None = None
+    left: bool = False  # an ended best-of sample: it gives up its slot at the next step
+
+
+@dataclass(eq=False)
+class Window:
+    """One window in flight: its greenlet runs whisper's loop over its rows, switching back to the worker
+    whenever it asks for logits."""
+
+    start: Callable[[StepInference], object] | None  # runs the window's DecodingTask with the given inference
+    finish: Callable[[object, int], None] | None  # hands the outcome (or the error) on, in the worker
+    features: torch.Tensor | None  # (1, n_audio_ctx, n_audio_state)
+    cancelled: threading.Event | None = None
+    rows: list[Row] = field(default_factory=list)
+    started: bool = False  # its first pass is done
+    running: bool = True  # it has its answer (or has not started): the next step resumes it
+    error: BaseException | None = None
+    reorder: list[int] | None = None  # beam search's new order of its rows, applied before the next pass
+    outcome: object = None
+    done: bool = False
+    company: int = 0  # the most windows it shared a pass with, itself included
+    loop: greenlet | None = field(default=None, repr=False)
+
+    def hand_on(self) -> None:
+        """Hand the outcome to the request, then let go of everything: its rows point back at it and
+        its callbacks hold the request's job, result and tensors, a cycle that would keep all of them
+        until Python's next full garbage collection (hundreds of MB for a round of analyses)."""
+        finish, outcome = self.finish, self.outcome
+        self.rows, self.start, self.finish, self.features, self.outcome, self.loop = [], None, None, None, None, None
+        finish(outcome, self.company)
+
+
+class StepInference(Inference):
+    """whisper's `Inference` role for one window: each call posts the tokens and waits for the worker's
+    answer. `cross_kv` hands the window's cross-attention keys and values back (the analysis reuses them)."""
+
+    def __init__(self, rows: Rows, window: Window):
+        self.rows, self.window = rows, window
+
+    def logits(self, tokens: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        return self.rows.ask(self.window, tokens)
+
+    def cleanup_caching(self) -> None:
+        pass  # the slots are freed by the worker when the window's loop ends
+
+    def rearrange_kv_cache(self, source_indices) -> None:
+        if list(source_indices) != list(range(len(source_indices))):
+            self.window.reorder = list(source_indices)
+
+    def cross_kv(self) -> dict:
+        return self.rows.cross_kv(self.window)
+
+
+class Rows:
+    """The windows in flight and their rows' key/value caches: slot i of every cache holds row i (kept
+    packed). Only the engine's worker thread touches them: it calls `admit` and `step`, and the windows'
+    loops, greenlets of that thread, call `ask`, so nothing here needs a lock."""
+
+    def __init__(self, model, capacity: int):
+        self.model, self.capacity = model, capacity
+        self.eot = get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
+        self.rows: list[Row] = []
+        self.windows: list[Window] = []
+        self.self_k: list[torch.Tensor] = []  # per layer (slots, n_text_ctx, n_text_state)
+        self.self_v: list[torch.Tensor] = []
+        self.cross_k: list[torch.Tensor] = []  # per layer (slots, n_audio_ctx, n_text_state)
+        self.cross_v: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def room(self) -> int:
+        """Free slots: a window needs one per row."""
+        return self.capacity - len(self.rows)
+
+    def takes(self, dtype: torch.dtype, n_rows: int) -> bool:
+        """Whether a window of this dtype and rows can join now. The caches hold one dtype (float16 on a
+        GPU unless a request asked for float32, which waits until the rows in flight have ended)."""
+        return n_rows <= self.room() and (not self.rows or self.self_k[0].dtype == dtype)
+
+    # --- the windows' side ------------------------------------------------------------------------
+
+    def ask(self, window: Window, tokens: torch.Tensor, keep: int | None = None) -> torch.Tensor:
+        """Logits for each row of `tokens` (n_rows, t): the first time for every position, as whisper's
+        first pass gives them, later for the positions past those cached: the newest one, or, where a
+        draft's rejected tokens were cached, every one from `keep` on (those cached past it are dropped)."""
+        k = tokens.shape[0]
+        ended = (tokens[:, -1] == self.eot).tolist() if window.started and k > 1 else [False] * k
+        asking = []
+        for row, t, gone in zip(window.rows, tokens, ended):
+            if row.left or gone:
+                row.left = True  # a best-of sample that has ended: whisper only appends end-of-text to it
+            else:
+                row.request = t[None]
+                if keep is not None and window.started:
+                    row.position = min(row.position, keep)  # the worker is waiting: its state is ours
+                asking.append(row)
+        window.running = False
+        window.loop.parent.switch()  # the worker resumes this loop once it has the answer (or an error)
+        error, window.error = window.error, None
+        replies = [r.reply for r in window.rows]
+        for r in window.rows:
+            r.reply = None
+        if error is not None:
+            raise error
+        if len(asking) == k:
+            return torch.cat(replies)
+        shape = next(r for r in replies if r is not None).shape[1:]
+        zeros = torch.zeros(shape, device=tokens.device)
+        return torch.stack([zeros if r is None else r[0] for r in replies])
+
+    def cross_kv(self, window: Window) -> dict:
+        """The window's cross-attention keys and values, by module, as whisper's kv_cache holds them for
+        one row: (1, n_audio_ctx, n_text_state), copied (the slot will serve another row)."""
+        # any of its rows still holding a slot (all hold the same audio's)
+        i = self.rows.index(next(r for r in window.rows if not r.left))
+        out = {}
+        for layer, block in enumerate(self.model.decoder.blocks):
+            out[block.cross_attn.key] = self.cross_k[layer][i: i + 1].clone()
+            out[block.cross_attn.value] = self.cross_v[layer][i: i + 1].clone()
+        return out
+
+    def _run(self, window: Window, inference: StepInference) -> None:
+        try:
+            outcome = window.start(inference)
+        except BaseException as e:  # noqa: BLE001 - the window's own failure, handed to its request
+            outcome = e
+        window.outcome, window.done, window.running = outcome, True, False
+
+    # --- the worker's side ------------------------------------------------------------------------
+
+    def admit(self, start: Callable[[StepInference], object], finish: Callable[[object, int], None],
+              features: torch.Tensor, n_rows: int = 1, cancelled: threading.Event | None = None) -> None:
+        """A new window of `n_rows` rows: its loop starts at the next step and asks for its first logits.
+        When `cancelled` is set (its session closed), it is answered with a CancelledError."""
+        assert self.takes(features.dtype, n_rows)
+        self._make_room(len(self.rows) + n_rows, features.dtype, features.device)
+        window = Window(start, finish, features, cancelled)
+        window.rows = [Row(window) for _ in range(n_rows)]
+        self.windows.append(window)
+        self.rows.extend(window.rows)
+        inference = StepInference(self, window)
+        window.loop = greenlet(lambda: self._run(window, inference))
+
+    def step(self) -> None:
+        """Run every window's loop until it has asked or ended; answer them all in one decoder pass (a
+        new window's first pass alone); then hand on the outcomes of the windows that ended."""
+        torch.set_grad_enabled(False)  # the worker thread's mode, which the loops' no_grad restore on leaving
+        self._resume()
+        ended = [w for w in self.windows if w.done]
+        for w in ended:
+            self.windows.remove(w)
+        for r in [r for r in self.rows if r.left or r.window.done]:
+            self._remove(r)
+        for w in self.windows:
+            if w.cancelled is not None and w.cancelled.is_set():
+                self._reply(w, error=CancelledError("analysis cancelled"))
+            elif w.reorder is not None:
+                self._reorder(w)
+        first = [w for w in self.windows if not w.started and not w.running]
+        later = [r for r in self.rows if r.request is not None and r.window.started]
+        with RUN_LOCK, torch.no_grad():
+            for w in first:
+                self._answer(w.rows, self._first_pass)
+            if later:
+                self._answer(later, self._next_pass)
+        for w in ended:
+            w.hand_on()
+
+    def _resume(self) -> None:
+        """Run each window that has its answer (or has not started) until it asks again or ends."""
+        for w in list(self.windows):
+            if w.running:
+                w.loop.switch()
+                assert not w.running, "a window's loop came back without asking or ending"
+
+    def _reply(self, window: Window, error: BaseException | None = None) -> None:
+        """The window has its answer: the next step resumes its loop."""
+        for r in window.rows:
+            r.request = None
+        window.error, window.running = error, True
+
+    def _answer(self, rows: list[Row], run: Callable[[list[Row]], list[torch.Tensor]]) -> None:
+        windows = list(dict.fromkeys(r.window for r in rows))
+        for w in windows:
+            w.company = max(w.company, len(windows))
+        try:
+            logits = run(rows)
+        except Exception as e:  # noqa: BLE001
+            if len(windows) > 1:  # one bad window never fails the others: each alone
+                for w in windows:
+                    self._answer([r for r in rows if r.window is w], run)
+                return
+            self._reply(windows[0], error=e)
+            return
+        for r, out in zip(rows, logits):
+            r.reply = out
+        for w in windows:
+            self._reply(w)
+
+    def abort(self, error: BaseException) -> None:
+        """The worker itself failed mid-step: every window in flight is answered with the error, its
+        loop ends, and its request hears it; the worker goes on with none in flight."""
+        for w in self.windows:
+            if not w.done:
+                self._reply(w, error=error)
+        for w in self.windows:
+            if w.loop:  # started and not ended: its pending `ask` raises the error, and whisper's loop ends
+                w.loop.switch()
+        ended, self.windows, self.rows = self.windows, [], []
+        for w in ended:
+            if not isinstance(w.outcome, BaseException):
+                w.outcome = error
+            w.hand_on()
+
+    def _reorder(self, window: Window) -> None:
+        """Beam search kept other rows than it had: each slot takes the keys and values of the row it
+        continues (every row of a window sits at the same position)."""
+        slots = [self.rows.index(r) for r in window.rows]
+        source = [slots[j] for j in window.reorder]
+        n = window.rows[0].position
+        for cache in self.self_k + self.self_v:
+            cache[slots, :n] = cache[source, :n]
+        window.reorder = None
+
+    def _make_room(self, n: int, dtype: torch.dtype, device: torch.device) -> None:
+        """Caches for at least n rows: grown by doubling up to `capacity`, so memory follows the most
+        rows ever in flight at once (8 rows of tiny.en in float32: about 190 MB)."""
+        have = self.self_k[0].shape[0] if self.self_k else 0
+        if have >= n and self.self_k[0].dtype == dtype and self.self_k[0].device == device:
+            return
+        size = min(self.capacity, max(n, 2 * have, 2))
+        d = self.model.dims
+
+        def grown(old: list[torch.Tensor], length: int) -> list[torch.Tensor]:
+            new = [torch.zeros((size, length, d.n_text_state), dtype=dtype, device=device)
+                   for _ in range(d.n_text_layer)]
+            for a, b in zip(new, old):
+                if b.dtype == dtype and b.device == device:
+                    a[: len(self.rows)] = b[: len(self.rows)]
+            return new
+
+        self.self_k, self.self_v = grown(self.self_k, d.n_text_ctx), grown(self.self_v, d.n_text_ctx)
+        self.cross_k, self.cross_v = grown(self.cross_k, d.n_audio_ctx), grown(self.cross_v, d.n_audio_ctx)
+
+    def _remove(self, row: Row) -> None:
+        """Free the row's slot: the last row moves into it, so rows 0..n-1 stay packed."""
+        i, last = self.rows.index(row), len(self.rows) - 1
+        if i != last:
+            n = self.rows[last].position
+            for caches, length in ((self.self_k, n), (self.self_v, n),
+                                   (self.cross_k, None), (self.cross_v, None)):
+                for c in caches:
+                    c[i, :length] = c[last, :length]
+            self.rows[i] = self.rows[last]
+        self.rows.pop()
+
+    def _first_pass(self, rows: list[Row]) -> list[torch.Tensor]:
+        """whisper's own decoder on the window's whole prompt, its rows alone, as `PyTorchInference` runs
+        it (the audio repeated per row, as `batching.decode_windows` hands it); the keys and values it
+        caches go into the rows' slots."""
+        window = rows[0].window
+        tokens = torch.cat([r.request for r in rows])  # (n_rows, n_prompt)
+        features = window.features.repeat_interleave(len(rows), dim=0)
+        kv_cache, hooks = self.model.install_kv_cache_hooks()
+        try:
+            logits = self.model.decoder(tokens, features, kv_cache=kv_cache)  # (n_rows, n_prompt, n_vocab)
+        finally:
+            for h in hooks:
+                h.remove()
+        n = tokens.shape[-1]
+        for i, row in enumerate(rows):
+            slot = self.rows.index(row)
+            for layer, block in enumerate(self.model.decoder.blocks):
+                self.self_k[layer][slot, :n] = kv_cache[block.attn.key][i]
+                self.self_v[layer][slot, :n] = kv_cache[block.attn.value][i]
+                self.cross_k[layer][slot] = kv_cache[block.cross_attn.key][i]
+                self.cross_v[layer][slot] = kv_cache[block.cross_attn.value][i]
+            row.position = n
+        window.started = True
+        return list(logits[:, None])  # each (1, n_prompt, n_vocab)
+
+    def _next_pass(self, rows: list[Row]) -> list[torch.Tensor]:
+        """Each row's new tokens (one, or a Live refresh's draft: several) at its own positions, in one
+        pass over the packed slots; rows with fewer new tokens are padded, and the padding is neither
+        cached nor answered."""
+        decoder = self.model.decoder
+        device, dtype = self.self_k[0].device, self.self_k[0].dtype
+        new = [r.request[0, r.position:] for r in rows]
+        counts = [len(t) for t in new]
+        assert min(counts) >= 1, "every row asks for at least one new token"
+        width = max(counts)
+        slots = [self.rows.index(r) for r in rows]
+        # the rows' slots: a view of the first n when they are all the rows (no copy of the caches)
+        index = slice(0, len(slots)) if slots == list(range(len(slots))) else torch.tensor(slots, device=device)
+        tokens = torch.full((len(rows), width), self.eot, dtype=new[0].dtype, device=device)  # (n, width)
+        for i, t in enumerate(new):
+            tokens[i, : len(t)] = t
+        positions = (torch.tensor([r.position for r in rows], device=device)[:, None]
+                     + torch.arange(width, device=device))  # (n, width)
+        real = torch.arange(width, device=device)[None] < torch.tensor(counts, device=device)[:, None]  # (n, width)
+        at_slot = torch.tensor(slots, device=device)[:, None].expand(-1, width)[real]  # (n_real,)
+        at_position = positions[real]
+        n_kv = max(r.position + c for r, c in zip(rows, counts))
+        sees = (torch.arange(n_kv, device=device) <= positions[..., None])[:, None]  # (n, 1, width, n_kv)
+        last = decoder.positional_embedding.shape[0] - 1  # padding may run past the context: never read
+        x = (decoder.token_embedding(tokens) + decoder.positional_embedding[positions.clamp(max=last)]).to(dtype)
+        for layer, block in enumerate(decoder.blocks):
+            attn = block.attn
+            h = block.attn_ln(x)
+            q, k, v = attn.query(h), attn.key(h), attn.value(h)
+            self.self_k[layer][at_slot, at_position] = k[real]
+            self.self_v[layer][at_slot, at_position] = v[real]
+            keys, values = self.self_k[layer][index, :n_kv], self.self_v[layer][index, :n_kv]
+            x = x + attn.out(_attend(q, keys, values, attn.n_head, sees))
+            cross = block.cross_attn
+            h = block.cross_attn_ln(x)
+            x = x + cross.out(_attend(cross.query(h), self.cross_k[layer][index], self.cross_v[layer][index],
+                                      cross.n_head))
+            x = x + block.mlp(block.mlp_ln(x))
+        logits = unembed(decoder.ln(x), decoder.token_embedding.weight)  # (n, width, n_vocab)
+        for r, c in zip(rows, counts):
+            r.position += c
+        return [logits[i: i + 1, :c] for i, c in enumerate(counts)]  # each (1, new tokens, n_vocab)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_head: int,
+            mask: torch.Tensor | None = None) -> torch.Tensor:
+    """whisper's scaled-dot-product attention (MultiHeadAttention.qkv_attention, SDPA branch), with a
+    mask for keys past a row's own position."""
+    q = q.view(*q.shape[:2], n_head, -1).permute(0, 2, 1, 3)  # (n, n_head, width, d_head)
+    k = k.view(*k.shape[:2], n_head, -1).permute(0, 2, 1, 3)  # (n, n_head, n_kv, d_head)
+    v = v.view(*v.shape[:2], n_head, -1).permute(0, 2, 1, 3)
+    a = scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return a.permute(0, 2, 1, 3).flatten(start_dim=2)  # (n, width, d)

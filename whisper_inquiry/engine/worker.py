@@ -1,0 +1,238 @@
+"""The engine's worker: the one thread that runs the model for analyses and listening.
+
+Requests hand it their windows (`submit`) and wait. Windows whose language is known join the rows in
+flight at their next decoder step (`continuous.Rows`); language detection (and everything, when
+continuous batching is off) is collected for `max_wait_ms` (or until `max_batch`) and run in the
+lockstep groups of `batching.py`, between two steps. The two lanes take turns by time: a lockstep
+group's seconds are owed to the rows in flight, which step until they are repaid.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+
+from whisper_inquiry.engine.continuous import Rows, joins_rows, rows_of
+from whisper_inquiry.engine.lockstep import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
+from whisper_inquiry.errors import CancelledError, EngineClosedError
+from whisper_inquiry.instruments.capture import RUN_LOCK
+
+__all__ = ["Batcher", "CancelledError", "EngineClosedError"]
+
+
+class Batcher:
+    """The engine's worker: one thread, the only one that runs the model for analyses and listening.
+
+    With `continuous` (the default), a window whose language is known (`continuous.joins_rows`) joins
+    the rows in flight at their next step and leaves with its result when it ends (`continuous.Rows`,
+    up to `max_batch` rows in flight: a greedy window is one row, a beam or best-of window one per beam
+    or sample). Language detection runs between two steps in the lockstep groups of `batching.py`; so
+    does everything when `continuous` is off. So do drafted Live refreshes, alone, unless
+    `drafted_rows`: then each feeds its draft's tokens in its own row (drafts.DraftRowInference).
+    One lockstep group runs per turn, and the rows then step for as long as it took, so a stream of
+    Live refreshes never starves an analysis or a first refresh in flight. Drafted refreshes are alone by
+    default: as rows they redraw more often on a quiet CPU, but on a busy one every new window's encoder
+    pass holds up the rows in flight and one listener waits far longer (docs/performance.md, "Live
+    listeners")."""
+
+    def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True,
+                 drafted_rows: bool = False):
+        self.model = model
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000
+        self.stats = WorkerStats()
+        self.rows = Rows(model, max_batch) if continuous else None
+        self.drafted_rows = drafted_rows
+        self._joining: list[DecodeJob] = []  # windows that will join the rows in flight when there is room
+        self._queue: list[DecodeJob] = []
+        # jobs decoded in lockstep groups, one group per turn; a turn's time is owed to the rows in flight,
+        # which step until it is repaid, so neither lane starves the other (a stream of drafted Live
+        # refreshes once held a first refresh's row for 40 s, one step per refresh)
+        self._lockstep: list[list[DecodeJob]] = []
+        self._owed_s = 0.0
+        self._busy = False
+        self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
+        self._closing = False  # `close`: no new requests; the worker ends once those in flight have finished
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-batcher", daemon=True)
+        self._thread.start()
+
+    def waiting(self) -> int:
+        """Windows queued or being decoded right now (what a newcomer waits behind)."""
+        with self._cond:
+            rows = len(self.rows) if self.rows is not None else 0
+            lockstep = sum(len(group) for group in self._lockstep)
+            return len(self._queue) + lockstep + len(self._joining) + rows + (1 if self._busy else 0)
+
+    def begin(self) -> None:
+        """A request starts: the worker may wait (up to max_wait_ms) for its windows to join a batch."""
+        with self._cond:
+            if self._closing:
+                raise EngineClosedError("this model was unloaded (the app keeps a few at a time); "
+                                        "choose it again in the sidebar to reload it")
+            self._active += 1
+
+    def end(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def submit(self, job: DecodeJob, on_progress: Callable[[str], None] | None = None):
+        """Queue a job and wait for its result (re-raising its own error)."""
+        ahead = self.waiting()
+        with self._cond:
+            if not self._thread.is_alive():
+                raise EngineClosedError("this model was unloaded; choose it again in the sidebar to reload it")
+            self._queue.append(job)
+            self._cond.notify_all()
+        if ahead and on_progress is not None:
+            on_progress(f"waiting for {ahead} other window{'s' if ahead > 1 else ''} to be decoded")
+        return job.future.result()
+
+    def close(self, timeout_s: float | None = None) -> bool:
+        """Refuse new requests, let those in flight finish, then end the worker thread and let go of the
+        model (its rows' key/value caches with it). Waits up to `timeout_s` (None: not at all) for the
+        thread to end; returns whether it has."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if timeout_s is not None:
+            self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the worker thread has ended (after `close`, once its last request finished)."""
+        return not self._thread.is_alive()
+
+    def _done(self) -> bool:
+        """Closing, and nothing left: no request in flight, nothing queued or decoding."""
+        return self._closing and not self._active and not self._queue and not self._in_flight()
+
+    def _rows_waiting(self) -> bool:
+        """Rows in flight, or windows waiting to join them."""
+        return self.rows is not None and (len(self.rows) > 0 or bool(self._joining))
+
+    def _in_flight(self) -> bool:
+        return bool(self._lockstep) or self._rows_waiting()
+
+    def _take(self) -> list[DecodeJob]:
+        """The jobs queued: while work is in flight, whatever has come (rows join at the next step);
+        when idle, wait for one, then for the other requests in flight, but never past max_wait."""
+        with self._cond:
+            if not self._in_flight():
+                while not self._queue:
+                    if self._done():  # closed and idle: the loop ends
+                        return []
+                    self._cond.wait()
+                deadline = self._queue[0].enqueued_s + self.max_wait_s
+                while (len(self._queue) < min(self.max_batch, self._active)
+                       and (left := deadline - time.perf_counter()) > 0):
+                    self._cond.wait(left)
+            jobs, self._queue = self._queue, []
+        return jobs
+
+    def _loop(self) -> None:
+        try:
+            while not self._done():
+                self._turn()
+        finally:
+            self.model = self.rows = None  # closed: the engine's last references to the model go with the thread
+
+    def _turn(self) -> None:
+        """One turn: take what has come, run one lockstep group when it is due, step the rows in flight."""
+        self._sort(self._take())
+        rows_waiting = self._rows_waiting()
+        if self._lockstep and (self._owed_s <= 0 or not rows_waiting):
+            started = time.perf_counter()
+            self._run_lockstep(self._lockstep.pop(0))
+            self._owed_s += time.perf_counter() - started
+        if rows_waiting:
+            started = time.perf_counter()
+            try:
+                self._admit()
+                if len(self.rows):
+                    stepped = time.perf_counter()
+                    self.rows.step()
+                    self.stats.busy_s["decode"] += time.perf_counter() - stepped
+            except BaseException as e:  # noqa: BLE001 - the rows in flight hear it; the worker goes on
+                self.rows.abort(e)
+            self._owed_s -= time.perf_counter() - started
+        if not rows_waiting:
+            self._owed_s = 0.0  # no rows to repay
+        elif not self._lockstep:
+            self._owed_s = max(self._owed_s, 0.0)  # rows that stepped while nothing else waited earn no credit
+
+    def _sort(self, jobs: list[DecodeJob]) -> None:
+        """Windows that can join the rows go to `_joining`; the rest, grouped by what can share a
+        lockstep pass (one job alone where nothing can), to `_lockstep`."""
+        groups: dict[str, list[DecodeJob]] = {}
+        for job in jobs:
+            if job.cancelled is not None and job.cancelled.is_set():
+                job.future.set_exception(CancelledError("analysis cancelled"))
+                continue
+            if (self.rows is not None and job.kind == "decode" and joins_rows(job.options)
+                    and (self.drafted_rows or not job.draft)
+                    and rows_of(job.options) <= self.rows.capacity):
+                self._joining.append(job)
+                continue
+            key = job.share_key()
+            if key is None:
+                self._lockstep.append([job])
+            else:
+                groups.setdefault(key, []).append(job)
+        for group in groups.values():
+            self._lockstep.extend(group[i: i + self.max_batch] for i in range(0, len(group), self.max_batch))
+
+    def _run_lockstep(self, group: list[DecodeJob]) -> None:
+        for job in group:
+            if job.cancelled is not None and job.cancelled.is_set():  # it closed while it waited its turn
+                job.future.set_exception(CancelledError("analysis cancelled"))
+        group = [job for job in group if not job.future.done()]
+        self._busy = True
+        try:
+            if group:
+                (detect if group[0].kind == "detect" else decode_group)(self.model, group, self.stats)
+        except BaseException as e:  # noqa: BLE001 - never leave a request waiting on a dead worker
+            for job in group:
+                if not job.future.done():
+                    job.future.set_exception(e)
+        finally:
+            self._busy = False
+
+    def _admit(self) -> None:
+        """Encode the waiting windows there is room for and start them as rows."""
+        while self._joining and self.rows.takes(self._joining[0].mel.dtype, rows_of(self._joining[0].options)):
+            job = self._joining.pop(0)
+            if job.cancelled is not None and job.cancelled.is_set():
+                job.future.set_exception(CancelledError("analysis cancelled"))
+                continue
+            started = time.perf_counter()
+            try:
+                with RUN_LOCK, torch.no_grad():
+                    features = encode_window(self.model, job)
+            except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
+                job.future.set_exception(e)
+                continue
+            finally:
+                self.stats.busy_s["encode"] += time.perf_counter() - started
+            self.rows.admit(lambda rows, job=job, f=features: decode_windows(self.model, [job], f, rows)[0],
+                            lambda outcome, company, job=job: self._finish(job, outcome, company), features,
+                            rows_of(job.options), job.cancelled)
+
+    def _finish(self, job: DecodeJob, outcome, company: int) -> None:
+        """A row ended: count it by the most rows it shared a pass with, and hand its request the result."""
+        if isinstance(outcome, BaseException):
+            job.future.set_exception(outcome)
+            return
+        self.stats.passed(job.options, company)
+        started = time.perf_counter()
+        try:
+            with RUN_LOCK, torch.no_grad():
+                job.future.set_result(job.on_decoded(outcome) if job.on_decoded is not None else outcome)
+        except Exception as e:  # noqa: BLE001
+            job.future.set_exception(e)
+        self.stats.busy_s["after decode"] += time.perf_counter() - started

@@ -1,0 +1,3 @@
+from whisper_inquiry.serve.app import main
+
+main()
