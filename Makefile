@@ -15,7 +15,7 @@ ENGINE ?=
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run serve test test-fast lint bench load live-load samples system-deps clean image
+.PHONY: run serve test test-fast screenshots lint bench load live-load samples system-deps clean image
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test: $(STAMP) $(SERVE_STAMP) system-deps
 test-fast: $(STAMP) $(SERVE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not browser and not serve" --durations=10
+
+# every page at 1500 and 1024 px, at a desk and in presenter mode, as PNGs in artifacts/screenshots/ (the look
+# tests with their screenshots on; `make test` runs the same checks without them)
+screenshots: $(STAMP) system-deps
+	WHISPER_INQUIRY_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_browser.py -k "reads_well or read_well"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
