@@ -173,7 +173,7 @@ def local_serve(model: str, replicas: int = 1) -> tuple[str, object]:
 
 def busy_of(engine) -> dict[str, float]:
     """The in-process worker's seconds by stage so far (a Serve client has none here)."""
-    stats = getattr(getattr(engine, "batcher", None), "stats", None)
+    stats = getattr(getattr(engine, "worker", None), "stats", None)
     return dict(stats.busy_s) if stats is not None else {}
 
 
@@ -297,7 +297,7 @@ def main() -> None:
     inprocess.update({
         "engine": "inprocess", **common,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "max_batch": engine.batcher.max_batch,
+        "max_batch": engine.worker.max_batch,
         "continuous": not args.lockstep,
         "max_wait_ms": args.max_wait_ms,
         "warm_up_s": round(engine.warm_up_s, 2),

@@ -63,7 +63,7 @@ def tiny_requests() -> list[AnalysisRequest]:
 def tiny_batched(engine, tiny_requests):
     messages: list[str] = []
     traces = engine.analyze_all(tiny_requests, on_progress=messages.append)
-    by_kind = {k: dict(v) for k, v in engine.batcher.stats.batch_sizes_by_kind.items()}
+    by_kind = {k: dict(v) for k, v in engine.worker.stats.batch_sizes_by_kind.items()}
     return traces, messages, dict(engine.batch_sizes), by_kind
 
 
@@ -169,12 +169,12 @@ def test_a_job_failing_inside_the_worker_fails_alone(engine, tiny):
 
     def submit(i):
         try:
-            outcomes[i] = engine.batcher.submit(jobs[i])
+            outcomes[i] = engine.worker.submit(jobs[i])
         except InquiryError as e:
             outcomes[i] = e
 
     before = dict(engine.batch_sizes)
-    in_flight_together(engine.batcher, [lambda: submit(0), lambda: submit(1)])
+    in_flight_together(engine.worker, [lambda: submit(0), lambda: submit(1)])
     assert engine.batch_sizes.get(2, 0) == before.get(2, 0) + 2  # both windows, in one pass
     assert isinstance(outcomes[0], InquiryError)
     assert "sunny" in outcomes[1].result.text
@@ -194,7 +194,7 @@ def test_live_listeners_are_decoded_together_and_each_hears_its_own(engine, tiny
     before = dict(engine.batch_sizes)
     heard: list = [None, None]
     # in the app, refreshes that come while the worker is busy queue up and meet in its next pass
-    in_flight_together(engine.batcher, [lambda i=i: heard.__setitem__(i, engine.listen(clips[i])) for i in range(2)])
+    in_flight_together(engine.worker, [lambda i=i: heard.__setitem__(i, engine.listen(clips[i])) for i in range(2)])
     assert engine.batch_sizes.get(2, 0) > before.get(2, 0)
     for clip, h in zip(clips, heard):
         solo = listen(tiny, clip)

@@ -18,7 +18,7 @@ from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.engine.continuous import joins_rows, rows_of
 from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
 from whisper_inquiry.engine.unembed import FAST_ROWS, decoder_logits, unembed
-from whisper_inquiry.engine.worker import Batcher
+from whisper_inquiry.engine.worker import Worker
 from whisper_inquiry.errors import CancelledError
 
 FLOAT_TOLERANCE = 1e-4  # the rounding of a batched matmul; measured here about 1e-5
@@ -40,17 +40,17 @@ def _same(solo: Decoded, together: Decoded) -> None:
 
 
 @pytest.fixture(scope="module")
-def batcher(tiny) -> Batcher:
-    return Batcher(tiny, max_batch=4)
+def worker(tiny) -> Worker:
+    return Worker(tiny, max_batch=4)
 
 
 @contextlib.contextmanager
-def paused_past(batcher: Batcher, position: int):
+def paused_past(worker: Worker, position: int):
     """Hold the worker after the step at which the first row in flight passes `position`, until the
     block ends: the test acts while that row is certainly mid-decode, however fast the machine. Yields
     the event set when the worker is held."""
     reached, release = threading.Event(), threading.Event()
-    rows = batcher.rows
+    rows = worker.rows
     step = rows.step
 
     def held_step():
@@ -67,10 +67,10 @@ def paused_past(batcher: Batcher, position: int):
         del rows.step  # the class's own method again
 
 
-def _queued(batcher: Batcher, job: DecodeJob) -> None:
+def _queued(worker: Worker, job: DecodeJob) -> None:
     """Wait until `job` is in the worker's queue (an event, not a clock; the deadline only ends a hang)."""
     deadline = time.monotonic() + 120
-    while not any(queued is job for queued in batcher._queue):
+    while not any(queued is job for queued in worker._queue):
         assert time.monotonic() < deadline, "the job never reached the queue"
         time.sleep(0.005)
 
@@ -122,33 +122,34 @@ def test_the_decoder_with_our_last_matmul_is_whispers_decoder(tiny):
     assert torch.equal(ours.argmax(-1), whispers.argmax(-1))
 
 
-def test_a_short_window_leaves_with_its_result_while_a_long_one_goes_on(tiny, batcher):
+def test_a_short_window_leaves_with_its_result_while_a_long_one_goes_on(tiny, worker):
     """The story writes several times the weather's tokens: the weather's request hears its result
     while the story's row is still in flight, and both equal their solo runs."""
     story, weather = DecodeJob(_mel("english_story", tiny), GREEDY), DecodeJob(_mel("english_weather", tiny), GREEDY)
     in_flight_when_done = {}
     for name, job in (("story", story), ("weather", weather)):
-        job.future.add_done_callback(lambda _, name=name: in_flight_when_done.setdefault(name, len(batcher.rows)))
-    in_flight_together(batcher, [lambda job=job: batcher.submit(job) for job in (story, weather)])
+        job.future.add_done_callback(
+            lambda _, name=name: in_flight_when_done.setdefault(name, worker.rows.windows_in_flight()))
+    in_flight_together(worker, [lambda job=job: worker.submit(job) for job in (story, weather)])
     assert in_flight_when_done == {"weather": 1, "story": 0}
     _same(run_alone(tiny, DecodeJob(story.mel, GREEDY)), story.future.result())
     _same(run_alone(tiny, DecodeJob(weather.mel, GREEDY)), weather.future.result())
     assert "sunny" in weather.future.result().result.text
 
 
-def test_a_window_that_arrives_late_joins_the_rows_in_flight(tiny, batcher):
+def test_a_window_that_arrives_late_joins_the_rows_in_flight(tiny, worker):
     story, numbers = DecodeJob(_mel("english_story", tiny), GREEDY), DecodeJob(_mel("english_numbers", tiny), GREEDY)
-    first = threading.Thread(target=batcher.submit, args=(story,))
-    second = threading.Thread(target=batcher.submit, args=(numbers,))
-    with paused_past(batcher, 10) as held:  # the story is well under way, and held there
+    first = threading.Thread(target=worker.submit, args=(story,))
+    second = threading.Thread(target=worker.submit, args=(numbers,))
+    with paused_past(worker, 10) as held:  # the story is well under way, and held there
         first.start()
         assert held.wait(300)
-        before = dict(batcher.stats.batch_sizes)
+        before = dict(worker.stats.batch_sizes)
         second.start()
-        _queued(batcher, numbers)
+        _queued(worker, numbers)
     second.join()
     first.join()
-    assert batcher.stats.batch_sizes.get(2, 0) >= before.get(2, 0) + 1  # it shared passes with the story
+    assert worker.stats.batch_sizes.get(2, 0) >= before.get(2, 0) + 1  # it shared passes with the story
     _same(run_alone(tiny, DecodeJob(story.mel, GREEDY)), story.future.result())
     _same(run_alone(tiny, DecodeJob(numbers.mel, GREEDY)), numbers.future.result())
 
@@ -156,21 +157,21 @@ def test_a_window_that_arrives_late_joins_the_rows_in_flight(tiny, batcher):
 def test_sampled_beam_and_greedy_windows_in_flight_together_equal_their_solo_runs(tiny):
     """At a temperature above 0 each window draws from its own seeded stream, beside others or not (best
     of five: its ended samples leave their slots); a beam's rows are reordered in their slots."""
-    batcher = Batcher(tiny, max_batch=16)
+    worker = Worker(tiny, max_batch=16)
     warm = DecodingOptions(language="en", fp16=False, temperature=0.8)
     best_of = DecodingOptions(language="en", fp16=False, temperature=0.6, best_of=5)
     beam = DecodingOptions(language="en", fp16=False, beam_size=5, patience=1.0)
     jobs = [DecodeJob(_mel("english_weather", tiny), warm, seed=7), DecodeJob(_mel("english_numbers", tiny), GREEDY),
             DecodeJob(_mel("english_numbers", tiny), best_of, seed=11), DecodeJob(_mel("english_weather", tiny), beam)]
-    in_flight_together(batcher, [lambda job=job: batcher.submit(job) for job in jobs])
-    assert batcher.stats.batch_sizes.get(4, 0) == 4, batcher.stats.batch_sizes  # all four shared passes
+    in_flight_together(worker, [lambda job=job: worker.submit(job) for job in jobs])
+    assert worker.stats.batch_sizes.get(4, 0) == 4, worker.stats.batch_sizes  # all four shared passes
     for job in jobs:
         _same(run_alone(tiny, DecodeJob(job.mel, job.options, seed=job.seed)), job.future.result())
     beam_tree = jobs[3].future.result().decoder
     assert beam_tree.beam and len(beam_tree.nodes) > len(jobs[3].future.result().result.tokens)
 
 
-def test_a_row_whose_request_fails_after_decoding_fails_alone(tiny, batcher):
+def test_a_row_whose_request_fails_after_decoding_fails_alone(tiny, worker):
     def boom(decoded):
         raise RuntimeError("this request's own failure")
 
@@ -180,60 +181,60 @@ def test_a_row_whose_request_fails_after_decoding_fails_alone(tiny, batcher):
 
     def submit(i):
         try:
-            outcomes[i] = batcher.submit(jobs[i])
+            outcomes[i] = worker.submit(jobs[i])
         except RuntimeError as e:
             outcomes[i] = e
 
-    in_flight_together(batcher, [lambda i=i: submit(i) for i in range(2)])
+    in_flight_together(worker, [lambda i=i: submit(i) for i in range(2)])
     assert isinstance(outcomes[0], RuntimeError)
     assert "sunny" in outcomes[1].result.text
-    assert len(batcher.rows) == 0 and batcher.waiting() == 0
+    assert worker.rows.windows_in_flight() == 0 and worker.waiting() == 0
 
 
-def test_a_session_that_closes_mid_decode_frees_its_row(tiny, batcher):
+def test_a_session_that_closes_mid_decode_frees_its_row(tiny, worker):
     cancelled = threading.Event()
     story = DecodeJob(_mel("english_story", tiny), GREEDY, cancelled=cancelled)
     outcome = {}
 
     def submit():
         try:
-            outcome["result"] = batcher.submit(story)
+            outcome["result"] = worker.submit(story)
         except CancelledError as e:
             outcome["error"] = e
 
     thread = threading.Thread(target=submit)
-    with paused_past(batcher, 5) as held:  # mid-decode, and held there while its session closes
+    with paused_past(worker, 5) as held:  # mid-decode, and held there while its session closes
         thread.start()
         assert held.wait(300)
         cancelled.set()
     thread.join()
     assert "error" in outcome
-    assert len(batcher.rows) == 0 and batcher.waiting() == 0
+    assert worker.rows.windows_in_flight() == 0 and worker.waiting() == 0
 
 
-def test_a_window_whose_decoder_pass_fails_fails_alone(tiny, batcher, monkeypatch):
+def test_a_window_whose_decoder_pass_fails_fails_alone(tiny, worker, monkeypatch):
     """A pass that raises is retried one window at a time; only the window that fails alone hears it."""
     poisoned = DecodeJob(_mel("english_numbers", tiny), GREEDY)
     healthy = DecodeJob(_mel("english_weather", tiny), GREEDY)
     with torch.no_grad():
         poison = tiny.encoder(poisoned.mel[None])
-    real = batcher.rows._next_pass
+    real = worker.rows._next_pass
 
     def next_pass(rows):
         if any(r.position > 4 and torch.equal(r.window.features, poison) for r in rows):
             raise RuntimeError("this row's pass failed")
         return real(rows)
 
-    monkeypatch.setattr(batcher.rows, "_next_pass", next_pass)
+    monkeypatch.setattr(worker.rows, "_next_pass", next_pass)
     outcomes: list = [None, None]
 
     def submit(i, job):
         try:
-            outcomes[i] = batcher.submit(job)
+            outcomes[i] = worker.submit(job)
         except RuntimeError as e:
             outcomes[i] = e
 
-    in_flight_together(batcher, [lambda i=i, job=job: submit(i, job) for i, job in enumerate((poisoned, healthy))])
+    in_flight_together(worker, [lambda i=i, job=job: submit(i, job) for i, job in enumerate((poisoned, healthy))])
     assert isinstance(outcomes[0], RuntimeError)
     _same(run_alone(tiny, DecodeJob(healthy.mel, GREEDY)), outcomes[1])
-    assert len(batcher.rows) == 0 and batcher.waiting() == 0
+    assert worker.rows.windows_in_flight() == 0 and worker.waiting() == 0

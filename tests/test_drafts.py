@@ -102,7 +102,7 @@ def test_engine_decodes_a_drafted_listen_with_the_same_words(engine, tiny, weath
 
 
 def test_drafted_listeners_as_rows_share_passes_and_each_hears_its_own(tiny, stream):
-    """With `drafted_rows` (off by default: worker.Batcher says why), three listeners whose windows
+    """With `drafted_rows` (off by default: worker.Worker says why), three listeners whose windows
     slid since their last refresh (drafts partly wrong, so each rejects tokens at its own steps) decode
     in the engine's shared passes, rows advancing at their own pace: each hears what it hears alone, in
     fewer passes than tokens."""
@@ -111,7 +111,7 @@ def test_drafted_listeners_as_rows_share_passes_and_each_hears_its_own(tiny, str
     engine = Engine(tiny, warm_up=False, drafted_rows=True)
     heard: list = [None] * 3
     before = dict(engine.batch_sizes)
-    in_flight_together(engine.batcher, [lambda i=i: heard.__setitem__(i, engine.listen(
+    in_flight_together(engine.worker, [lambda i=i: heard.__setitem__(i, engine.listen(
         _window(stream, ends[i][1]), draft=drafts[i])) for i in range(3)])
     assert engine.batch_sizes.get(3, 0) == before.get(3, 0) + 3  # all three in one pass at least once
     for (_, end_s), h in zip(ends, heard):

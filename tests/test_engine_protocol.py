@@ -148,13 +148,13 @@ def test_close_refuses_new_requests_stops_the_worker_and_lets_go_of_the_model(ki
     released = weakref.ref(model)
     if kind == "inprocess":
         engine = Engine(model)
-        worker = engine.batcher
+        worker = engine.worker
     else:
         if client is None:
             pytest.skip("the serving extra (Ray Serve) is not installed")
         engine = client(request.getfixturevalue("serve_url"))
         engine._local = Engine(model)  # the copy a Live refresh would have loaded
-        worker = engine._local.batcher
+        worker = engine._local.worker
     del model
     assert engine.listen(clip.samples[:64000]).text.strip()
     thread = worker._thread
@@ -174,9 +174,9 @@ def test_close_refuses_new_requests_stops_the_worker_and_lets_go_of_the_model(ki
 def test_close_lets_a_request_in_flight_finish_first(tiny, clip):
     engine = Engine(tiny)
     with ThreadPoolExecutor(1) as pool:
-        engine.batcher.begin()  # a request in flight (as analyze does before its first window)
+        engine.worker.begin()  # a request in flight (as analyze does before its first window)
         answer = pool.submit(engine._analyze_begun, clip, FAST, None, None)
         engine.close()
         assert answer.result(timeout=300).text.strip()  # it finished on the closing engine
-    engine.batcher._thread.join(30)
-    assert engine.batcher.closed
+    engine.worker._thread.join(30)
+    assert engine.worker.closed

@@ -6,15 +6,15 @@ import threading
 from collections.abc import Callable, Sequence
 
 
-def in_flight_together(batcher, calls: Sequence[Callable[[], object]]) -> None:
-    """Run each call in its own thread, all counted in flight (`Batcher.begin`) before any queues a
+def in_flight_together(worker, calls: Sequence[Callable[[], object]]) -> None:
+    """Run each call in its own thread, all counted in flight (`Worker.begin`) before any queues a
     window, so the worker waits for every one of them and their windows start together."""
     for _ in calls:
-        batcher.begin()
+        worker.begin()
     threads = [threading.Thread(target=call) for call in calls]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     for _ in calls:
-        batcher.end()
+        worker.end()

@@ -135,7 +135,8 @@ class Rows:
         self.cross_k: list[torch.Tensor] = []  # per layer (slots, n_audio_ctx, n_text_state)
         self.cross_v: list[torch.Tensor] = []
 
-    def __len__(self) -> int:
+    def windows_in_flight(self) -> int:
+        """Windows decoding now (a beam or best-of window holds several rows)."""
         return len(self.windows)
 
     def room(self) -> int:

@@ -11,7 +11,7 @@ The contract every engine keeps (this one, and the Ray Serve client):
   (a list of variants of one clip is one request, so a batching engine may decode them together),
   `listen(samples) -> Heard`, `head`, `head_summaries`, `logit_lens`, `embeddings`;
 - each result equals what the same request gets alone: the same tokens, probabilities, tree,
-  attention and word timings. The engine's worker (`worker.Batcher`) owns the model: every request's
+  attention and word timings. The engine's worker (`worker.Worker`) owns the model: every request's
   windows are queued to it and join the decoder's rows in flight at any step (`continuous`), each
   request's rows recorded apart;
 - arguments and results are values (numpy arrays, frozen dataclasses, AnalysisOptions), never the
@@ -41,7 +41,7 @@ import torch
 
 from whisper_inquiry.analyze import analyze
 from whisper_inquiry.audio.load import Audio
-from whisper_inquiry.engine.worker import Batcher
+from whisper_inquiry.engine.worker import Worker
 from whisper_inquiry.errors import EngineClosedError, ModelMismatchError
 from whisper_inquiry.instruments.alignment import logit_lens
 from whisper_inquiry.instruments.attention import recompute_head
@@ -90,7 +90,7 @@ class Engine:
         # (default: 8 on a CPU, where a bigger batch gains nothing measurable; 32 on a GPU, where a decoder
         # step costs about the same for 1 window as for 32: the issue's H200 table)
         # (`continuous`: a window joins the rows in flight at any step and leaves when it ends: continuous.py)
-        self.batcher = Batcher(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms,
+        self.worker = Worker(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms,
                                continuous, drafted_rows)
 
     @classmethod
@@ -122,15 +122,15 @@ class Engine:
         `on_progress` also hears "waiting for N other windows to be decoded" while others are ahead in the
         queue; setting `cancelled` (a session that closed) drops the request's next window from the queue
         and raises `worker.CancelledError` in this call."""
-        self.batcher.begin()
+        self.worker.begin()
         return self._analyze_begun(audio, options, on_progress, cancelled)
 
     def _analyze_begun(self, audio, options, on_progress, cancelled) -> Trace:
         try:
             return analyze(self.model, audio, options, on_progress=on_progress,
-                           submit=lambda job: self.batcher.submit(job, on_progress), cancelled=cancelled)
+                           submit=lambda job: self.worker.submit(job, on_progress), cancelled=cancelled)
         finally:
-            self.batcher.end()
+            self.worker.end()
 
     def analyze_all(self, requests: Sequence[AnalysisRequest],
                     on_progress: Callable[[str], None] | None = None,
@@ -141,7 +141,7 @@ class Engine:
         if len(requests) <= 1:
             return [self.analyze(r.audio, r.options, on_progress, cancelled) for r in requests]
         for _ in requests:  # all in flight from the start, so the worker waits for each one's first window
-            self.batcher.begin()
+            self.worker.begin()
         with ThreadPoolExecutor(len(requests), thread_name_prefix="analyze_all") as pool:
             futures = [pool.submit(self._analyze_begun, r.audio, r.options, on_progress, cancelled)
                        for r in requests]
@@ -150,17 +150,17 @@ class Engine:
     @property
     def batch_sizes(self) -> dict[int, int]:
         """How many windows the worker has decoded so far, by the most windows that shared a pass with them."""
-        return dict(sorted(self.batcher.stats.batch_sizes.items()))
+        return dict(sorted(self.worker.stats.batch_sizes.items()))
 
     def waiting(self) -> int:
         """Windows queued or being decoded now: what a newly arrived request waits behind."""
-        return self.batcher.waiting()
+        return self.worker.waiting()
 
     def close(self, timeout_s: float | None = None) -> None:
         """Refuse new requests (EngineClosedError), let those in flight finish, end the worker thread and
         let go of the model. Waits up to `timeout_s` for that (None: returns at once, and the worker
         ends when the last request in flight does). Closing twice is harmless."""
-        self.batcher.close(timeout_s)
+        self.worker.close(timeout_s)
         self._lenses = BoundedCache(32)
         self._closed = True
         self.model = _ClosedModel()
@@ -210,11 +210,11 @@ class Engine:
         """A quick greedy look at the newest 30 s of a live microphone (live.listen); every listener's
         window is decoded by the worker, together with the others' that arrive at the same time. Pass
         the listener's last `Heard.tokens` as `draft`: the same tokens come back in fewer passes."""
-        self.batcher.begin()
+        self.worker.begin()
         try:
-            return listen(self.model, samples, top_k, submit=self.batcher.submit, draft=draft)
+            return listen(self.model, samples, top_k, submit=self.worker.submit, draft=draft)
         finally:
-            self.batcher.end()
+            self.worker.end()
 
     def tokenizer(self, task: str = "transcribe", language: str | None = None):
         return tokenizer_for(self.model.is_multilingual, self.model.num_languages, task, language)

@@ -1,5 +1,5 @@
 """Decode windows together in lockstep: whisper's `DecodingTask` over a batch of windows of equal
-options, each window's rows recorded apart. The engine's worker (`worker.Batcher`) runs these groups;
+options, each window's rows recorded apart. The engine's worker (`worker.Worker`) runs these groups;
 windows that are rows of their own go through `continuous.py` instead, and reuse `decode_windows` with
 that module's `Inference` role.
 

@@ -20,10 +20,10 @@ from whisper_inquiry.engine.lockstep import DecodeJob, WorkerStats, decode_group
 from whisper_inquiry.errors import CancelledError, EngineClosedError
 from whisper_inquiry.instruments.capture import RUN_LOCK
 
-__all__ = ["Batcher", "CancelledError", "EngineClosedError"]
+__all__ = ["Worker", "CancelledError", "EngineClosedError"]
 
 
-class Batcher:
+class Worker:
     """The engine's worker: one thread, the only one that runs the model for analyses and listening.
 
     With `continuous` (the default), a window whose language is known (`continuous.joins_rows`) joins
@@ -57,13 +57,13 @@ class Batcher:
         self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
         self._closing = False  # `close`: no new requests; the worker ends once those in flight have finished
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-batcher", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-worker", daemon=True)
         self._thread.start()
 
     def waiting(self) -> int:
         """Windows queued or being decoded right now (what a newcomer waits behind)."""
         with self._cond:
-            rows = len(self.rows) if self.rows is not None else 0
+            rows = self.rows.windows_in_flight() if self.rows is not None else 0
             lockstep = sum(len(group) for group in self._lockstep)
             return len(self._queue) + lockstep + len(self._joining) + rows + (1 if self._busy else 0)
 
@@ -114,7 +114,7 @@ class Batcher:
 
     def _rows_waiting(self) -> bool:
         """Rows in flight, or windows waiting to join them."""
-        return self.rows is not None and (len(self.rows) > 0 or bool(self._joining))
+        return self.rows is not None and (self.rows.windows_in_flight() > 0 or bool(self._joining))
 
     def _in_flight(self) -> bool:
         return bool(self._lockstep) or self._rows_waiting()
@@ -154,7 +154,7 @@ class Batcher:
             started = time.perf_counter()
             try:
                 self._admit()
-                if len(self.rows):
+                if self.rows.windows_in_flight():
                     stepped = time.perf_counter()
                     self.rows.step()
                     self.stats.busy_s["decode"] += time.perf_counter() - stepped
