@@ -57,7 +57,8 @@ def model_view_figure(enc: HeadSummaries, content_s: float = 30.0, title: str | 
                 enc.pooled[i, j].astype(np.float32), THUMB)
     zmax = float(np.nanpercentile(tiles, 99.5))
     fig = go.Figure(go.Heatmap(z=tiles, colorscale=ATTENTION_SCALE, zmin=0, zmax=zmax, hoverongaps=False,
-                               colorbar={"title": "weight", "len": 0.8, "thickness": 18},
+                               # the title beside the bar: above it, a top tick (0.5 on a short clip) ran into it
+                               colorbar={"title": {"text": "weight", "side": "right"}, "len": 0.8, "thickness": 18},
                                hovertemplate="weight %{z:.3f}<extra></extra>"))
     centres = [k * step + THUMB / 2 for k in range(max(L, H))]
     narrow = room_px / H < text_px("head 0") + 10  # "h3" and "L2" where "head 3" would collide
