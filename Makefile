@@ -49,7 +49,7 @@ serve: $(SERVE_STAMP)
 
 test: $(STAMP) $(SERVE_STAMP) system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
 # The edit-test loop: lint and every test but the browser's and Ray Serve's. CI runs `make test`, never this.
 test-fast: $(STAMP) $(SERVE_STAMP)

@@ -53,3 +53,20 @@ def playwright():
         pytest.fail("/usr/bin/chromium is missing: install Debian's chromium package (never `playwright install`)")
     with sync_playwright() as p:
         yield p
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs on two workers (`-n 2 --dist loadgroup`, pytest-xdist): while one drives a browser
+    and waits on it, the other computes. Some tests must stay together on one worker, in order: Ray Serve's
+    (one local Ray at a time), the browser's (one app server per worker), and the look tests apart from those
+    (their sessions walk the pages in order, so each page costs one switch). Without xdist this does nothing."""
+    for item in items:
+        if item.get_closest_marker("serve"):
+            group = "ray"
+        elif item.path.name == "test_browser.py":
+            group = "look" if item.originalname.startswith(("test_every_page_reads", "test_experiment_results")) \
+                else "browser"
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
