@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import ray
 
-    parser = argparse.ArgumentParser(prog="python -m whisper_inquiry.serve.app", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m whisper_inquiry.serve", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve app servers on other machines")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--models", default=DEFAULT_MODEL, help="loaded at start-up, comma-separated")
