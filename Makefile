@@ -59,7 +59,7 @@ test-fast: $(STAMP) $(SERVE_STAMP)
 # every page at 1500 and 1024 px, at a desk and in presenter mode, as PNGs in artifacts/screenshots/ (the look
 # tests with their screenshots on; `make test` runs the same checks without them)
 screenshots: $(STAMP) system-deps
-	WHISPER_INQUIRY_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_browser.py -k "reads_well or read_well"
+	WHISPER_INQUIRY_SCREENSHOTS=1 $(PY) -m pytest -q -m look
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

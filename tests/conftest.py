@@ -64,9 +64,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("serve"):
             group = "ray"
+        elif item.get_closest_marker("look"):
+            group = "look"
         elif item.path.name == "test_browser.py":
-            group = "look" if item.originalname.startswith(("test_every_page_reads", "test_experiment_results")) \
-                else "browser"
+            group = "browser"
         else:
             continue
         item.add_marker(pytest.mark.xdist_group(group))

@@ -579,6 +579,7 @@ def look_problems(page: Page) -> list[str]:
     return problems
 
 
+@pytest.mark.look
 @pytest.mark.parametrize(("stem", "width", "presenter"), list(_look_params()))
 def test_every_page_reads_well_at_every_width_and_in_presenter_mode(looking, server, stem, width, presenter):
     """Issue 25: in every plotly chart no two labels overlap and none is cut by its chart or plot area; no
@@ -618,6 +619,7 @@ RESULT_ACTIONS: dict[str, list[tuple[str, str]]] = {
 RESULT_MODES = [(1500, False), (1024, True)]
 
 
+@pytest.mark.look
 @pytest.mark.parametrize(("stem", "width", "presenter"),
                          [pytest.param(stem, w, p, id=_look_id(stem, w, p)) for w, p in RESULT_MODES
                           for stem in RESULT_ACTIONS])
