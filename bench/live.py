@@ -34,7 +34,7 @@ from whisper_inquiry.engine.core import Engine  # noqa: E402
 from whisper_inquiry.instruments.live import next_draft  # noqa: E402
 from whisper_inquiry.models.load import load_model  # noqa: E402
 
-REFRESH_S = 1.5  # pages/live.py's refresh
+REFRESH_S = 1.5  # pages/go_further/live.py's refresh
 
 
 def streams(n: int) -> list[np.ndarray]:

@@ -15,35 +15,41 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from components.navigation import script_of
+
 CURRENT = "_lesson_page"  # session state: the url_path of the page running now (set by app.py)
 
 
 @dataclass(frozen=True)
 class Step:
-    script: str  # the page's file, as st.Page and st.page_link name it
     url_path: str  # as st.navigation names it ("" for the default page)
     label: str  # what the bar's buttons say
     shows: str  # which of the notebook's steps this page is
     bridge: str  # one sentence from this step to the next
 
+    @property
+    def script(self) -> str:
+        """The page's file, as st.page_link names it."""
+        return script_of(self.url_path)
+
 
 PATH = [
-    Step("pages/overview.py", "", "Overview", "what Whisper heard",
+    Step("", "Overview", "what Whisper heard",
          "Whisper never sees the sound wave itself: next, how the waveform becomes the log-mel picture it reads."),
-    Step("pages/audio.py", "audio", "Audio and spectrogram", "waveform and log-mel",
+    Step("audio", "Audio and spectrogram", "waveform and log-mel",
          "That picture is the input; the output is text in pieces: next, how text is cut into tokens."),
-    Step("pages/tokenizer.py", "tokenizer", "Tokenizer", "tokens",
+    Step("tokenizer", "Tokenizer", "tokens",
          "With the input and the output known: next, the model in between, from the conv stem to the decoder."),
-    Step("pages/architecture.py", "architecture", "Architecture", "the model's parts",
+    Step("architecture", "Architecture", "the model's parts",
          "Next, inside the encoder: the conv stem and positions first, then every attention head over this clip."),
-    Step("pages/encoder.py", "encoder", "Encoder", "conv stem, positions and encoder",
+    Step("encoder", "Encoder", "conv stem, positions and encoder",
          "The decoder reads the encoder's output after its task tokens: next, every token it wrote and how "
          "sure it was."),
-    Step("pages/tokens.py", "tokens", "Tokens", "task tokens and decoding",
+    Step("tokens", "Tokens", "task tokens and decoding",
          "Each token was one choice among many: next, the other sentences the search weighed and why this one won."),
-    Step("pages/search.py", "search", "Search tree", "search",
+    Step("search", "Search tree", "search",
          "The words are chosen: last, where in the audio each word came from."),
-    Step("pages/alignment.py", "alignment", "Alignment", "where each word was said",
+    Step("alignment", "Alignment", "where each word was said",
          "The end of the path. Go further with the Logit lens and Compare, or change the model in Experiments."),
 ]
 

@@ -2,7 +2,7 @@
 
 Streamlit decides per process whether a top-level `pages/` folder means its old multipage mode, and
 only forgets it once `st.navigation` has run. Until then a deep link such as /encoder, if it is the
-first request the server sees, runs pages/encoder.py on its own, without app.py's sidebar and
+first request the server sees, runs pages/sound_to_text/encoder.py on its own, without app.py's sidebar and
 analysis. Setting the flag before the server starts makes every request go through app.py.
 
 `--engine URL` (ours, not Streamlit's) sends every analysis to a Ray Serve endpoint (`make serve`) by

@@ -9,6 +9,8 @@ from page_titles import PAGE_TITLES
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from components.navigation import script_of
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = PAGE_TITLES
 
@@ -39,7 +41,7 @@ def _open(page: str | None = None, **query) -> AppTest:
         at.query_params[key] = value
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(script_of(page))
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -59,7 +61,7 @@ def test_opens_on_the_bundled_sample_already_analysed(app):
 
 @pytest.mark.parametrize("page", list(PAGES))
 def test_every_page_renders_without_an_exception(app, page):
-    app.switch_page(f"pages/{page}.py")
+    app.switch_page(script_of(page))
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error
@@ -68,27 +70,27 @@ def test_every_page_renders_without_an_exception(app, page):
 
 
 def test_pages_show_their_key_elements(app):
-    app.switch_page("pages/tokens.py").run()
+    app.switch_page(script_of("tokens")).run()
     assert any(m.label == "Probability" for m in app.metric)
-    app.switch_page("pages/alignment.py").run()
+    app.switch_page(script_of("alignment")).run()
     words = app.dataframe[-1].value
     assert list(words["word"])[:3] == ["The", "weather", "today"]
-    app.switch_page("pages/search.py").run()
+    app.switch_page(script_of("search")).run()
     assert "✔" in list(app.dataframe[-1].value["chosen"])
-    app.switch_page("pages/tokenizer.py").run()
+    app.switch_page(script_of("tokenizer")).run()
     assert any("round trip is exact" in s.value for s in app.success)
-    app.switch_page("pages/architecture.py").run()
+    app.switch_page(script_of("architecture")).run()
     assert app.subheader[0].value == "tiny.en: 37.2 M parameters"  # token embedding shared with the output
 
 
 def test_changing_only_the_view_never_reruns_the_model(app):
-    app.switch_page("pages/encoder.py").run()
+    app.switch_page(script_of("encoder")).run()
     before = app.session_state["trace"]
     _widget(app.selectbox, "Head").set_value(3).run()
     _widget(app.selectbox, "Layer").set_value(1).run()
     assert not app.exception
     assert app.session_state["trace"] is before
-    app.switch_page("pages/overview.py").run()
+    app.switch_page(script_of("overview")).run()
     assert app.session_state["trace"] is before
 
 
@@ -132,7 +134,7 @@ def test_a_model_that_cannot_be_had_offline_is_one_clear_error(monkeypatch, tmp_
 
 
 def test_compare_two_models_and_a_perturbed_clip(app):
-    app.switch_page("pages/compare.py").run()
+    app.switch_page(script_of("compare")).run()
     assert not app.exception
     assert app.subheader[0].value.startswith("A: tiny.en") and app.subheader[1].value == "B: base"
     _widget(app.radio, "Compare").set_value("clean vs changed audio").run()
@@ -142,7 +144,7 @@ def test_compare_two_models_and_a_perturbed_clip(app):
 
 
 def test_export_offers_every_format_and_a_share_link(app):
-    app.switch_page("pages/export.py").run()
+    app.switch_page(script_of("export")).run()
     labels = [b.proto.label for b in app.get("download_button")]
     assert {"TXT", "SRT subtitles", "WebVTT with word timings"} <= set(labels)
     assert any(label.startswith("JSON") for label in labels) and any(".html" in label for label in labels)
@@ -151,7 +153,7 @@ def test_export_offers_every_format_and_a_share_link(app):
 
 
 def test_logit_lens_last_layer_matches_most_tokens(app):
-    app.switch_page("pages/lens.py").run()
+    app.switch_page(script_of("lens")).run()
     assert not app.exception
     assert any("first gets more than half of the probability:" in c.value and " at layer " in c.value
                for c in app.caption)
@@ -161,7 +163,7 @@ def test_the_setup_survives_a_page_switch_and_the_url_keeps_it():
     """Issue 8: widgets rebuilt from a URL that Streamlit cleared on a page switch fell back to defaults."""
     at = _open(None, seed="5")
     _widget(at.sidebar.radio, "Decoding").set_value("beam").run()
-    at.switch_page("pages/tokens.py").run()
+    at.switch_page(script_of("tokens")).run()
     assert not at.exception
     assert _widget(at.sidebar.radio, "Decoding").value == "beam"
     options = at.session_state["trace"].options

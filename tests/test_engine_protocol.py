@@ -41,7 +41,7 @@ ENGINES = ["inprocess", pytest.param("serve", marks=pytest.mark.serve)]
 def _calls_of_the_app() -> set[str]:
     """Every method the pages and components call on an engine: `engine(...).name(` and `model_engine.name(`."""
     calls = set()
-    for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("components/*.py"), ROOT / "app.py"]:
+    for path in [*ROOT.glob("pages/**/*.py"), *ROOT.glob("components/*.py"), ROOT / "app.py"]:
         text = path.read_text()
         calls |= set(re.findall(r"\bengine\([^()]*(?:\([^()]*\))?[^()]*\)\.(\w+)", text))
         calls |= set(re.findall(r"\bmodel_engine\.(\w+)", text))
@@ -127,7 +127,7 @@ def test_the_trace_questions_heads_lens_embeddings_and_tokenizer(engine, greedy_
 
 
 def test_the_live_pages_refreshes_queue_depth_listen_and_draft(engine, clip, tiny):
-    """What pages/live.py does every 1.5 s: ask the queue depth, listen with the last draft, keep the next."""
+    """What the Live page does every 1.5 s: ask the queue depth, listen with the last draft, keep the next."""
     assert isinstance(engine.waiting(), int) and engine.waiting() >= 0
     draft: tuple[int, ...] = ()
     for seconds in (4.0, clip.duration_s):

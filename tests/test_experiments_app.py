@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components.navigation import script_of
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
@@ -19,7 +21,7 @@ def app() -> AppTest:
 
 
 def _run(app: AppTest, page: str, kind: str) -> AppTest:
-    app.switch_page(f"pages/{page}.py").run()
+    app.switch_page(script_of(page)).run()
     app.button(key=f"_exp_run_{kind}").click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]

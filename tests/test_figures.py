@@ -18,13 +18,14 @@ from components.common import label_step, ordinal, stagger, style, text_px
 from components.encoder_figs import model_view_figure
 from components.listen import line_count, mark_span, word_lanes, word_of_token, words_on_mel_figure
 from components.model_diagram import decoder_counts, model_boxes, model_figure
+from components.navigation import script_of
 from components.token_figs import alternatives_figure, least_certain, probability_figure, timestamp_rows
 from components.transcript import fallback_note, language_figure, transcript_html
 from components.tree_figs import STATUS_STYLE, finalists_html, label_chars, layout, step_count, tree_figure
 from whisper_inquiry.trace.derived import head_summaries
 from whisper_inquiry.trace.schema import Word
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -124,12 +125,12 @@ def test_fallback_note_says_whisper_keeps_the_last_when_every_attempt_failed(gre
 def test_search_and_overview_pages_tell_the_failed_fallback(greedy_trace):
     trace = dataclasses.replace(greedy_trace, windows=[_all_failed(greedy_trace.windows[0])])  # edited trace
     for page in ("search", "overview"):
-        at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60)
+        at = AppTest.from_file(str(ROOT / script_of(page)), default_timeout=60)
         at.session_state["trace"] = trace
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert any("whisper keeps the last" in w.value for w in at.warning), page
-    at = AppTest.from_file(str(PAGES / "search.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / script_of("search")), default_timeout=60)
     at.session_state["trace"] = trace
     at.run()
     table = at.table[0].value
@@ -169,13 +170,13 @@ def test_a_sampled_attempts_tree_says_sampling_and_draws_each_token_at_its_own_r
 
 
 def test_search_and_tokens_pages_say_a_sampled_attempt_was_sampled(sampled_fallback):
-    at = AppTest.from_file(str(PAGES / "search.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / script_of("search")), default_timeout=60)
     at.session_state["trace"] = sampled_fallback
     at.run()
     assert not at.exception
     t = sampled_fallback.windows[0].final.temperature
     assert any(c.value.startswith(f"Strategy: sampling at temperature {t:g} (a fallback attempt") for c in at.caption)
-    at = AppTest.from_file(str(PAGES / "tokens.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / script_of("tokens")), default_timeout=60)
     at.session_state["trace"] = sampled_fallback
     at.run()
     assert not at.exception
@@ -238,7 +239,7 @@ def test_long_speech_is_set_in_lines_of_at_most_two_lanes_in_reading_order():
 
 
 def test_word_timing_pages_say_the_times_are_estimates(greedy_trace):
-    at = AppTest.from_file(str(PAGES / "alignment.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / script_of("alignment")), default_timeout=60)
     at.session_state["trace"] = greedy_trace
     at.run()
     assert any("estimates" in w.value and "by ear" in w.value for w in at.warning)

@@ -12,6 +12,7 @@ from test_app import APP  # noqa: F401  (importing test_app also keeps AppTest f
 from components.common import md_escape
 from components.glossary import GLOSSARY, SECTIONS, anchor, define, term
 from components.lesson import PATH
+from components.navigation import PAGES, script_of
 
 REPO = Path(__file__).resolve().parents[1]
 # the issue's list: every one of these has an entry
@@ -47,7 +48,7 @@ def test_term_links_to_its_anchor_whatever_the_case():
 
 
 def test_the_glossary_page_shows_every_term_with_its_text():
-    at = _open("pages/glossary.py")
+    at = _open(script_of("glossary"))
     assert at.title[0].value == "What do these words mean?"
     assert [h.value for h in at.header] == list(SECTIONS)
     assert [s.value for s in at.subheader] == list(GLOSSARY)
@@ -56,9 +57,7 @@ def test_the_glossary_page_shows_every_term_with_its_text():
 
 
 def test_the_lesson_path_covers_the_first_section_in_the_notebooks_order():
-    app = (REPO / "app.py").read_text()
-    first_section = app.split('"Go further"')[0]
-    scripts = re.findall(r'st\.Page\("([^"]+)"', first_section)
+    scripts = [page.script for page in PAGES if page.section == PAGES[0].section]
     assert sorted(step.script for step in PATH) == sorted(scripts)
     order = [step.url_path for step in PATH]
     # waveform and log-mel, tokenizer, conv stem and positions, encoder, task tokens and decoding, search
@@ -78,12 +77,12 @@ def test_a_lesson_page_ends_with_previous_next_and_its_bridge(k):
 
 
 def test_pages_off_the_path_have_no_lesson_bar():
-    at = _open("pages/glossary.py")
+    at = _open(script_of("glossary"))
     assert not at.get("page_link")
 
 
-@pytest.mark.parametrize(("script", "names"), [("pages/encoder.py", ["conv stem", "GELU", "stride", "entropy"]),
-                                               ("pages/tokens.py", ["softmax", "␣ (leading space)", "entropy"])])
+@pytest.mark.parametrize(("script", "names"), [(script_of("encoder"), ["conv stem", "GELU", "stride", "entropy"]),
+                                               (script_of("tokens"), ["softmax", "␣ (leading space)", "entropy"])])
 def test_terms_link_to_the_glossary_at_their_first_use(script, names):
     """The words a learner stops at are links, on the page where they first meet them, to an anchor the
     Glossary page really has."""

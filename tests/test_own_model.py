@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from test_app import APP, _widget
 
 from components.common import md_escape
+from components.navigation import script_of
 from whisper_inquiry.analyze import analyze
 from whisper_inquiry.options import AnalysisOptions
 from whisper_inquiry.trace.derived import head_shift
@@ -58,7 +59,7 @@ def test_a_shared_link_naming_a_checkpoint_folder_opens_it_and_keeps_it_in_the_u
     assert trace.model.name == str(folders["same"]) and "weather today is sunny" in trace.text.lower()
     assert _widget(at.text_input, "Folder or Hugging Face repo id").value == str(folders["same"])
     assert at.query_params["model"] == str(folders["same"])
-    at.switch_page("pages/alignment.py").run()
+    at.switch_page(script_of("alignment")).run()
     assert not at.exception and any("generation_config.json" in i.value for i in at.info)
     assert at.session_state["trace"].model.name == str(folders["same"])
 
@@ -80,7 +81,7 @@ def test_a_bad_own_model_is_one_line_and_the_app_keeps_its_model(tmp_path):
 def test_compare_a_fine_tune_with_its_base_names_the_head_that_moved(folders):
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page(script_of("compare")).run()
     _widget(at.selectbox, "Model B").set_value("your own").run()
     _widget(at.text_input, "Model B: folder or Hugging Face repo id").set_value(str(folders["retrained"])).run()
     assert not at.exception and not at.error
