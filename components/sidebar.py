@@ -1,16 +1,16 @@
 """The sidebar: which audio, which model, how to decode, and a short "now showing" note.
 
-Session state is the source of truth, not the URL. Streamlit clears `st.query_params` on a page
-switch, and a widget rebuilt from a cleared URL falls back to its default: one click on another page
-silently undid a teacher's setup. So every widget has a fixed key, its value is also kept in a plain
-session-state dict (a hidden widget's own entry is dropped by Streamlit), the URL is read once when a
-session starts (a shared link) and written back on every run, so the address bar always reflects the
-setup. Uploaded and recorded bytes are kept in session state too: they are never in the URL.
+Streamlit keeps the choices. Every option widget is bound to the URL (`bind="query-params"`: the
+address bar follows the sidebar, and a shared link sets it) and kept for the whole session
+(`persist_state="session"`: a page switch, or a control hidden because it does not apply, never
+resets it; once a page switch silently undid a teacher's setup). Two choices are written by hand, because
+their links say more than a widget's value: the model (a link may name a checkpoint of one's own, which is
+not one of the Model box's options) and presenter mode (`presenter=1`, as links and bookmarks have
+always spelled it). Uploaded and recorded bytes are kept in session state: they are never in the URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +41,11 @@ OWN_MODEL = "your own"  # the Model choice that opens a text field for a folder 
 OWN_MODEL_HELP = ("A Hugging Face Whisper checkpoint (a fine-tune, distil-whisper, any size): its folder on this "
                   "machine, or a Hub repo id such as openai/whisper-small (read from the local Hugging Face cache, "
                   "downloaded once when online). An openai-whisper .pt file works too.")
-_KEPT = "_sidebar_choices"  # plain session state: survives page switches and hidden widgets
+BOUND = dict(bind="query-params", persist_state="session")  # in the URL both ways, kept across pages
+KEPT = dict(persist_state="session")  # kept across pages; its URL parameter is written by hand
 _CLIPS = "_sidebar_clips"  # source -> (bytes, file name) of the last upload and the last recording
 _LAST_MODEL = "_sidebar_last_model"  # the last model that could be opened: kept when an own model cannot
+_STARTED = "_sidebar_started"  # set once the session's first run has read its link
 
 
 @dataclass(frozen=True)
@@ -54,40 +56,41 @@ class Request:
     options: AnalysisOptions
 
 
-def _from_url(name: str, default: Any) -> Any:
-    value = st.query_params.get(name)
-    if value is None:
-        return default
-    try:
-        if isinstance(default, bool):
-            return value.lower() in ("1", "true", "yes", "on")
-        return type(default)(value)
-    except ValueError:
-        return default
+def chosen(name: str) -> Any:
+    """The session's choice for `name` (its default until the widget has been drawn once)."""
+    return st.session_state.get(name, DEFAULTS[name])
 
 
-def _kept() -> dict[str, Any]:
-    """The session's choices; on its first run taken from the URL, so a shared link opens its setup."""
-    if _KEPT not in st.session_state:
-        st.session_state[_KEPT] = {name: _from_url(name, default) for name, default in DEFAULTS.items()}
-    return st.session_state[_KEPT]
+def _read_link() -> None:
+    """On a session's first run, take what a link says that no bound widget reads itself: the model (a name
+    or a checkpoint of one's own) and presenter mode. (Bound switches read true / false; an older link's
+    timestamps=0 or fallback=0 is dropped by Streamlit, and the switch opens at its default, on.)"""
+    if _STARTED in st.session_state:
+        return
+    st.session_state[_STARTED] = True
+    query = st.query_params
+    st.session_state["presenter"] = query.get("presenter", "").lower() in ("1", "true", "yes", "on")
+    model = query.get("model", "").strip()
+    if model in {m.name for m in list_models()}:
+        st.session_state["model"] = model
+    elif model:  # a link naming a model of one's own
+        st.session_state["model"], st.session_state["own_model"] = OWN_MODEL, model
 
 
-def _seed(key: str, valid: Callable[[Any], bool] = lambda v: True) -> str:
-    """Give the widget `key` its kept value before it is drawn (no default argument, so no conflict)."""
-    if key not in st.session_state:
-        value = _kept()[key]
-        st.session_state[key] = value if valid(value) else DEFAULTS[key]
-    return key
-
-
-def _keep(key: str, value: Any) -> Any:
-    _kept()[key] = value
-    return value
-
-
-def _in_range(lo: float, hi: float) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, (int, float)) and lo <= v <= hi
+def _write_link() -> None:
+    """The two hand-written parameters, after the widgets have drawn: the model by its name (or its
+    checkpoint's), presenter mode only when on."""
+    model = chosen("model")
+    if model == OWN_MODEL:
+        model = chosen("own_model").strip()
+    if model:
+        st.query_params["model"] = model
+    elif "model" in st.query_params:
+        del st.query_params["model"]
+    if chosen("presenter"):
+        st.query_params["presenter"] = "1"
+    elif "presenter" in st.query_params:
+        del st.query_params["presenter"]
 
 
 def _remember_clip(source: str, key: str, name: str | None = None) -> None:
@@ -98,10 +101,10 @@ def _remember_clip(source: str, key: str, name: str | None = None) -> None:
 
 
 def audio_ui() -> tuple[bytes, str] | None:
-    source = _keep("source", st.radio("Audio", SOURCES, key=_seed("source", lambda v: v in SOURCES)))
+    source = st.radio("Audio", SOURCES, key="source", **BOUND)
     if source == "Bundled sample":
         names = [s.name for s in SAMPLES]
-        name = _keep("sample", st.selectbox("Sample", names, key=_seed("sample", lambda v: v in names)))
+        name = st.selectbox("Sample", names, index=names.index(DEFAULTS["sample"]), key="sample", **BOUND)
         sample = SAMPLES[names.index(name)]
         st.caption(sample.about)
         return sample.path.read_bytes(), sample.file
@@ -122,11 +125,11 @@ def audio_ui() -> tuple[bytes, str] | None:
     return clip
 
 
-def own_model_input(key: str, label: str = "Folder or Hugging Face repo id") -> str | None:
+def own_model_input(key: str, label: str = "Folder or Hugging Face repo id", **widget: Any) -> str | None:
     """A text field for a model of one's own; its name once it checks out, else None with one line said why.
     The check reads the checkpoint's config and files, not its weights, so it costs nothing on each rerun."""
     own = st.text_input(label, key=key, placeholder="openai/whisper-small or /path/to/checkpoint",
-                        help=OWN_MODEL_HELP).strip()
+                        help=OWN_MODEL_HELP, **widget).strip()
     if not own:
         st.caption("Type a checkpoint's folder or a repo id, then press Enter.")
         return None
@@ -141,22 +144,18 @@ def own_model_input(key: str, label: str = "Folder or Hugging Face repo id") -> 
 def model_ui() -> str:
     models = list_models()
     names = [m.name for m in models]
-    kept = _kept()
-    if kept["model"] not in names and kept["model"] != OWN_MODEL:  # a link naming a model of one's own
-        kept["own_model"], kept["model"] = kept["model"], OWN_MODEL
     labels = {m.name: f"{m.name} ({m.source})" if m.available_offline else f"{m.name} (download)" for m in models}
     labels[OWN_MODEL] = "your own checkpoint ..."
-    choice = _keep("model", st.selectbox(
-        "Model", [*names, OWN_MODEL], key=_seed("model", lambda v: v in names or v == OWN_MODEL),
-        format_func=labels.get,
+    if st.session_state.get("model", DEFAULT_MODEL) not in [*names, OWN_MODEL]:
+        st.session_state["model"] = DEFAULT_MODEL
+    choice = st.selectbox(
+        "Model", [*names, OWN_MODEL], index=names.index(DEFAULT_MODEL), key="model", format_func=labels.get,
         help="Bundled models work offline; the others are downloaded by openai-whisper on first use. "
-             "'your own' opens a fine-tuned or Hugging Face checkpoint."))
+             "'your own' opens a fine-tuned or Hugging Face checkpoint.", **KEPT)
     if choice != OWN_MODEL:
         st.session_state[_LAST_MODEL] = choice
         return choice
-    _seed("own_model", lambda v: isinstance(v, str))
-    own = own_model_input("own_model")
-    _keep("own_model", st.session_state["own_model"].strip())
+    own = own_model_input("own_model", **KEPT)
     if own is None:  # nothing usable typed yet: the app keeps the model it had
         kept_name = st.session_state.get(_LAST_MODEL, DEFAULT_MODEL)
         st.caption(f"Still showing {md_escape(kept_name)}.")
@@ -168,80 +167,80 @@ def model_ui() -> str:
 def options_ui(multilingual: bool) -> AnalysisOptions:
     task, language = "transcribe", None
     if multilingual:
-        task = _keep("task", st.radio("Task", TASKS, key=_seed("task", lambda v: v in TASKS), horizontal=True))
-        lang = _keep("language", st.selectbox(
-            "Language", LANGUAGES, key=_seed("language", lambda v: v in LANGUAGES),
-            format_func=lambda c: "detect" if c == "auto" else f"{c}: {language_name(c)}"))
+        task = st.radio("Task", TASKS, key="task", horizontal=True, **BOUND)
+        lang = st.selectbox("Language", LANGUAGES, key="language", **BOUND,
+                            format_func=lambda c: "detect" if c == "auto" else f"{c}: {language_name(c)}")
         language = None if lang == "auto" else lang
-    strategy = _keep("strategy", st.radio("Decoding", STRATEGIES, key=_seed("strategy", lambda v: v in STRATEGIES),
-                                          horizontal=True))
+    strategy = st.radio("Decoding", STRATEGIES, key="strategy", horizontal=True, **BOUND)
     kwargs: dict = {}
     if strategy == "beam":
-        kwargs["beam_size"] = _keep("beam", st.slider("Beam size", 2, 8, key=_seed("beam", _in_range(2, 8))))
-        patience = _keep("patience", st.slider("Patience", 0.5, 3.0, step=0.5,
-                                               key=_seed("patience", _in_range(0.5, 3.0))))
+        kwargs["beam_size"] = st.slider("Beam size", 2, 8, DEFAULTS["beam"], key="beam", **BOUND)
+        patience = st.slider("Patience", 0.5, 3.0, DEFAULTS["patience"], step=0.5, key="patience", **BOUND)
         kwargs["patience"] = None if patience == 1.0 else patience
     if strategy == "sampling":
-        kwargs["temperature"] = _keep("temperature", st.slider(
-            "Temperature", 0.1, 1.5, step=0.1, key=_seed("temperature", _in_range(0.1, 1.5))))
-        kwargs["best_of"] = _keep("best_of", st.slider("Candidates (best of)", 1, 8,
-                                                       key=_seed("best_of", _in_range(1, 8))))
-    kwargs["seed"] = _keep("seed", int(st.number_input(
-        "Random seed", 0, SEED_MAX, step=1, key=_seed("seed", _in_range(0, SEED_MAX)),
+        kwargs["temperature"] = st.slider("Temperature", 0.1, 1.5, DEFAULTS["temperature"], step=0.1,
+                                          key="temperature", **BOUND)
+        kwargs["best_of"] = st.slider("Candidates (best of)", 1, 8, DEFAULTS["best_of"], key="best_of", **BOUND)
+    kwargs["seed"] = int(st.number_input(
+        "Random seed", 0, SEED_MAX, DEFAULTS["seed"], step=1, key="seed", **BOUND,
         help="Sampling and temperature fallback draw random numbers: the same seed gives the same text, "
-             "so a lesson prepared from a link shows the class the same result.")))
+             "so a lesson prepared from a link shows the class the same result."))
     with st.expander("More options"):
-        kwargs["top_k"] = _keep("top_k", st.slider("Runners-up kept per token (top-k)", 3, 20,
-                                                   key=_seed("top_k", _in_range(3, 20))))
-        kwargs["timestamps"] = _keep("timestamps", st.checkbox("Timestamp tokens", key=_seed("timestamps")))
-        kwargs["fallback"] = _keep("fallback", st.checkbox("Temperature fallback (as whisper.transcribe)",
-                                                           key=_seed("fallback")))
-        prompt = _keep("prompt", st.text_input("Initial prompt", max_chars=200,
-                                               key=_seed("prompt", lambda v: isinstance(v, str) and len(v) <= 200),
-                                               help="Text given to the decoder as if it had been said before."))
+        kwargs["top_k"] = st.slider("Runners-up kept per token (top-k)", 3, 20, DEFAULTS["top_k"], key="top_k",
+                                    **BOUND)
+        kwargs["timestamps"] = st.checkbox("Timestamp tokens", DEFAULTS["timestamps"], key="timestamps", **BOUND)
+        kwargs["fallback"] = st.checkbox("Temperature fallback (as whisper.transcribe)", DEFAULTS["fallback"],
+                                         key="fallback", **BOUND)
+        prompt = st.text_input("Initial prompt", DEFAULTS["prompt"], max_chars=200, key="prompt", **BOUND,
+                               help="Text given to the decoder as if it had been said before.")
         kwargs["initial_prompt"] = prompt or None
     return AnalysisOptions(task=task, language=language, strategy=strategy, **kwargs)
 
 
 def presenter_ui() -> bool:
     """One switch for projecting to a class; what it changes is drawn by components.common."""
-    on = _keep("presenter", st.toggle("Presenter mode", key=_seed("presenter"),
-                                      help="Larger type, fewer labels and thicker lines, for the back of the room."))
+    on = st.toggle("Presenter mode", key="presenter", **KEPT,
+                   help="Larger type, fewer labels and thicker lines, for the back of the room.")
     if on:  # on a 1024 px projector this sidebar takes a third of the width
         st.caption("On a narrow screen, hide this sidebar (« at its top) to give the charts its room.")
     return on
 
 
-def url_params(multilingual: bool) -> dict[str, str]:
-    """The kept choices that matter for what is shown, as the URL spells them."""
-    kept = _kept()
-    names = ["source", "sample"] if kept["source"] == "Bundled sample" else ["source"]
+def share_params(multilingual: bool) -> dict[str, str]:
+    """The choices that decide what is shown, every one spelled out (defaults too, so a link keeps its
+    meaning if a default ever changes), as the URL spells them."""
+    names = ["source", "sample"] if chosen("source") == "Bundled sample" else ["source"]
     names.append("model")
     if multilingual:
         names += ["task", "language"]
     names.append("strategy")
-    names += {"beam": ["beam", "patience"], "sampling": ["temperature", "best_of"]}.get(kept["strategy"], [])
+    names += {"beam": ["beam", "patience"], "sampling": ["temperature", "best_of"]}.get(chosen("strategy"), [])
     names += ["seed", "top_k", "timestamps", "fallback"]
-    if kept["prompt"]:
+    if chosen("prompt"):
         names.append("prompt")
-    if kept["presenter"]:
+    if chosen("presenter"):
         names.append("presenter")
-    params = {n: str(int(kept[n])) if isinstance(kept[n], bool) else str(kept[n]) for n in names}
-    if kept["model"] == OWN_MODEL and kept["own_model"]:
-        params["model"] = kept["own_model"]  # the link names the checkpoint itself
+    spell = {True: "true", False: "false"}
+    params = {n: spell[chosen(n)] if isinstance(chosen(n), bool) else str(chosen(n)) for n in names}
+    if "presenter" in params:
+        params["presenter"] = "1"
+    if chosen("model") == OWN_MODEL:
+        params["model"] = st.session_state.get(_LAST_MODEL, DEFAULT_MODEL)  # the checkpoint itself
     return params
 
 
 def sidebar_ui() -> Request | None:
-    """Draw the sidebar's choices, write them to the URL, and say what to analyse (None until there is audio)."""
+    """Draw the sidebar's choices, keep the URL in step, and say what to analyse (None until there is audio)."""
+    _read_link()
     with st.sidebar:
         presenter_ui()
         audio = audio_ui()
         model_name = model_ui()
         multilingual = is_multilingual(model_name)
         options = options_ui(multilingual)
+    _write_link()
     st.session_state["model_name"] = model_name  # the Live page's model, even before any audio is chosen
-    st.query_params.from_dict(url_params(multilingual))
+    st.session_state["share_params"] = share_params(multilingual)  # the Export page's link
     if audio is None:
         return None
     return Request(audio[0], audio[1], model_name, options)

@@ -61,8 +61,9 @@ st.download_button(f"{name}.html ({len(html) / 1e6:.1f} MB, works offline)", htm
                    "text/html")
 
 st.subheader("Share this view")
-st.code(share_link(st.context.url, st.query_params.to_dict()), language=None, wrap_lines=True)
-if st.query_params.get("source", "Bundled sample") == "Bundled sample":
+params = st.session_state.get("share_params", {})
+st.code(share_link(st.context.url, params), language=None, wrap_lines=True)
+if params.get("source", "Bundled sample") == "Bundled sample":
     st.caption("This link opens the same bundled sample, model, decoding options and seed, so the same result, "
                "on the page it names (replace the page's name at the end of the address to open another page).")
 else:
