@@ -51,10 +51,11 @@ test: $(STAMP) $(SERVE_STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
-# The edit-test loop: lint and every test but the browser's and Ray Serve's. CI runs `make test`, never this.
+# The edit-test loop, within 3 minutes: lint and every test but the browser's, Ray Serve's and the slowest
+# of the rest (marked slow), on two workers. CI runs `make test`, never this.
 test-fast: $(STAMP) $(SERVE_STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -m "not browser and not serve" --durations=10
+	$(PY) -m pytest -q -n 2 -m "not browser and not serve and not slow" --durations=10
 
 # every page at 1500 and 1024 px, at a desk and in presenter mode, as PNGs in artifacts/screenshots/ (the look
 # tests with their screenshots on; `make test` runs the same checks without them)

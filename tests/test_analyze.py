@@ -35,6 +35,7 @@ def test_text_equals_whisper_transcribe(tiny, weather, greedy_trace):
     assert "weather today is sunny" in expected
 
 
+@pytest.mark.slow
 def test_long_audio_goes_window_by_window_like_transcribe(tiny, weather):
     samples = np.concatenate([weather.samples] * 6)  # about 50 s: two windows at least
     audio = Audio(samples, "six.flac", 16000, 1, "flac", "flac")
@@ -87,6 +88,7 @@ def test_english_only_model_says_language_detection_does_not_apply(greedy_trace)
     assert "English-only" in greedy_trace.language.note
 
 
+@pytest.mark.slow
 def test_multilingual_base_detects_spanish_and_translates(base, spanish):
     trace = analyze(base, spanish, AnalysisOptions())
     assert trace.language.detected == "es" and trace.language.probs["es"] > 0.8

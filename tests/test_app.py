@@ -103,6 +103,7 @@ def test_beam_search_from_the_sidebar_shows_its_tree_and_ranking():
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_multilingual_model_shows_language_and_translates():
     at = _open("tokens", model="base", sample="Spanish")
     assert at.session_state["trace"].language.detected == "es"
@@ -133,6 +134,7 @@ def test_a_model_that_cannot_be_had_offline_is_one_clear_error(monkeypatch, tmp_
     assert any("could not be downloaded" in e.value for e in at.error)
 
 
+@pytest.mark.slow
 def test_compare_two_models_and_a_perturbed_clip(app):
     app.switch_page(script_of("compare")).run()
     assert not app.exception

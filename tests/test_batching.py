@@ -67,6 +67,7 @@ def tiny_batched(engine, tiny_requests):
     return traces, messages, dict(engine.batch_sizes), by_kind
 
 
+@pytest.mark.slow
 def test_concurrent_clips_on_tiny_equal_their_solo_runs(tiny, tiny_requests, tiny_batched):
     traces, _, _, _ = tiny_batched
     for i, (request, batched) in enumerate(zip(tiny_requests, traces)):
@@ -125,6 +126,7 @@ def test_each_request_keeps_its_own_tree(tiny_batched):
     assert not set(numbers.tree.text) >= {" weather", " sunny"}
 
 
+@pytest.mark.slow
 def test_base_english_and_spanish_at_once_equal_their_solo_runs(base):
     engine = Engine(base, warm_up=False, max_wait_ms=3000)
     requests = [AnalysisRequest(_clip("english_weather"), AnalysisOptions(language="en")),

@@ -154,6 +154,7 @@ def test_a_window_that_arrives_late_joins_the_rows_in_flight(tiny, worker):
     _same(run_alone(tiny, DecodeJob(numbers.mel, GREEDY)), numbers.future.result())
 
 
+@pytest.mark.slow
 def test_sampled_beam_and_greedy_windows_in_flight_together_equal_their_solo_runs(tiny):
     """At a temperature above 0 each window draws from its own seeded stream, beside others or not (best
     of five: its ended samples leave their slots); a beam's rows are reordered in their slots."""

@@ -67,6 +67,7 @@ def _same(a, b) -> None:
     assert abs(a.no_speech_prob - b.no_speech_prob) < FLOAT_TOLERANCE
 
 
+@pytest.mark.slow
 def test_a_draft_changes_the_passes_not_the_tokens(tiny, stream):
     # refreshes 1.5 s apart as the buffer grows to 30 s and then slides (its front drops words)
     ends = [22.0, 23.5, 25.0, 28.0, 29.5, 31.0, 32.5, 38.5, 40.0]
@@ -101,6 +102,7 @@ def test_engine_decodes_a_drafted_listen_with_the_same_words(engine, tiny, weath
     assert heard.passes == 1  # the same audio again: the whole draft is right, checked in one pass
 
 
+@pytest.mark.slow
 def test_drafted_listeners_as_rows_share_passes_and_each_hears_its_own(tiny, stream):
     """With `drafted_rows` (off by default: worker.Worker says why), three listeners whose windows
     slid since their last refresh (drafts partly wrong, so each rejects tokens at its own steps) decode
@@ -119,6 +121,7 @@ def test_drafted_listeners_as_rows_share_passes_and_each_hears_its_own(tiny, str
         assert h.passes < len(h.tokens) / 2, (h.passes, len(h.tokens))
 
 
+@pytest.mark.slow
 def test_a_stream_of_drafted_refreshes_never_starves_a_window_in_flight(engine, tiny, stream):
     """Drafted refreshes decode alone, between two steps of the rows in flight, and the time each takes
     is owed to the rows, which step until it is repaid. A listener refreshing back to back (each next

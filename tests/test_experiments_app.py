@@ -42,6 +42,7 @@ def test_encoder_lens_page_ends_on_the_normal_transcript(app):
     assert len(layers) == 4 and layers[-1].startswith("**Layer 3**: 0% of words wrong")
 
 
+@pytest.mark.slow
 def test_hallucination_page_flags_a_preset_and_passes_clean_speech(app):
     _run(app, "exp_hallucination", "hallucination")
     assert any("No segment looks hallucinated" in s.value for s in app.success)

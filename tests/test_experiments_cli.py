@@ -26,12 +26,14 @@ def _json(*args) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_ablate_nothing_keeps_the_text_and_lists_every_token_unchanged():
     doc = _json("ablate", WEATHER, "--heads", "")
     assert doc["text"] == doc["original_text"] and "weather today" in doc["text"]
     assert doc["token_changes"] and {c["change"] for c in doc["token_changes"]} == {"same"}
 
 
+@pytest.mark.slow
 def test_mask_and_lens_print_their_shapes():
     doc = _json("mask", WEATHER, "--k", "1500")
     assert doc["k"] == 1500 and doc["text"] == doc["original_text"]
@@ -39,6 +41,7 @@ def test_mask_and_lens_print_their_shapes():
     assert [x["layer"] for x in doc["layers"]] == [0, 1, 2, 3] and doc["layers"][-1]["text"] == doc["original_text"]
 
 
+@pytest.mark.slow
 def test_heads_and_hallucination_print_their_shapes():
     doc = _json("heads", WEATHER)
     assert len(doc["ranking"]) == 24 and sum(r["official"] for r in doc["ranking"]) == 8

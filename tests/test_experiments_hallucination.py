@@ -28,6 +28,7 @@ def test_clean_english_speech_is_not_flagged(tiny, name):
 
 
 @pytest.mark.parametrize("name", ["pure noise", "long silence"])
+@pytest.mark.slow
 def test_non_speech_presets_are_flagged_with_the_no_speech_skip_off(tiny, name):
     samples, task = preset_audio(name)
     result = check_hallucination(tiny, samples, task, no_speech_gate=False)
@@ -46,6 +47,7 @@ def test_silence_before_speech_is_flagged_in_the_silence_and_nowhere_else(tiny):
     assert result.rerun_text is not None
 
 
+@pytest.mark.slow
 def test_translating_spanish_after_silence_is_flagged_in_the_silence_only(base):
     samples, task = preset_audio("translating Spanish after silence (base)")
     result = check_hallucination(base, samples, task)

@@ -171,6 +171,7 @@ def test_a_repo_id_in_the_local_hub_cache_opens_offline_and_is_listed(tiny, tiny
     assert out.returncode == 0 and "school/tiny-en-finetuned" in out.stdout and "Hugging Face cache" in out.stdout
 
 
+@pytest.mark.slow
 def test_the_cli_analyses_with_a_hugging_face_folder_and_rejects_a_bad_one_in_one_line(tiny_hf, tmp_path):
     sample = ROOT / "whisper_inquiry" / "samples" / "english_weather.flac"
     ok = subprocess.run([sys.executable, "-m", "whisper_inquiry", "analyze", str(sample), "--model", str(tiny_hf)],

@@ -35,6 +35,7 @@ def folders(tiny, tmp_path_factory) -> dict[str, Path]:
             "retrained": save_as_hf(retrained, root / "tiny-en-one-head-random-queries")}
 
 
+@pytest.mark.slow
 def test_head_shift_is_zero_for_the_same_weights_and_names_the_one_retrained_head(tiny, weather, folders):
     from whisper_inquiry.models.load import load_model
 
@@ -78,6 +79,7 @@ def test_a_bad_own_model_is_one_line_and_the_app_keeps_its_model(tmp_path):
     assert "weather today is sunny" in at.session_state["trace"].text.lower()
 
 
+@pytest.mark.slow
 def test_compare_a_fine_tune_with_its_base_names_the_head_that_moved(folders):
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
