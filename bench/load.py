@@ -276,16 +276,18 @@ def main() -> None:
         save_clips(args.save_clips)
         return
 
-    from whisper_inquiry.engine.core import SWITCH_INTERVAL_S, Engine
+    from whisper_inquiry.engine.core import Engine
+    from whisper_inquiry.engine.threads import switch_threads_often
     from whisper_inquiry.models.load import load_model
 
     requests = requests_for(args.users, args.clips, args.options == "mixed")
     audio_s = sum(len(r.audio) for _, r in requests) / SAMPLE_RATE
     if args.switch_interval_ms is not None:
         sys.setswitchinterval(args.switch_interval_ms / 1000)
+    else:
+        switch_threads_often()  # as the app's launcher does
     engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                    continuous=not args.lockstep,
-                    switch_interval_s=None if args.switch_interval_ms is not None else SWITCH_INTERVAL_S)
+                    continuous=not args.lockstep)
     device = engine.model.device.type
     tolerance = FLOAT_TOLERANCE[device]
     print(f"{args.users} users, {audio_s:.0f} s of audio in all, model {args.model} on {device}, "

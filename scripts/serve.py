@@ -22,6 +22,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the library, as Streamlit gives it to app.py
+
+from whisper_inquiry.engine.threads import switch_threads_often  # noqa: E402
+
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """glibc gives each thread that allocates its own malloc arena, and every analysis runs on threads of
@@ -62,12 +67,13 @@ def take_engine_flag(args: list[str]) -> tuple[str | None, list[str]]:
 
 if __name__ == "__main__":
     limit_malloc_arenas()
+    switch_threads_often()  # every session's engine calls share this process with the pages being drawn
     engine, streamlit_args = take_engine_flag(sys.argv[1:])
     if engine is not None:
         if not engine.startswith(("http://", "https://")):
             _refuse(f"--engine takes an http:// URL of the Ray Serve endpoint, not {engine!r}")
         os.environ["WHISPER_INQUIRY_ENGINE"] = engine
     PagesManager.uses_pages_directory = False
-    app = str(Path(__file__).resolve().parent.parent / "app.py")
+    app = str(ROOT / "app.py")
     sys.argv = ["streamlit", "run", app, *streamlit_args]
     sys.exit(cli.main())

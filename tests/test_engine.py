@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
@@ -108,3 +109,16 @@ def test_a_request_leaves_nothing_for_the_cycle_collector(engine, weather):
         gc.garbage.clear()
         gc.enable()
     assert not ours, sorted(set(ours))
+
+
+def test_an_engine_sets_nothing_process_wide(tiny):
+    """The interpreter's switch interval belongs to the launchers (engine.threads), not to a constructor:
+    an engine made in a process that keeps Python's default leaves it there."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        engine = Engine(tiny, warm_up=False)
+        engine.close()
+        assert sys.getswitchinterval() == 0.005
+    finally:
+        sys.setswitchinterval(before)

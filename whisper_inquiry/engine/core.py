@@ -27,7 +27,6 @@ answers it too, and tests/test_engine_protocol.py checks both.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,14 +55,6 @@ from whisper_inquiry.trace.schema import HeadSummaries, LogitLens, ModelInfo, Tr
 AudioInput = Audio | np.ndarray | str | Path
 T = TypeVar("T")
 
-# Every torch call releases the GIL, and a thread that wants it back waits until the holder lets go: at
-# Python's default switch interval (5 ms) that is up to 5 ms per call whenever any other thread has
-# Python work to do (a page being drawn, a trace being assembled). Measured on this 2-core CPU
-# (bench/switch.py), one decoder step of tiny.en took 25 ms alone and 3.3 s beside one busy Python
-# thread; with the interval at 0.1 ms, 59 ms.
-SWITCH_INTERVAL_S = 1e-4
-
-
 @dataclass(frozen=True)
 class AnalysisRequest:
     """One analysis: the audio (a decoded Audio, 16 kHz samples or a path) and its options."""
@@ -76,11 +67,8 @@ class Engine:
     """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
 
     def __init__(self, model, warm_up: bool = True, max_batch: int | None = None, max_wait_ms: float = 30.0,
-                 continuous: bool = True, drafted_rows: bool = False,
-                 switch_interval_s: float | None = SWITCH_INTERVAL_S):
+                 continuous: bool = True, drafted_rows: bool = False):
         self.model = model
-        if switch_interval_s is not None:  # process-wide: the worker's every torch call depends on it
-            sys.setswitchinterval(min(sys.getswitchinterval(), switch_interval_s))
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
         self._closed = False
