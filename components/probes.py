@@ -5,7 +5,8 @@ language and every parameter, so a second session asking the same question gets 
 A run shows a progress bar and a Cancel button: clicking it makes Streamlit rerun the page, which
 stops the running script at its next progress update; the next run finds the run flag still set and
 reports the cancel. The probes reach the model only through its engine (`engine(name).run`); they run in
-the page's thread and hold `capture.RUN_LOCK` while they use the model, not as jobs of the engine's worker.
+the page's thread and hold the model's lock (`capture.model_lock`) while they use it, not as jobs of the
+engine's worker.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 import importlib
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from whisper_inquiry.analyze import analyze
 from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio
 from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.instruments import points
+from whisper_inquiry.instruments.capture import Hooks, model_lock
 from whisper_inquiry.options import AnalysisOptions
 
 analyze_module = importlib.import_module("whisper_inquiry.analyze")  # the package's `analyze` is the function
@@ -128,3 +130,30 @@ def test_the_registry_refuses_a_point_it_cannot_record():
     with pytest.raises(ValueError, match="only encoder modules"):
         points.register(points.CapturePoint("decoder.blocks.{layer}.mlp", points.RUN, "x", keep=lambda o: o))
     assert not points.extras()
+
+
+def test_each_model_has_its_own_lock_which_its_stand_in_shares(tiny):
+    """The lock is the model's, not the process's: holding one model never blocks hooks on another, and a
+    request's stand-in for the model (analyze._RequestModel) is the same model to the lock."""
+    other = SimpleNamespace(decoder=torch.nn.Linear(1, 1))  # another loaded model, as far as the lock sees
+    stand_in = analyze_module._RequestModel(tiny, SimpleNamespace(decode=None, detect_language=None))
+    assert model_lock(stand_in) is model_lock(tiny) is not model_lock(other)
+    holding, done = threading.Event(), threading.Event()
+
+    def hold():
+        with Hooks(tiny):
+            holding.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(60)
+        assert model_lock(other).acquire(blocking=False)  # free while tiny is held
+        model_lock(other).release()
+        assert not model_lock(stand_in).acquire(blocking=False)  # tiny's, held by the other thread
+    finally:
+        done.set()
+        holder.join()
+    assert model_lock(tiny).acquire(blocking=False)
+    model_lock(tiny).release()

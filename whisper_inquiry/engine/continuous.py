@@ -46,7 +46,7 @@ from whisper.tokenizer import get_tokenizer
 
 from whisper_inquiry.engine.unembed import unembed
 from whisper_inquiry.errors import CancelledError
-from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.instruments.capture import model_lock
 
 
 def joins_rows(options: DecodingOptions | None) -> bool:
@@ -229,7 +229,7 @@ class Rows:
                 self._reorder(w)
         first = [w for w in self.windows if not w.started and not w.running]
         later = [r for r in self.rows if r.request is not None and r.window.started]
-        with RUN_LOCK, torch.no_grad():
+        with model_lock(self.model), torch.no_grad():
             for w in first:
                 self._answer(w.rows, self._first_pass)
             if later:

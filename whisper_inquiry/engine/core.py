@@ -185,7 +185,7 @@ class Engine:
 
     def run(self, experiment: Callable[..., T], *args, **kwargs) -> T:
         """An experiment of the library (`experiments`) on this engine's model: `experiment(model,
-        *args, **kwargs)`. Experiments put their own hooks on the model under `capture.RUN_LOCK`, so they
+        *args, **kwargs)`. Experiments put their own hooks on the model under its lock (`capture.model_lock`), so they
         never overlap an analysis; the app hands them to the engine instead of holding the model itself."""
         return experiment(self.model, *args, **kwargs)
 

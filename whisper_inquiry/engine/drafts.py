@@ -74,7 +74,7 @@ def _chunk_qkv_attention(self: MultiHeadAttention, q: torch.Tensor, k: torch.Ten
 @contextlib.contextmanager
 def chunked_self_attention(model) -> Iterator[None]:
     """Let the decoder's self-attention take a chunk of positions after cached ones, for this block
-    only. The caller holds the model (the engine's worker, under `capture.RUN_LOCK`)."""
+    only. The caller holds the model (the engine's worker, under the model's lock, `capture.model_lock`)."""
     modules = [block.attn for block in model.decoder.blocks]
     try:
         for m in modules:

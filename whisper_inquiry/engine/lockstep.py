@@ -46,7 +46,7 @@ from whisper.decoding import (
 from whisper_inquiry.engine.continuous import StepInference
 from whisper_inquiry.engine.drafts import DraftInference, DraftRowInference
 from whisper_inquiry.instruments import points
-from whisper_inquiry.instruments.capture import RUN_LOCK, Hooks
+from whisper_inquiry.instruments.capture import Hooks, model_lock
 from whisper_inquiry.instruments.search import BatchDecoder, RecordingDecoder, RecordingRanker
 
 
@@ -103,7 +103,7 @@ def encode_window(model, job: DecodeJob) -> torch.Tensor:
     if job.features is not None:
         return job.features
     captured: dict[str, torch.Tensor] = {}
-    with Hooks() as hooks:
+    with Hooks(model) as hooks:
         def keep(name, output):
             captured[name] = output.detach()
 
@@ -139,7 +139,7 @@ def decode_group(model, jobs: list[DecodeJob], stats: WorkerStats | None = None)
     batch-mates. The pass is counted in `stats` before any job hears its result."""
     stats = WorkerStats() if stats is None else stats
     busy = stats.busy_s
-    with RUN_LOCK, torch.no_grad():
+    with model_lock(model), torch.no_grad():
         started = time.perf_counter()
         ready, features = [], []
         for job in jobs:
@@ -212,7 +212,7 @@ def decode_windows(model, jobs: list[DecodeJob], features: torch.Tensor,
             return [Decoded(results[0], recorders[0], ranker.of_group(0), task.tokenizer, task.sample_begin,
                             rows.cross_kv(), getattr(task.inference, "passes", None))]
         captured: dict[str, torch.Tensor] = {}
-        with Hooks() as hooks:  # the decode's own cross-attention keys and values, reused for the attention
+        with Hooks(model) as hooks:  # the decode's own cross-attention keys and values, reused for the attention
             def keep(name, output):
                 captured.setdefault(name, output.detach())  # computed once, at the first step
 
@@ -297,7 +297,7 @@ def detect(model, jobs: list[DecodeJob], stats: WorkerStats | None = None) -> No
     that fails is retried one window at a time, so a bad window fails alone."""
     stats = WorkerStats() if stats is None else stats
     started = time.perf_counter()
-    with RUN_LOCK, torch.no_grad():
+    with model_lock(model), torch.no_grad():
         try:
             if len(jobs) == 1:
                 jobs[0].future.set_result(model.detect_language(jobs[0].mel))

@@ -18,7 +18,7 @@ import torch
 from whisper_inquiry.engine.continuous import Rows, joins_rows, rows_of
 from whisper_inquiry.engine.lockstep import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
 from whisper_inquiry.errors import CancelledError, EngineClosedError
-from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.instruments.capture import model_lock
 
 __all__ = ["Worker", "CancelledError", "EngineClosedError"]
 
@@ -212,7 +212,7 @@ class Worker:
                 continue
             started = time.perf_counter()
             try:
-                with RUN_LOCK, torch.no_grad():
+                with model_lock(self.model), torch.no_grad():
                     features = encode_window(self.model, job)
             except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
                 job.future.set_exception(e)
@@ -231,7 +231,7 @@ class Worker:
         self.stats.passed(job.options, company)
         started = time.perf_counter()
         try:
-            with RUN_LOCK, torch.no_grad():
+            with model_lock(self.model), torch.no_grad():
                 job.future.set_result(job.on_decoded(outcome) if job.on_decoded is not None else outcome)
         except Exception as e:  # noqa: BLE001
             job.future.set_exception(e)

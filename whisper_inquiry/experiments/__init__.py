@@ -7,5 +7,5 @@ needed): `occlusion.occlude` slides a window over the audio, `surgery.operate` r
 with padding states, `neurons.listen` finds encoder MLP neurons that fire in a span. Every variant of one
 clip runs as one batch: `interventions.decode_variants` for the first group, `scoring.decode_batch` and
 `scoring.teacher_forced_logprobs` for the second. They run in the caller's thread (the engine's `run`),
-holding `capture.RUN_LOCK` while they use the model.
+holding the model's lock (`capture.model_lock`) while they use it.
 """

@@ -16,7 +16,7 @@ import torch
 
 from whisper_inquiry.experiments.heads import word_error_rate
 from whisper_inquiry.experiments.interventions import Variant, clip_window, decode_features, decode_variants
-from whisper_inquiry.instruments.capture import RUN_LOCK, Hooks
+from whisper_inquiry.instruments.capture import Hooks
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def encoder_lens(model, samples: np.ndarray, task: str = "transcribe", language:
     window = clip_window(model, samples, task, language)
     (original,) = decode_variants(model, window, [Variant()])
     n_layer = len(model.encoder.blocks)
-    with RUN_LOCK, Hooks() as hooks:
+    with Hooks(model) as hooks:
         for i, block in enumerate(model.encoder.blocks):
             hooks.output(f"encoder.{i}", block)
         model.encoder(window.mel.unsqueeze(0))

@@ -22,7 +22,7 @@ import whisper
 from whisper.audio import log_mel_spectrogram
 
 from whisper_inquiry.experiments.interventions import check_task
-from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.instruments.capture import model_lock
 from whisper_inquiry.trace.schema import AUDIO_CTX_S, FRAME_S, SAMPLE_RATE
 
 PHRASES_FILE = Path(__file__).resolve().parents[1] / "data" / "hallucination_phrases.txt"
@@ -145,7 +145,7 @@ def _transcribe_run(model, samples, task, language, threshold, gate):
                   fp16=model.device.type == "cuda", verbose=None, hallucination_silence_threshold=threshold)
     if not gate:
         kwargs["no_speech_threshold"] = None
-    with RUN_LOCK, _AlignmentTap(model) as tap:
+    with model_lock(model), _AlignmentTap(model) as tap:
         result = whisper.transcribe(model, samples, **kwargs)
     return result, tap.calls
 

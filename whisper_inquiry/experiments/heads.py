@@ -27,7 +27,7 @@ from whisper_inquiry.experiments.interventions import (
     words_of,
 )
 from whisper_inquiry.instruments.attention import content_positions, head_summaries, scaled
-from whisper_inquiry.instruments.capture import RUN_LOCK, Hooks
+from whisper_inquiry.instruments.capture import Hooks
 from whisper_inquiry.trace.schema import AUDIO_CTX_S, FRAME_S, Word
 
 MASK_KS = (1500, 150, 75, 50, 25, 10)  # er537 (2023): +-75 near-correct, +-50 garbled, +-10 nothing, on tiny
@@ -200,7 +200,7 @@ def encoder_locality(model, samples: np.ndarray) -> tuple[Locality, ...]:
     One definition for the whole app: the summaries the Encoder page draws (attention.head_summaries)."""
     window = clip_window(model, samples)
     n_head = model.dims.n_audio_head
-    with RUN_LOCK, Hooks() as hooks:
+    with Hooks(model) as hooks:
         for i, block in enumerate(model.encoder.blocks):
             hooks.output(f"encoder.{i}.attn.query", block.attn.query)
             hooks.output(f"encoder.{i}.attn.key", block.attn.key)

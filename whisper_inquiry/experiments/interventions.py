@@ -29,7 +29,7 @@ from whisper.tokenizer import Tokenizer, get_tokenizer
 from whisper_inquiry.engine.lockstep import ShrinkingInference
 from whisper_inquiry.errors import OptionsError
 from whisper_inquiry.instruments.alignment import word_timings
-from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.instruments.capture import model_lock
 from whisper_inquiry.trace.schema import Word
 
 KINDS = {"enc": "encoder self-attention", "dec": "decoder self-attention", "cross": "cross-attention"}
@@ -124,7 +124,7 @@ def clip_window(model, samples: np.ndarray, task: str = "transcribe", language: 
     if not model.is_multilingual:
         language = "en"
     elif language is None:
-        with RUN_LOCK, torch.no_grad():
+        with model_lock(model), torch.no_grad():
             _, probs = model.detect_language(mel.half() if fp16 else mel)
         language = max(probs, key=probs.get)
     options = DecodingOptions(task=task, language=language, temperature=0.0, fp16=fp16)
@@ -207,7 +207,7 @@ def intervened(model, rows: Sequence[Variant], live: RowsInFlight | None = None)
     handles = []
     patched = []
     cross_hooks_before = {id(b.cross_attn): set(b.cross_attn._forward_hooks) for b in model.decoder.blocks}
-    with RUN_LOCK:
+    with model_lock(model):
         try:
             for kind, blocks in (("enc", model.encoder.blocks), ("dec", model.decoder.blocks),
                                  ("cross", model.decoder.blocks)):
@@ -303,7 +303,7 @@ def decode_variants(model, window: ClipWindow, variants: Sequence[Variant], chun
                 features = torch.cat(parts)  # (len(rows), n_audio_ctx, n_state)
             else:
                 if shared is None:
-                    with RUN_LOCK:
+                    with model_lock(model):
                         shared = model.encoder(window.mel.unsqueeze(0))  # (1, n_audio_ctx, n_state)
                 features = shared.repeat(len(rows), 1, 1)
             live = RowsInFlight()
@@ -331,7 +331,7 @@ def cross_scores(model, features: torch.Tensor, window: ClipWindow, tokens: Sequ
             def keep(_module, _inputs, output, i=i):
                 scores[i] = output[1][0, :, rows].float()  # (n_head, n_targets, n_audio_ctx)
             handles.append(block.cross_attn.register_forward_hook(keep))
-        with RUN_LOCK, disable_sdpa():
+        with model_lock(model), disable_sdpa():
             model.decoder(inputs, features[:1])
     finally:
         for handle in handles:

@@ -14,7 +14,7 @@ from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import LANGUAGES
 
 from whisper_inquiry.errors import OptionsError
-from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.instruments.capture import model_lock
 from whisper_inquiry.trace.schema import FRAME_S
 
 
@@ -46,7 +46,7 @@ def language_per_window(model, samples: np.ndarray, window_s: float = 30.0) -> L
     batch = torch.stack([pad_or_trim(mel[:, s:s + N_FRAMES], N_FRAMES) for s in starts]).to(model.device)
     if model.device.type == "cuda":
         batch = batch.half()
-    with RUN_LOCK:
+    with model_lock(model):
         _, probs = model.detect_language(batch)
     windows = []
     for s, p in zip(starts, probs):

@@ -54,7 +54,7 @@ def mlp_activations(model, batch: list[np.ndarray], layer: int) -> np.ndarray:
     if not 0 <= layer < model.dims.n_audio_layer:
         raise OptionsError(f"layer must be 0 to {model.dims.n_audio_layer - 1}, not {layer}")
     mel = mels(model, batch)
-    with Hooks() as hooks:
+    with Hooks(model) as hooks:
         hooks.output(f"encoder.{layer}.mlp.gelu", model.encoder.blocks[layer].mlp[1])
         model.encoder(mel)
         return hooks[f"encoder.{layer}.mlp.gelu"].float().cpu().numpy()

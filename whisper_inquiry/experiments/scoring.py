@@ -4,7 +4,7 @@
 variants at once. They stack the variants of one clip into one batch and run it in the caller's thread,
 not as a job of the engine's worker (so a long probe holds the model from analyses until it ends).
 Decoding is whisper's own: a `DecodingTask` for free decoding, a teacher-forced decoder pass on the
-original tokens (as `alignment.teacher_forced` does) for scoring. Every model call holds `RUN_LOCK`,
+original tokens (as `alignment.teacher_forced` does) for scoring. Every model call holds the model's lock,
 since whisper's own kv-cache hooks sit on the same shared modules.
 """
 
@@ -24,7 +24,7 @@ from whisper.tokenizer import get_tokenizer
 from whisper_inquiry.audio.load import SAMPLE_RATE
 from whisper_inquiry.errors import InquiryError, OptionsError
 from whisper_inquiry.instruments.alignment import teacher_forced
-from whisper_inquiry.instruments.capture import RUN_LOCK
+from whisper_inquiry.instruments.capture import model_lock
 from whisper_inquiry.trace.schema import AUDIO_CTX_S
 
 Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
@@ -89,7 +89,7 @@ def mels(model, batch: list[np.ndarray]) -> torch.Tensor:
 @torch.no_grad()
 def encode(model, mel: torch.Tensor) -> torch.Tensor:
     """(B, 1500, n_state) encoder states; fp32 on the CPU as the bundled models run."""
-    with RUN_LOCK:
+    with model_lock(model):
         return model.encoder(mel)
 
 
@@ -136,7 +136,7 @@ def spliced_logprobs(model, base: torch.Tensor, replacement: torch.Tensor, spans
     """Like `teacher_forced_logprobs` for variants that are `base` (1500, n_state) with `spans[i]` taken
     from `replacement`: cross-attention keys and values are per-position projections, so they are
     computed once for each of the two and spliced, and a variant costs only the decoder's own layers."""
-    with RUN_LOCK:
+    with model_lock(model):
         kv = {}
         for block in model.decoder.blocks:
             for proj in (block.cross_attn.key, block.cross_attn.value):
@@ -161,7 +161,7 @@ def _score(model, features: torch.Tensor, cross_kv: dict | None, context: list[i
     inputs = torch.tensor([context[:-1]], device=features.device).expand(len(features), -1)  # (b, n_ctx - 1)
     targets = torch.tensor(context[sample_begin:], device=features.device).expand(len(features), -1)
     decoder = model.decoder
-    with RUN_LOCK:
+    with model_lock(model):
         # TextDecoder.forward, except that it reads its position offset from the kv cache, which here
         # holds only the cross-attention keys and values; and only the rows that predict targets are projected
         x = decoder.token_embedding(inputs) + decoder.positional_embedding[: inputs.shape[-1]]
@@ -178,7 +178,7 @@ def _score(model, features: torch.Tensor, cross_kv: dict | None, context: list[i
 def decode_batch(model, features: torch.Tensor, language: str | None) -> list[DecodingResult]:
     """Greedy, text-only decoding of a batch of encoder states (or log-mels) with whisper's DecodingTask."""
     options = DecodingOptions(language=language, without_timestamps=True, fp16=False)
-    with RUN_LOCK:
+    with model_lock(model):
         return DecodingTask(model, options).run(features)
 
 
@@ -207,7 +207,7 @@ def _word_spans(model, features, context, sample_begin, probs, tokenizer, n_samp
     """Each word's tokens and DTW span, from the alignment heads as whisper's word timestamps do."""
     from whisper_inquiry.instruments.alignment import word_timings
 
-    with RUN_LOCK, torch.no_grad():
+    with model_lock(model), torch.no_grad():
         cross_kv = {}
         for block in model.decoder.blocks:
             cross_kv[block.cross_attn.key] = block.cross_attn.key(features)

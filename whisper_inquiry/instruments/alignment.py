@@ -44,7 +44,7 @@ def teacher_forced(model, audio_features: torch.Tensor, cross_kv: dict, context:
     inputs = torch.tensor([context[:-1]], device=audio_features.device)
     targets = context[sample_begin:]
     rows = slice(sample_begin - 1, len(context) - 1)
-    with Hooks() as hooks, torch.no_grad():
+    with Hooks(model) as hooks, torch.no_grad():
         points.install(hooks, model, points.TEACHER_FORCED)
         # TextDecoder.forward without its final projection to the vocabulary, which nothing here needs,
         # and with the decode's own cross-attention keys and values as the blocks' cache

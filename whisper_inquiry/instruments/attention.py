@@ -43,7 +43,7 @@ def head_from_qk(qk: np.ndarray, n_head: int, head: int) -> np.ndarray:
 def recompute_head(model, mel: np.ndarray, layer: int, head: int) -> np.ndarray:
     """One head's full attention by re-running the encoder, for traces too big to keep q and k."""
     query, key = points.encoder_query(layer), points.encoder_key(layer)
-    with Hooks() as hooks, torch.no_grad():
+    with Hooks(model) as hooks, torch.no_grad():
         hooks.output(query, model.get_submodule(query))
         hooks.output(key, model.get_submodule(key))
         model.encoder(torch.from_numpy(mel)[None].to(model.device))

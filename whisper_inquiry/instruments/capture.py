@@ -1,28 +1,45 @@
-"""Hooks on the shared model, always removed, one holder at a time.
+"""Hooks on a shared model, always removed, one holder at a time.
 
 Forward hooks are global state on a model that the app shares between sessions, and openai-whisper's
 own kv-cache hooks sit on the same modules: two decodes at once on one model mix their caches. So
-whoever runs the model with hooks holds `RUN_LOCK` (the engine's batching worker, for one batch at a
-time; a page recomputing one encoder head), and everything it installs is removed in a `finally`, an
-exception included. Nothing else is swapped: analyses hand whisper.transcribe a per-request stand-in
-for the model instead (analyze.py).
+whoever runs a model with hooks holds that model's lock (`model_lock`: the engine's worker, for one step
+or window at a time; a page recomputing one encoder head; an experiment), and everything it installs is
+removed in a `finally`, an exception included. The lock is the model's own, not the process's: two
+engines on two models never wait for each other. Nothing else is swapped: analyses hand
+whisper.transcribe a per-request stand-in for the model instead (analyze.py).
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-RUN_LOCK = threading.RLock()
+_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model) -> threading.RLock:
+    """The lock of one loaded model (reentrant: a holder may call code that takes it again). Kept by the
+    model's decoder module, which a request's stand-in for the model (analyze._RequestModel) shares, so
+    the stand-in and the model answer the same lock; it goes when the model does."""
+    key = model.decoder
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(key)
+        if lock is None:
+            lock = _LOCKS[key] = threading.RLock()
+    return lock
 
 
 class Hooks:
-    """Named capture points (`encoder.2.attn.query`) collected into one dict, removed on exit."""
+    """Named capture points (`encoder.2.attn.query`) on `model`, collected into one dict; the model's lock
+    is held from entry to exit, and every hook removed on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, model) -> None:
+        self._lock = model_lock(model)
         self.cache: dict[str, Any] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
@@ -42,7 +59,7 @@ class Hooks:
         return self.cache[name]
 
     def __enter__(self) -> Hooks:
-        RUN_LOCK.acquire()
+        self._lock.acquire()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -51,4 +68,4 @@ class Hooks:
                 handle.remove()
             self._handles.clear()
         finally:
-            RUN_LOCK.release()
+            self._lock.release()
