@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from whisper_inquiry.engine.decoder import decoder_states
+
 # rows up to which `unembed`'s form is the faster on a CPU; past it whisper's is again
 # (docs/performance.md, "The decoder's last matmul")
 FAST_ROWS = 64
@@ -28,11 +30,6 @@ def unembed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def decoder_logits(model, tokens: torch.Tensor, audio_features: torch.Tensor, kv_cache: dict) -> torch.Tensor:
-    """whisper's `TextDecoder.forward`, line for line, but for its last matmul: `unembed`."""
-    decoder = model.decoder
-    offset = next(iter(kv_cache.values())).shape[1] if kv_cache else 0
-    x = decoder.token_embedding(tokens) + decoder.positional_embedding[offset: offset + tokens.shape[-1]]
-    x = x.to(audio_features.dtype)
-    for block in decoder.blocks:
-        x = block(x, audio_features, mask=decoder.mask, kv_cache=kv_cache)
-    return unembed(decoder.ln(x), decoder.token_embedding.weight)
+    """whisper's `TextDecoder.forward` (`decoder.decoder_states`) but for its last matmul: `unembed`."""
+    x = decoder_states(model, tokens, audio_features, kv_cache)
+    return unembed(model.decoder.ln(x), model.decoder.token_embedding.weight)

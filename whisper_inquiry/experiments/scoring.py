@@ -22,6 +22,7 @@ from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask
 from whisper.tokenizer import get_tokenizer
 
 from whisper_inquiry.audio.load import SAMPLE_RATE
+from whisper_inquiry.engine.decoder import decoder_states
 from whisper_inquiry.errors import InquiryError, OptionsError
 from whisper_inquiry.instruments.alignment import teacher_forced
 from whisper_inquiry.instruments.capture import model_lock
@@ -162,13 +163,9 @@ def _score(model, features: torch.Tensor, cross_kv: dict | None, context: list[i
     targets = torch.tensor(context[sample_begin:], device=features.device).expand(len(features), -1)
     decoder = model.decoder
     with model_lock(model):
-        # TextDecoder.forward, except that it reads its position offset from the kv cache, which here
-        # holds only the cross-attention keys and values; and only the rows that predict targets are projected
-        x = decoder.token_embedding(inputs) + decoder.positional_embedding[: inputs.shape[-1]]
-        x = x.to(features.dtype)
-        for block in decoder.blocks:
-            x = block(x, features, mask=decoder.mask, kv_cache=cross_kv)
-        x = decoder.ln(x[:, sample_begin - 1:])
+        # the kv cache holds only the cross-attention keys and values (so offset 0), and only the rows that
+        # predict targets are projected
+        x = decoder.ln(decoder_states(model, inputs, features, cross_kv, offset=0)[:, sample_begin - 1:])
         logits = x @ decoder.token_embedding.weight.to(x.dtype).T  # (b, n_targets, n_vocab)
     logp = logits.float().log_softmax(-1)
     return logp.gather(-1, targets.unsqueeze(-1))[..., 0].cpu().numpy().astype(np.float32)

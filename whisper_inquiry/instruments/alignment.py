@@ -15,6 +15,7 @@ import torch
 from whisper.timing import WordTiming, dtw, median_filter, merge_punctuations
 from whisper.tokenizer import Tokenizer
 
+from whisper_inquiry.engine.decoder import decoder_states
 from whisper_inquiry.instruments import points
 from whisper_inquiry.instruments.attention import scaled, split_heads
 from whisper_inquiry.instruments.capture import Hooks
@@ -46,17 +47,17 @@ def teacher_forced(model, audio_features: torch.Tensor, cross_kv: dict, context:
     rows = slice(sample_begin - 1, len(context) - 1)
     with Hooks(model) as hooks, torch.no_grad():
         points.install(hooks, model, points.TEACHER_FORCED)
-        # TextDecoder.forward without its final projection to the vocabulary, which nothing here needs,
-        # and with the decode's own cross-attention keys and values as the blocks' cache
-        x = decoder.token_embedding(inputs) + decoder.positional_embedding[: inputs.shape[-1]]
-        x = x.to(audio_features.dtype)
+        # the decoder without its final projection to the vocabulary, which nothing here needs, and with
+        # the decode's own cross-attention keys and values as the blocks' cache
         residuals, scores = [], []
-        for i, block in enumerate(decoder.blocks):
-            x = block(x, audio_features, mask=decoder.mask, kv_cache=cross_kv)
+
+        def keep(i: int, x: torch.Tensor) -> None:
             residuals.append(x[0, rows])
             q = scaled(hooks[points.cross_query(i)][0, rows].float(), n_head)
-            k = scaled(cross_kv[block.cross_attn.key][0].float(), n_head)
+            k = scaled(cross_kv[decoder.blocks[i].cross_attn.key][0].float(), n_head)
             scores.append(split_heads(q, n_head) @ split_heads(k, n_head).transpose(-1, -2))
+
+        decoder_states(model, inputs, audio_features, cross_kv, offset=0, on_block=keep)
         scores_t = torch.stack(scores)  # (n_layer, n_head, n_tokens, n_ctx)
         weights = scores_t.softmax(-1)
         n_layer, _, n_tokens, n_ctx = weights.shape
