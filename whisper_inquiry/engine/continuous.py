@@ -37,6 +37,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import torch
 from greenlet import greenlet
@@ -71,6 +72,19 @@ class Row:
     left: bool = False  # an ended best-of sample: it gives up its slot at the next step
 
 
+class Phase(Enum):
+    """Where a window's loop is. NEW -> ASKING_FIRST -> ANSWERED -> (ASKING -> ANSWERED)* -> ENDED: a step
+    resumes the NEW and ANSWERED windows until each asks or ends, answers the ASKING_FIRST ones alone
+    (their whole prompt) and the ASKING ones in one shared pass, and hands on the ENDED. An error (a
+    failed pass, a cancel) is an answer too: the loop raises it and ends."""
+
+    NEW = "new"  # admitted; its loop has not run yet
+    ASKING_FIRST = "asking first"  # waits for its first logits: the whole prompt, its rows alone
+    ASKING = "asking"  # waits for the logits of its new tokens, in the pass the rows in flight share
+    ANSWERED = "answered"  # has its logits (or an error): the next step resumes its loop
+    ENDED = "ended"  # its loop returned; its outcome waits to be handed on
+
+
 @dataclass(eq=False)
 class Window:
     """One window in flight: its greenlet runs whisper's loop over its rows, switching back to the worker
@@ -81,12 +95,10 @@ class Window:
     features: torch.Tensor | None  # (1, n_audio_ctx, n_audio_state)
     cancelled: threading.Event | None = None
     rows: list[Row] = field(default_factory=list)
-    started: bool = False  # its first pass is done
-    running: bool = True  # it has its answer (or has not started): the next step resumes it
+    phase: Phase = Phase.NEW
     error: BaseException | None = None
     reorder: list[int] | None = None  # beam search's new order of its rows, applied before the next pass
     outcome: object = None
-    done: bool = False
     company: int = 0  # the most windows it shared a pass with, itself included
     loop: greenlet | None = field(default=None, repr=False)
 
@@ -155,17 +167,18 @@ class Rows:
         first pass gives them, later for the positions past those cached: the newest one, or, where a
         draft's rejected tokens were cached, every one from `keep` on (those cached past it are dropped)."""
         k = tokens.shape[0]
-        ended = (tokens[:, -1] == self.eot).tolist() if window.started and k > 1 else [False] * k
+        started = window.phase is not Phase.NEW  # its first pass is done: its slots hold its prompt
+        ended = (tokens[:, -1] == self.eot).tolist() if started and k > 1 else [False] * k
         asking = []
         for row, t, gone in zip(window.rows, tokens, ended):
             if row.left or gone:
                 row.left = True  # a best-of sample that has ended: whisper only appends end-of-text to it
             else:
                 row.request = t[None]
-                if keep is not None and window.started:
+                if keep is not None and started:
                     row.position = min(row.position, keep)  # the worker is waiting: its state is ours
                 asking.append(row)
-        window.running = False
+        window.phase = Phase.ASKING if started else Phase.ASKING_FIRST
         window.loop.parent.switch()  # the worker resumes this loop once it has the answer (or an error)
         error, window.error = window.error, None
         replies = [r.reply for r in window.rows]
@@ -195,7 +208,7 @@ class Rows:
             outcome = window.start(inference)
         except BaseException as e:  # noqa: BLE001 - the window's own failure, handed to its request
             outcome = e
-        window.outcome, window.done, window.running = outcome, True, False
+        window.outcome, window.phase = outcome, Phase.ENDED
 
     # --- the worker's side ------------------------------------------------------------------------
 
@@ -217,18 +230,18 @@ class Rows:
         new window's first pass alone); then hand on the outcomes of the windows that ended."""
         torch.set_grad_enabled(False)  # the worker thread's mode, which the loops' no_grad restore on leaving
         self._resume()
-        ended = [w for w in self.windows if w.done]
+        ended = [w for w in self.windows if w.phase is Phase.ENDED]
         for w in ended:
             self.windows.remove(w)
-        for r in [r for r in self.rows if r.left or r.window.done]:
+        for r in [r for r in self.rows if r.left or r.window.phase is Phase.ENDED]:
             self._remove(r)
         for w in self.windows:
             if w.cancelled is not None and w.cancelled.is_set():
                 self._reply(w, error=CancelledError("analysis cancelled"))
             elif w.reorder is not None:
                 self._reorder(w)
-        first = [w for w in self.windows if not w.started and not w.running]
-        later = [r for r in self.rows if r.request is not None and r.window.started]
+        first = [w for w in self.windows if w.phase is Phase.ASKING_FIRST]
+        later = [r for r in self.rows if r.request is not None and r.window.phase is Phase.ASKING]
         with model_lock(self.model), torch.no_grad():
             for w in first:
                 self._answer(w.rows, self._first_pass)
@@ -240,15 +253,16 @@ class Rows:
     def _resume(self) -> None:
         """Run each window that has its answer (or has not started) until it asks again or ends."""
         for w in list(self.windows):
-            if w.running:
+            if w.phase in (Phase.NEW, Phase.ANSWERED):
                 w.loop.switch()
-                assert not w.running, "a window's loop came back without asking or ending"
+                assert w.phase in (Phase.ASKING_FIRST, Phase.ASKING, Phase.ENDED), \
+                    "a window's loop came back without asking or ending"
 
     def _reply(self, window: Window, error: BaseException | None = None) -> None:
         """The window has its answer: the next step resumes its loop."""
         for r in window.rows:
             r.request = None
-        window.error, window.running = error, True
+        window.error, window.phase = error, Phase.ANSWERED
 
     def _answer(self, rows: list[Row], run: Callable[[list[Row]], list[torch.Tensor]]) -> None:
         windows = list(dict.fromkeys(r.window for r in rows))
@@ -272,7 +286,7 @@ class Rows:
         """The worker itself failed mid-step: every window in flight is answered with the error, its
         loop ends, and its request hears it; the worker goes on with none in flight."""
         for w in self.windows:
-            if not w.done:
+            if w.phase is not Phase.ENDED:
                 self._reply(w, error=error)
         for w in self.windows:
             if w.loop:  # started and not ended: its pending `ask` raises the error, and whisper's loop ends
@@ -347,7 +361,6 @@ class Rows:
                 self.cross_k[layer][slot] = kv_cache[block.cross_attn.key][i]
                 self.cross_v[layer][slot] = kv_cache[block.cross_attn.value][i]
             row.position = n
-        window.started = True
         return list(logits[:, None])  # each (1, n_prompt, n_vocab)
 
     def _next_pass(self, rows: list[Row]) -> list[torch.Tensor]:
