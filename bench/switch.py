@@ -1,4 +1,4 @@
-"""python bench/switch.py: why the Engine shortens the interpreter's thread switch interval.
+"""python bench/switch.py: why the processes that run an engine shorten the thread switch interval.
 
 Every torch call releases the GIL. When another thread has Python work to do, the thread that made the
 call waits to get the GIL back until the holder lets go, which at Python's default interval (5 ms) can
