@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 # Before torch loads OpenMP: its threads sleep when idle instead of spinning. Two test workers, the app
-# server and Chromium share two cores; spinning threads took the cores from the busy ones (one long-audio
-# test: 104 s beside a second copy of itself, 26 s with passive waiting). Float results do not change.
+# server and Chromium share two cores, and spinning threads took the cores from the busy ones
+# (docs/performance.md, "The test suite"). Float results do not change.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pathlib import Path

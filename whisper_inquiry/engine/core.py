@@ -88,7 +88,7 @@ class Engine:
 
     def _warm_up(self) -> float:
         """Compile whisper's word-timing kernels now rather than in the first analysis: the DTW (numba on
-        the CPU, about 1.5 s here; Triton on a GPU, as is the median filter), on this model's device."""
+        the CPU; Triton on a GPU, as is the median filter), on this model's device."""
         from whisper.timing import dtw, median_filter
 
         started = time.perf_counter()

@@ -14,13 +14,12 @@ FAST_ROWS = 64
 
 def unembed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The decoder's last matmul, its states (..., d) against the token embedding (n_vocab, d): whisper
-    writes `x @ W.T`, which this CPU's BLAS multiplies slowly for a few rows (13 ms for one row of tiny.en
-    here, 26 for eight; 16 and 30 for base), and a decoder step is mostly this matmul. `W @ x.T` is the
-    same product in 7 to 9 ms (11 to 15 for base), and one row goes as two, the form's fast case. Only
-    the rounding differs, and by less than whisper's own form differs between one row and eight: on
-    tiny.en's weights, each form's largest error against float64 is 4e-6 for a row alone and 7e-6 for
-    eight rows here, 6e-6 and 1.2e-5 in whisper's form. Past `FAST_ROWS` rows (a drafted batch, a long
-    prompt) whisper's form is the faster one again; a GPU keeps it always."""
+    writes `x @ W.T`, which a CPU's BLAS multiplies slowly for a few rows, and a decoder step is mostly
+    this matmul. `W @ x.T` is the same product, faster for a few rows, and one row goes as two, the form's
+    fast case. Only the rounding differs, and by less than whisper's own form differs between one row and
+    eight (tests/test_continuous.py checks both against float64). Past `FAST_ROWS` rows (a drafted batch,
+    a long prompt) whisper's form is the faster one again; a GPU keeps it always. The timings:
+    docs/performance.md, "The decoder's last matmul, on a CPU"."""
     w = weight.to(x.dtype)
     flat = x.reshape(-1, x.shape[-1])
     if x.device.type != "cpu" or len(flat) > FAST_ROWS:

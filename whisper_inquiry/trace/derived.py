@@ -1,9 +1,9 @@
 """Values computed from a Trace and never stored in it: head summaries, a head at full resolution, sizes.
 
-The Trace stays plain frozen data; what is worth computing once (the per-head summaries, 0.1 s for
-tiny.en) is cached here, in one bounded, documented cache keyed by `trace_key`: a hash of what the
-values depend on, never `id()` (a freed trace's id is reused by the next one). A trace loaded from a
-file and the run it came from share a key, and so share their cached values.
+The Trace stays plain frozen data; what is worth computing once (the per-head summaries) is cached here,
+in one bounded, documented cache keyed by `trace_key`: a hash of what the values depend on, never `id()`
+(a freed trace's id is reused by the next one). A trace loaded from a file and the run it came from share
+a key, and so share their cached values.
 """
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ def head_summaries(trace: Trace, window: int) -> HeadSummaries:
 
 
 def full_head(trace: Trace, window: int, layer: int, head: int) -> np.ndarray:
-    """One head's (n_ctx, n_ctx) float32 attention, exact from the trace's stored q and k (7 ms, not cached:
-    9 MB each). LookupError when the trace kept none; `Engine.head` then recomputes it with the model."""
+    """One head's (n_ctx, n_ctx) float32 attention, exact from the trace's stored q and k (not cached: cheap
+    to recompute, and 9 MB each). LookupError when the trace kept none; `Engine.head` then recomputes it
+    with the model."""
     enc = trace.windows[window].encoder
     if enc.qk is None:
         raise LookupError("this trace kept no queries and keys (over budget); recompute the head with the model")
