@@ -58,7 +58,8 @@ test-fast: $(STAMP) $(SERVE_STAMP)
 	$(PY) -m pytest -q -n 2 -m "not browser and not serve and not slow" --durations=10
 
 # every page at 1500 and 1024 px, at a desk and in presenter mode, as PNGs in artifacts/screenshots/ (the look
-# tests with their screenshots on; `make test` runs the same checks without them)
+# tests with their screenshots on; `make test` runs the same checks without them), and the README's picture
+# (docs/screenshot.png: the Tokens page on the bundled sample)
 screenshots: $(STAMP) system-deps
 	WHISPER_INQUIRY_SCREENSHOTS=1 $(PY) -m pytest -q -m look
 

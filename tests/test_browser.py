@@ -494,6 +494,7 @@ LOOK_MODES = [(width, presenter) for width in (1500, 1024) for presenter in (Fal
 # at a desk at full width each page is opened by its address on the bundled sample, as a shared link or a
 # reload opens it (a new session each time); the other modes walk the sidebar with the uploaded clip
 BY_ADDRESS = (1500, False)
+README_SHOT = ("tokens", 1500, False)  # `make screenshots` also writes this page's first screenful to docs/
 # defects this test found on pages and that are still open, (page, width, presenter) -> what; xfail, not strict:
 # a label's fit by a pixel or two differs between machines, so a fixed page shows as XPASS in the summary (-rX)
 # and its entry then goes (charts named by the start of their title)
@@ -595,6 +596,8 @@ def test_every_page_reads_well_at_every_width_and_in_presenter_mode(looking, ser
     expect(page.locator(ERROR_ALERT)).to_have_count(0)
     assert ("presenter=1" in page.url) == presenter, page.url
     problems = look_problems(page)
+    if SCREENSHOTS and (stem, width, presenter) == README_SHOT:  # the README's picture, before the page grows
+        page.screenshot(path=REPO / "docs" / "screenshot.png", clip={"x": 0, "y": 0, "width": width, "height": 1400})
     screenshot(page, _look_id(stem, width, presenter))
     page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
     assert not problems, "\n".join(problems[:30])
