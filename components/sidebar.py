@@ -77,16 +77,18 @@ def _read_link() -> None:
         st.session_state["model"], st.session_state["own_model"] = OWN_MODEL, model
 
 
+def _link_model() -> str:
+    """The model as a link names it: its name, or the checkpoint typed for "your own" (while nothing is
+    typed yet, the model still shown)."""
+    if chosen("model") != OWN_MODEL:
+        return chosen("model")
+    return chosen("own_model").strip() or st.session_state.get(_LAST_MODEL, DEFAULT_MODEL)
+
+
 def _write_link() -> None:
-    """The two hand-written parameters, after the widgets have drawn: the model by its name (or its
-    checkpoint's), presenter mode only when on."""
-    model = chosen("model")
-    if model == OWN_MODEL:
-        model = chosen("own_model").strip()
-    if model:
-        st.query_params["model"] = model
-    elif "model" in st.query_params:
-        del st.query_params["model"]
+    """The two hand-written parameters, after the widgets have drawn: the model, and presenter mode only
+    when on."""
+    st.query_params["model"] = _link_model()
     if chosen("presenter"):
         st.query_params["presenter"] = "1"
     elif "presenter" in st.query_params:
@@ -146,8 +148,6 @@ def model_ui() -> str:
     names = [m.name for m in models]
     labels = {m.name: f"{m.name} ({m.source})" if m.available_offline else f"{m.name} (download)" for m in models}
     labels[OWN_MODEL] = "your own checkpoint ..."
-    if st.session_state.get("model", DEFAULT_MODEL) not in [*names, OWN_MODEL]:
-        st.session_state["model"] = DEFAULT_MODEL
     choice = st.selectbox(
         "Model", [*names, OWN_MODEL], index=names.index(DEFAULT_MODEL), key="model", format_func=labels.get,
         help="Bundled models work offline; the others are downloaded by openai-whisper on first use. "
@@ -224,8 +224,7 @@ def share_params(multilingual: bool) -> dict[str, str]:
     params = {n: spell[chosen(n)] if isinstance(chosen(n), bool) else str(chosen(n)) for n in names}
     if "presenter" in params:
         params["presenter"] = "1"
-    if chosen("model") == OWN_MODEL:
-        params["model"] = st.session_state.get(_LAST_MODEL, DEFAULT_MODEL)  # the checkpoint itself
+    params["model"] = _link_model()
     return params
 
 
