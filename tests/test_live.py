@@ -35,6 +35,18 @@ def test_buffer_resamples_webrtc_frames_to_16k_mono_and_keeps_only_30_s(weather)
     assert buffer.seconds == 0 and len(buffer.snapshot()) == 0
 
 
+def test_an_ended_stream_is_remembered_until_the_next_frame(weather):
+    """The live page stops on an ended track even when the rerun after STOP never reaches it."""
+    buffer = AudioBuffer(seconds=30)
+    frames = _frames_48k_stereo(weather.samples)
+    buffer.push(next(frames))
+    assert not buffer.ended and buffer.frames_in == 1
+    buffer.end()
+    assert buffer.ended and buffer.seconds == 0 and buffer.frames_in == 0
+    buffer.push(next(frames))  # START again: a new stream's first frame
+    assert not buffer.ended and buffer.seconds > 0
+
+
 def test_listen_hears_the_words_with_their_probabilities(tiny, weather):
     heard = listen(tiny, weather.samples)
     assert "weather today is sunny" in heard.text

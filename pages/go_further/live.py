@@ -40,19 +40,21 @@ def _browser_session() -> bool:
 if _browser_session():
     # The sink's callback runs on aiortc's event-loop thread for every frame: it only resamples into the
     # bounded buffer and never touches Streamlit. When the stream ends the buffer is freed.
-    sink = create_audio_sink_track(callback=buffer.push, key="live-sink", on_ended=buffer.clear)
+    sink = create_audio_sink_track(callback=buffer.push, key="live-sink", on_ended=buffer.end)
     ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": ICE_SERVERS},
                           media_stream_constraints={"video": False, "audio": True}, sink_audio_track=sink)
-    playing = ctx.state.playing
 else:
     st.info("The microphone stream needs a browser session.")
-    playing = False
+    ctx = None
 model_name = st.session_state.get("model_name", DEFAULT_MODEL)
 st.caption(f"Model: {model_name} (change it in the sidebar).")
 
 
 @st.fragment(run_every=REFRESH_S)
 def live_view() -> None:
+    # Asked on every refresh, not taken from the page's last full run: the component's STOP updates the
+    # context even when only this fragment reruns, and an ended track means stopped whatever the page saw.
+    playing = ctx is not None and ctx.state.playing and not buffer.ended
     if not playing:
         if buffer.seconds:
             buffer.clear()  # the stream stopped: free its audio

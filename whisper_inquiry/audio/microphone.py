@@ -25,6 +25,7 @@ class AudioBuffer:
         self._lock = threading.Lock()
         self._resampler: av.AudioResampler | None = None
         self.frames_in = 0
+        self.ended = False  # the last stream's track ended and no frame has come since
 
     def push(self, frame: av.AudioFrame) -> None:
         """Called on the WebRTC worker thread for every incoming frame; never touches Streamlit."""
@@ -35,6 +36,7 @@ class AudioBuffer:
         if chunks:
             self.extend(np.concatenate(chunks).astype(np.float32) / 32768.0)
         self.frames_in += 1
+        self.ended = False
 
     def extend(self, samples: np.ndarray) -> None:
         """Write into a ring: 50 frames a second must not each copy the whole 30 s."""
@@ -59,6 +61,12 @@ class AudioBuffer:
             self._filled = self._end = 0
             self._resampler = None
             self.frames_in = 0
+
+    def end(self) -> None:
+        """The stream's track ended: free its audio and remember it, so a page whose rerun after STOP was
+        lost (Streamlit may merge or drop it while a fragment runs) still knows nobody is speaking."""
+        self.clear()
+        self.ended = True
 
     @property
     def seconds(self) -> float:
