@@ -31,7 +31,7 @@ from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio  # noqa: E402
 from whisper_inquiry.audio.perturb import Perturbation, apply  # noqa: E402
 from whisper_inquiry.audio.samples import sample_named  # noqa: E402
 from whisper_inquiry.engine.core import Engine  # noqa: E402
-from whisper_inquiry.engine.threads import switch_threads_often  # noqa: E402
+from whisper_inquiry.engine.threads import prepare_engine_process  # noqa: E402
 from whisper_inquiry.instruments.live import next_draft  # noqa: E402
 from whisper_inquiry.models.load import load_model  # noqa: E402
 
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--drafted-rows", action="store_true",
                         help="drafted refreshes as rows of the continuous batch (default: each decodes alone)")
     args = parser.parse_args()
-    switch_threads_often()  # as the app's launcher does: the listeners' threads share the process
+    prepare_engine_process()  # as the app's launcher does: the listeners' threads share the process
     engine = Engine(load_model(args.model), continuous=not args.lockstep, drafted_rows=args.drafted_rows)
     voices = streams(args.listeners)
     engine.listen(voices[0][:5 * SAMPLE_RATE])  # the first decode's one-time costs, before any clock

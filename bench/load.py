@@ -277,7 +277,7 @@ def main() -> None:
         return
 
     from whisper_inquiry.engine.core import Engine
-    from whisper_inquiry.engine.threads import switch_threads_often
+    from whisper_inquiry.engine.threads import prepare_engine_process
     from whisper_inquiry.models.load import load_model
 
     requests = requests_for(args.users, args.clips, args.options == "mixed")
@@ -285,7 +285,7 @@ def main() -> None:
     if args.switch_interval_ms is not None:
         sys.setswitchinterval(args.switch_interval_ms / 1000)
     else:
-        switch_threads_often()  # as the app's launcher does
+        prepare_engine_process()  # as the app's launcher does
     engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                     continuous=not args.lockstep)
     device = engine.model.device.type

@@ -25,7 +25,7 @@ from streamlit.web import cli
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the library, as Streamlit gives it to app.py
 
-from whisper_inquiry.engine.threads import switch_threads_often  # noqa: E402
+from whisper_inquiry.engine.threads import prepare_engine_process  # noqa: E402
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -67,7 +67,7 @@ def take_engine_flag(args: list[str]) -> tuple[str | None, list[str]]:
 
 if __name__ == "__main__":
     limit_malloc_arenas()
-    switch_threads_often()  # every session's engine calls share this process with the pages being drawn
+    prepare_engine_process()  # every session's engine calls share this process with the pages being drawn
     engine, streamlit_args = take_engine_flag(sys.argv[1:])
     if engine is not None:
         if not engine.startswith(("http://", "https://")):

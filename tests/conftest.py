@@ -16,11 +16,11 @@ import pytest
 from whisper_inquiry.analyze import analyze
 from whisper_inquiry.audio.load import load_audio
 from whisper_inquiry.audio.samples import sample_named
-from whisper_inquiry.engine.threads import switch_threads_often
+from whisper_inquiry.engine.threads import prepare_engine_process
 from whisper_inquiry.models.load import load_model
 from whisper_inquiry.options import AnalysisOptions
 
-switch_threads_often()  # as every launcher of an engine does: tests run engines beside threads of their own
+prepare_engine_process()  # as every launcher of an engine does: tests run engines beside threads of their own
 
 
 @pytest.fixture(scope="session")

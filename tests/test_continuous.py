@@ -17,7 +17,7 @@ from whisper_inquiry.audio.load import load_audio
 from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.engine.continuous import joins_rows, rows_of
 from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
-from whisper_inquiry.engine.unembed import FAST_ROWS, decoder_logits, unembed
+from whisper_inquiry.engine.unembed import decoder_logits, unembed
 from whisper_inquiry.engine.worker import Worker
 from whisper_inquiry.errors import CancelledError
 
@@ -84,27 +84,19 @@ def test_which_windows_join_the_rows_in_flight():
     assert not joins_rows(None)
 
 
-def test_the_last_matmul_is_whispers_product_and_a_row_alone_equals_its_row_among_others(tiny):
-    """`unembed` is whisper's `x @ W.T` in another form: within float32 rounding of the float64 product,
-    as whisper's own form is, and a row alone gets the very bits it gets beside one or two others (so a
-    lone window and the same window in a small batch agree exactly here). Which of the two forms rounds
-    closer depends on how the BLAS splits the sum between threads (ours was 3x further than whisper's in
-    one run, 2x closer in another), so the bound is float32's, with room, not a ratio of the two."""
+def test_the_last_matmul_is_whispers_product(tiny):
+    """`unembed` is whisper's `x @ W.T`, bit for bit, at every number of rows (the form once swapped
+    for a faster one on this CPU rounds differently, docs/performance.md), and within float32 rounding
+    of the float64 product."""
     weight = tiny.decoder.token_embedding.weight
     torch.manual_seed(0)
-    x = tiny.decoder.ln(torch.randn(1, 8, tiny.dims.n_text_state))
+    x = tiny.decoder.ln(torch.randn(1, 70, tiny.dims.n_text_state))
     exact = x.double() @ weight.double().T
-    for n in (1, 2, 3, 8):
-        ours, whispers = unembed(x[:, :n], weight), (x[:, :n] @ weight.T).float()
-        assert ours.shape == whispers.shape == (1, n, tiny.dims.n_vocab) and ours.dtype == torch.float32
-        err_ours = (ours.double() - exact[:, :n]).abs().max().item()
-        err_whispers = (whispers.double() - exact[:, :n]).abs().max().item()
-        assert err_ours < 5e-5 and err_whispers < 5e-5, (n, err_ours, err_whispers)
-    many = tiny.decoder.ln(torch.randn(1, FAST_ROWS + 1, tiny.dims.n_text_state))
-    assert torch.equal(unembed(many, weight), (many @ weight.T).float())  # past FAST_ROWS: whisper's form
-    alone = unembed(x[:, 1:2], weight)
-    assert torch.equal(alone[0, 0], unembed(x[:, :2], weight)[0, 1])
-    assert torch.equal(alone[0, 0], unembed(x[:, :3], weight)[0, 1])
+    for n in (1, 2, 3, 8, 70):
+        ours = unembed(x[:, :n], weight)
+        assert ours.shape == (1, n, tiny.dims.n_vocab) and ours.dtype == torch.float32
+        assert torch.equal(ours, (x[:, :n] @ weight.T).float())
+        assert (ours.double() - exact[:, :n]).abs().max().item() < 5e-5
 
 
 def test_the_decoder_with_our_last_matmul_is_whispers_decoder(tiny):

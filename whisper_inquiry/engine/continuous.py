@@ -2,11 +2,13 @@
 
 whisper's `DecodingTask.run` steps all rows of its batch together and returns when the last one ends,
 so a short transcript waits for the longest one beside it, and a window that arrives a moment later
-waits for the whole batch. Here every window runs whisper's own `DecodingTask.run`, unchanged (its
-logit filters, its decoder, beam search included, its result), in a greenlet of its own; only its
-`Inference` role is ours (`StepInference`): it posts the step's tokens and switches back to the
-worker. The engine's worker (`Rows.step`) runs every window in flight until it has posted, then
-answers all of them with one decoder pass in which each row sits at its own position. A window that
+waits for the whole batch. Here a window of one row (greedy, or sampled without best-of) is decided by
+the batched step (`batched.py`: every such row's filters, update and record at once, after the pass);
+a window of several rows (beam search, best-of) runs whisper's own `DecodingTask.run`, unchanged (its
+logit filters, its decoder, its result), in a greenlet of its own; only its `Inference` role is ours
+(`StepInference`): it posts the step's tokens and switches back to the worker. The engine's worker
+(`Rows.step`) runs every window in flight until it has posted, then answers all of them with one
+decoder pass in which each row sits at its own position. A window that
 ends leaves at once, with its result; a new one is encoded and joins at the next step. Windows of
 other prompts, languages, tasks, temperatures or beam sizes share the pass, since only the tokens fed
 differ.
@@ -45,6 +47,7 @@ from torch.nn.functional import scaled_dot_product_attention
 from whisper.decoding import DecodingOptions, Inference
 from whisper.tokenizer import get_tokenizer
 
+from whisper_inquiry.engine.batched import Decider, decide
 from whisper_inquiry.engine.unembed import unembed
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.instruments.capture import model_lock
@@ -100,7 +103,8 @@ class Window:
     reorder: list[int] | None = None  # beam search's new order of its rows, applied before the next pass
     outcome: object = None
     company: int = 0  # the most windows it shared a pass with, itself included
-    loop: greenlet | None = field(default=None, repr=False)
+    loop: greenlet | None = field(default=None, repr=False)  # whisper's loop; None for a decided window
+    decider: Decider | None = field(default=None, repr=False)  # a window the batched step decides
 
     def hand_on(self) -> None:
         """Hand the outcome to the request, then let go of everything: its rows point back at it and
@@ -108,6 +112,7 @@ class Window:
         until Python's next full garbage collection (hundreds of MB for a round of analyses)."""
         finish, outcome = self.finish, self.outcome
         self.rows, self.start, self.finish, self.features, self.outcome, self.loop = [], None, None, None, None, None
+        self.decider = None
         finish(outcome, self.company)
 
 
@@ -146,6 +151,8 @@ class Rows:
         self.self_v: list[torch.Tensor] = []
         self.cross_k: list[torch.Tensor] = []  # per layer (slots, n_audio_ctx, n_text_state)
         self.cross_v: list[torch.Tensor] = []
+        # the last shared pass's logits (n, width, n_vocab) and each row's place in it, for the batched step
+        self._shared: tuple[torch.Tensor, dict[Row, int]] = (torch.empty(0), {})
 
     def windows_in_flight(self) -> int:
         """Windows decoding now (a beam or best-of window holds several rows)."""
@@ -212,18 +219,22 @@ class Rows:
 
     # --- the worker's side ------------------------------------------------------------------------
 
-    def admit(self, start: Callable[[StepInference], object], finish: Callable[[object, int], None],
-              features: torch.Tensor, n_rows: int = 1, cancelled: threading.Event | None = None) -> None:
+    def admit(self, start: Callable[[StepInference], object] | None, finish: Callable[[object, int], None],
+              features: torch.Tensor, n_rows: int = 1, cancelled: threading.Event | None = None,
+              decider: Decider | None = None) -> None:
         """A new window of `n_rows` rows: its loop starts at the next step and asks for its first logits.
-        When `cancelled` is set (its session closed), it is answered with a CancelledError."""
+        With a `decider` (one row), the batched step decides it instead of a loop (`batched.py`). When
+        `cancelled` is set (its session closed), it is answered with a CancelledError."""
         assert self.takes(features.dtype, n_rows)
+        assert decider is None or n_rows == 1, "the batched step decides windows of one row"
         self._make_room(len(self.rows) + n_rows, features.dtype, features.device)
-        window = Window(start, finish, features, cancelled)
+        window = Window(start, finish, features, cancelled, decider=decider)
         window.rows = [Row(window) for _ in range(n_rows)]
         self.windows.append(window)
         self.rows.extend(window.rows)
-        inference = StepInference(self, window)
-        window.loop = greenlet(lambda: self._run(window, inference))
+        if decider is None:
+            inference = StepInference(self, window)
+            window.loop = greenlet(lambda: self._run(window, inference))
 
     def step(self) -> None:
         """Run every window's loop until it has asked or ended; answer them all in one decoder pass (a
@@ -247,12 +258,58 @@ class Rows:
                 self._answer(w.rows, self._first_pass)
             if later:
                 self._answer(later, self._next_pass)
+            decided = [w for w in self.windows if w.decider is not None and w.phase is Phase.ANSWERED]
+            if decided:
+                self._decide(decided)
         for w in ended:
             w.hand_on()
 
+    def _decide(self, windows: list[Window]) -> None:
+        """The batched step's windows, answered: all decided at once (`batched.decide`). Each asks for its
+        new token at the next step, or ends with its result (or its error)."""
+        going = []
+        for w in windows:
+            if w.error is not None:
+                w.outcome, w.error, w.phase = w.error, None, Phase.ENDED
+            else:
+                going.append(w)
+        if not going:
+            return
+        # the shared pass's logits as they lie, when its rows are all of these windows' in order (the usual
+        # case: no copy of rows x vocabulary); otherwise gathered
+        later = [w for w in going if w.decider.written]
+        first = [w for w in going if not w.decider.written]
+        parts = []
+        logits, at = self._shared
+        self._shared = (torch.empty(0), {})
+        if later and all(w.rows[0] in at for w in later):
+            index = [at[w.rows[0]] for w in later]
+            parts.append(logits[:, 0] if index == list(range(len(logits))) else logits[index, 0])
+        elif later:  # the shared pass failed and was retried window by window
+            parts.append(torch.stack([w.rows[0].reply[0, -1] for w in later]))
+        parts += [w.decider.first_logits(w.rows[0].reply)[None] for w in first]
+        for w in going:
+            w.rows[0].reply = None
+        going = later + first
+        logits = parts[0] if len(parts) == 1 else torch.cat(parts)  # (windows, n_vocab)
+        for w, ended in zip(going, decide([w.decider for w in going], logits)):
+            if ended:
+                try:
+                    w.outcome = w.decider.outcome(w.features, self.cross_kv(w))
+                except Exception as e:  # noqa: BLE001 - the window's own failure, handed to its request
+                    w.outcome = e
+                w.phase = Phase.ENDED
+            else:
+                w.rows[0].request, w.phase = w.decider.prompt(), Phase.ASKING
+
     def _resume(self) -> None:
-        """Run each window that has its answer (or has not started) until it asks again or ends."""
+        """Run each window that has its answer (or has not started) until it asks again or ends; a window
+        the batched step decides asks for its whole prompt first."""
         for w in list(self.windows):
+            if w.decider is not None:
+                if w.phase is Phase.NEW:
+                    w.rows[0].request, w.phase = w.decider.prompt(), Phase.ASKING_FIRST
+                continue
             if w.phase in (Phase.NEW, Phase.ANSWERED):
                 w.loop.switch()
                 assert w.phase in (Phase.ASKING_FIRST, Phase.ASKING, Phase.ENDED), \
@@ -404,6 +461,7 @@ class Rows:
         logits = unembed(decoder.ln(x), decoder.token_embedding.weight)  # (n, width, n_vocab)
         for r, c in zip(rows, counts):
             r.position += c
+        self._shared = (logits, {r: i for i, r in enumerate(rows)})
         return [logits[i: i + 1, :c] for i, c in enumerate(counts)]  # each (1, new tokens, n_vocab)
 
 

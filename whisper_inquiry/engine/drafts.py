@@ -21,14 +21,17 @@ from __future__ import annotations
 import contextlib
 import types
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn.functional import scaled_dot_product_attention
 from whisper.decoding import Inference, PyTorchInference
 from whisper.model import MultiHeadAttention
 
-from whisper_inquiry.engine.continuous import StepInference
 from whisper_inquiry.engine.unembed import decoder_logits
+
+if TYPE_CHECKING:  # only named in annotations: continuous.py imports this module's users
+    from whisper_inquiry.engine.continuous import StepInference
 
 LONGEST_MATCH = 4  # tokens of the newest text looked up in the draft to find where it has got to
 # draft tokens checked in one pass: a pass over many positions costs little more than a one-token pass,

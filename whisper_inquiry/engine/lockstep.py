@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -43,11 +44,13 @@ from whisper.decoding import (
     PyTorchInference,
 )
 
-from whisper_inquiry.engine.continuous import StepInference
 from whisper_inquiry.engine.drafts import DraftInference, DraftRowInference
 from whisper_inquiry.instruments import points
 from whisper_inquiry.instruments.capture import Hooks, model_lock
 from whisper_inquiry.instruments.search import BatchDecoder, RecordingDecoder, RecordingRanker
+
+if TYPE_CHECKING:  # only named in annotations: continuous.py imports this module's users
+    from whisper_inquiry.engine.continuous import StepInference
 
 
 @dataclass
@@ -127,6 +130,8 @@ class WorkerStats:
     batch_sizes: Counter = field(default_factory=Counter)
     batch_sizes_by_kind: dict = field(default_factory=dict)
     busy_s: Counter = field(default_factory=Counter)
+    # windows in flight by who decided their steps: "batched step" (batched.py) or "whisper's loop"
+    deciders: Counter = field(default_factory=Counter)
 
     def passed(self, options: DecodingOptions, size: int, windows: int = 1) -> None:
         self.batch_sizes[size] += windows

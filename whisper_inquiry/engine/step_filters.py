@@ -72,7 +72,18 @@ def suppress_tokens(logits: Tensor, suppress_ids: Sequence[int] | Tensor) -> Ten
 def apply_timestamp_rules(logits: Tensor, tokens: Tensor, lengths: Tensor, sample_begin: Tensor | int,
                           max_initial_timestamp_index: Tensor | int | None, *, eot: int, timestamp_begin: int,
                           no_timestamps: int | None) -> Tensor:
+    """whisper's `ApplyTimestampRules` over the batch (`timestamp_rules`, which says how); returns `logits`."""
+    return timestamp_rules(logits, tokens, lengths, sample_begin, max_initial_timestamp_index, eot=eot,
+                           timestamp_begin=timestamp_begin, no_timestamps=no_timestamps)[0]
+
+
+def timestamp_rules(logits: Tensor, tokens: Tensor, lengths: Tensor, sample_begin: Tensor | int,
+                    max_initial_timestamp_index: Tensor | int | None, *, eot: int, timestamp_begin: int,
+                    no_timestamps: int | None) -> tuple[Tensor, Tensor, Tensor]:
     """whisper's `ApplyTimestampRules` (openai-whisper 20250625) over the batch, with no loop over rows.
+    Returns the logits, the float32 log-probabilities its last rule read and which rows that rule then
+    stripped of text: in every other row those log-probabilities are the update's own (the same
+    log-softmax of the same logits), which the batched step reuses instead of computing them again.
 
     `tokens` is (rows, T), each row's history in its first `lengths[r]` places (prompt and sot sequence
     included, as whisper's `tokens` are) and anything after them; `sample_begin[r]` is where that row's
@@ -129,7 +140,7 @@ def apply_timestamp_rules(logits: Tensor, tokens: Tensor, lengths: Tensor, sampl
         ts_to = torch.where(limited, vocab, ts_to)
 
     # the text prefixes end at eot or at timestamp_begin: two fills by row, no (rows, vocab) comparison
-    logits[:, :eot].masked_fill_((pair_open | at_begin)[:, None], NEG_INF)
+    blank_rows(logits[:, :eot], pair_open | at_begin)
     logits[:, eot:timestamp_begin].masked_fill_(at_begin[:, None], NEG_INF)
     ts_ids = torch.arange(timestamp_begin, vocab, device=device)
     logits[:, timestamp_begin:].masked_fill_(ts_ids[None, :].ge(ts_from[:, None]) & ts_ids[None, :].lt(ts_to[:, None]),
@@ -139,8 +150,21 @@ def apply_timestamp_rules(logits: Tensor, tokens: Tensor, lengths: Tensor, sampl
     logprobs = F.log_softmax(logits.float(), dim=-1)
     timestamp_logprob = logprobs[:, timestamp_begin:].logsumexp(dim=-1)
     max_text_token_logprob = logprobs[:, :timestamp_begin].amax(dim=-1)
-    logits[:, :timestamp_begin].masked_fill_((timestamp_logprob > max_text_token_logprob)[:, None], NEG_INF)
-    return logits
+    text_blanked = timestamp_logprob > max_text_token_logprob
+    blank_rows(logits[:, :timestamp_begin], text_blanked)
+    return logits, logprobs, text_blanked
+
+
+def blank_rows(logits: Tensor, rows: Tensor) -> None:
+    """Set the chosen rows (a bool per row) of `logits` (a view, possibly) to -inf. On a CPU only those
+    rows are written (a fill by mask reads all of them: most of a step's filtering, at 30 rows); on a GPU
+    the mask keeps the host from waiting to learn which rows."""
+    if logits.device.type == "cpu":
+        chosen = rows.nonzero()[:, 0]
+        if len(chosen):
+            logits[chosen] = NEG_INF
+    else:
+        logits.masked_fill_(rows[:, None], NEG_INF)
 
 
 class GreedyStep(NamedTuple):

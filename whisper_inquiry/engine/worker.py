@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 
+from whisper_inquiry.engine.batched import Decider
 from whisper_inquiry.engine.continuous import Rows, joins_rows, rows_of
 from whisper_inquiry.engine.lockstep import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
 from whisper_inquiry.errors import CancelledError, EngineClosedError
@@ -39,8 +40,9 @@ class Worker:
     listeners")."""
 
     def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True,
-                 drafted_rows: bool = False):
+                 drafted_rows: bool = False, batched: bool = True):
         self.model = model
+        self.batched = batched  # greedy and sampled rows decided by the batched step, not whisper's loop
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
         self.stats = WorkerStats()
@@ -214,14 +216,18 @@ class Worker:
             try:
                 with model_lock(self.model), torch.no_grad():
                     features = encode_window(self.model, job)
+                # one row, whisper's own filters: the batched step decides it (batched.py)
+                decider = None if job.draft or not self.batched else Decider.of(
+                    self.model, job.options, job.top_k, job.seed, features)
             except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
                 job.future.set_exception(e)
                 continue
             finally:
                 self.stats.busy_s["encode"] += time.perf_counter() - started
+            self.stats.deciders["batched step" if decider is not None else "whisper's loop"] += 1
             self.rows.admit(lambda rows, job=job, f=features: decode_windows(self.model, [job], f, rows)[0],
                             lambda outcome, company, job=job: self._finish(job, outcome, company), features,
-                            rows_of(job.options), job.cancelled)
+                            rows_of(job.options), job.cancelled, decider)
 
     def _finish(self, job: DecodeJob, outcome, company: int) -> None:
         """A row ended: count it by the most rows it shared a pass with, and hand its request the result."""

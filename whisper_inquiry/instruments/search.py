@@ -148,6 +148,25 @@ class RecordingDecoder(TokenDecoder):
             tail = rest[2].tolist() if len(rest) > 2 else None
             self._record_greedy(prefixes, chosen, after, tail)
 
+    def record_row(self, tokens: list[int], steps: list[tuple[list[float], int, int]]) -> None:
+        """One greedy row's steps as the batched step read them back (batched.decide), recorded at once
+        when its window ends. `tokens`: the prompt and every token written. Each step is a flat list
+        (the token chosen, the score after it, the entropy in bits, and, where the two offsets that come
+        with it say, the top-k log-probabilities followed by their ids, and the drawn token's
+        log-probability and rank, if any: -1), which is what `_record` reads from a step's tensors."""
+        k = self.top_k
+        if not self.prompt:
+            self.prompt = tokens[: self.sample_begin]
+        sampled = tuple(tokens[self.sample_begin:])
+        for i, (step, top_at, tail_at) in enumerate(steps):
+            key = sampled[:i]
+            node = self.nodes[key]
+            node.top_logprobs = step[top_at: top_at + k]
+            node.top_ids = [int(t) for t in step[top_at + k: top_at + 2 * k]]
+            node.entropy_bits = step[2]
+            tail = [step[tail_at: tail_at + 2]] if tail_at >= 0 else None
+            self._record_greedy([key], [int(step[0])], [step[1]], tail)
+
     def _add(self, key: Key, logprob: float, cum: float, status: str, rank: int) -> None:
         old = self.nodes.get(key)
         if old is None or old.status in ("pruned", "alternative"):
@@ -162,8 +181,10 @@ class RecordingDecoder(TokenDecoder):
             if chosen in node.top_ids:  # the usual case: its rank is its place among the top-k
                 rank = node.top_ids.index(chosen)
                 lp = node.top_logprobs[rank]
-            else:  # sampled from the tail
+            elif tail is not None:  # sampled from the tail
                 lp, rank = tail[r][0], int(tail[r][1])
+            else:  # greedy outside its own top-k: only NaN logits (an overflow) do that
+                lp, rank = float("nan"), -1
             cum = sum_logprobs[r]
             for i, (t, alt_lp) in enumerate(zip(node.top_ids, node.top_logprobs)):
                 if t != chosen:

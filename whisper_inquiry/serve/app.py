@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from whisper_inquiry.engine.core import AnalysisRequest, Engine
-from whisper_inquiry.engine.threads import switch_threads_often
+from whisper_inquiry.engine.threads import prepare_engine_process
 from whisper_inquiry.errors import InquiryError
 from whisper_inquiry.serve.client import DEFAULT_MODEL, TRACE_MEDIA_TYPE, request_from_bytes
 from whisper_inquiry.trace.serialize import trace_to_bytes
@@ -71,7 +71,7 @@ class WhisperEngine:
     """One replica: the Engines of the models it was asked for, each request handed straight to its own."""
 
     async def __init__(self, preload: list[str] | None = None, device: str | None = None):
-        switch_threads_often()  # this replica's process: its engines' workers share it with request threads
+        prepare_engine_process()  # this replica's process: its engines' workers share it with request threads
         self.device = device
         # one thread per request in flight, each waiting on its engine's worker (asyncio's default pool
         # has min(32, cores + 4) threads: 6 on a 2-core machine, which would hold the seventh user back)
