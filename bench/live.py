@@ -109,11 +109,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="wall time of each run")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each kind, alternating")
     parser.add_argument("--lockstep", action="store_true", help="the engine without continuous batching, to compare")
+    parser.add_argument("--loop", action="store_true",
+                        help="every window in whisper's own loop (no batched step: the engine before it), to compare")
     parser.add_argument("--drafted-rows", action="store_true",
                         help="drafted refreshes as rows of the continuous batch (default: each decodes alone)")
     args = parser.parse_args()
     prepare_engine_process()  # as the app's launcher does: the listeners' threads share the process
-    engine = Engine(load_model(args.model), continuous=not args.lockstep, drafted_rows=args.drafted_rows)
+    engine = Engine(load_model(args.model), continuous=not args.lockstep, drafted_rows=args.drafted_rows,
+                    batched=not args.loop)
     voices = streams(args.listeners)
     engine.listen(voices[0][:5 * SAMPLE_RATE])  # the first decode's one-time costs, before any clock
     results: dict[str, list[dict]] = {"drafts": [], "no drafts": []}
@@ -124,7 +127,7 @@ def main() -> None:
             results[kind].append(out)
             print(f"round {r + 1}, {kind}: {out}", flush=True)
     summary = {"listeners": args.listeners, "model": args.model, "refresh_s": REFRESH_S,
-               "continuous": not args.lockstep, "drafted_rows": args.drafted_rows}
+               "continuous": not args.lockstep, "drafted_rows": args.drafted_rows, "batched_step": not args.loop}
     for kind, runs in results.items():
         key = kind.replace(" ", "_")
         summary[f"{key}_redraw_p50_s"] = round(statistics.median(r["redraw_p50_s"] for r in runs), 2)

@@ -260,6 +260,8 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=50, help="analyses for the memory check (0: skip)")
     parser.add_argument("--max-batch", type=int, default=None, help="default: the engine's (8 on a CPU, 32 on a GPU)")
     parser.add_argument("--max-wait-ms", type=float, default=30.0)
+    parser.add_argument("--loop", action="store_true",
+                        help="every window in whisper's own loop (no batched step: the engine before it), to compare")
     parser.add_argument("--lockstep", action="store_true",
                         help="decode in whisper's lockstep batches only (no continuous batching), to compare")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
@@ -287,7 +289,7 @@ def main() -> None:
     else:
         prepare_engine_process()  # as the app's launcher does
     engine = Engine(load_model(args.model, args.device), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                    continuous=not args.lockstep)
+                    continuous=not args.lockstep, batched=not args.loop)
     device = engine.model.device.type
     tolerance = FLOAT_TOLERANCE[device]
     print(f"{args.users} users, {audio_s:.0f} s of audio in all, model {args.model} on {device}, "
@@ -301,6 +303,7 @@ def main() -> None:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "max_batch": engine.worker.max_batch,
         "continuous": not args.lockstep,
+        "batched_step": not args.loop,
         "max_wait_ms": args.max_wait_ms,
         "warm_up_s": round(engine.warm_up_s, 2),
         "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),

@@ -20,6 +20,7 @@ from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
 from whisper_inquiry.engine.unembed import decoder_logits, unembed
 from whisper_inquiry.engine.worker import Worker
 from whisper_inquiry.errors import CancelledError
+from whisper_inquiry.instruments.capture import model_lock
 
 FLOAT_TOLERANCE = 1e-4  # the rounding of a batched matmul; measured here about 1e-5
 GREEDY = DecodingOptions(language="en", fp16=False)  # with timestamps, as whisper.transcribe decodes
@@ -231,3 +232,38 @@ def test_a_window_whose_decoder_pass_fails_fails_alone(tiny, worker, monkeypatch
     assert isinstance(outcomes[0], RuntimeError)
     _same(run_alone(tiny, DecodeJob(healthy.mel, GREEDY)), outcomes[1])
     assert worker.rows.windows_in_flight() == 0 and worker.waiting() == 0
+
+
+def test_another_threads_use_of_the_model_takes_turns_with_the_rows_in_flight(tiny):
+    """An experiment's chunks (any thread but the worker taking the model's lock) are granted between two
+    steps, and the rows in flight step at least once between two chunks, instead of the worker racing
+    for the lock that the experiment takes again as soon as it lets go."""
+    worker = Worker(tiny, max_batch=4)
+    log: list[str] = []
+    stepping = threading.Event()
+    step = worker.rows.step
+
+    def logged_step():
+        step()
+        log.append("step")
+        stepping.set()
+
+    worker.rows.step = logged_step
+    job = DecodeJob(_mel("english_story", tiny), DecodingOptions(language="en", fp16=False, sample_len=60,
+                                                                 suppress_tokens=[-1, 50256]))  # never ends early
+    decoding = threading.Thread(target=worker.submit, args=(job,))
+    decoding.start()
+    assert stepping.wait(120)
+    in_flight = []
+    for _ in range(4):
+        with model_lock(tiny), torch.no_grad():
+            in_flight.append(worker.rows.windows_in_flight())
+            log.append("chunk")
+            tiny.embed_audio(job.mel[None])  # an experiment's chunk: an encoder pass of its own
+    decoding.join()
+    worker.close(60)
+    chunks = [i for i, entry in enumerate(log) if entry == "chunk"]
+    for (a, b), busy in zip(zip(chunks, chunks[1:]), in_flight):
+        if busy:  # the rows were in flight when the chunk ran: they stepped before the next chunk
+            assert "step" in log[a:b], log
+    assert in_flight[0] == 1 and job.future.result().result.tokens

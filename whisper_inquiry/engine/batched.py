@@ -71,7 +71,7 @@ class Decider:
     recorder: RecordingDecoder
     tokens: Tensor  # (n_ctx + 1,) long: the prompt, then each token written; past `length` unused
     length: int
-    sum_logprob: Tensor | None = None  # (1,) float32, whisper's sum_logprobs for this row
+    sum_logprob: np.float32 = np.float32(0)  # whisper's sum_logprobs for this row, a float32 sum as there
     no_speech_prob: float = math.nan
     done: bool = False
     written: list[int] = field(default_factory=list)  # the tokens decided so far
@@ -109,7 +109,7 @@ class Decider:
         recorder = RecordingDecoder(GreedyDecoder(temperature, eot), task.sample_begin, eot, top_k)
         return cls(task, TokenizerConstants.of(task.tokenizer), suppress, blank, timestamps, max_initial,
                    temperature, generator, recorder, tokens, task.sample_begin,
-                   sum_logprob=torch.zeros(1, device=device))
+                   )
 
     def prompt(self) -> Tensor:
         """(1, t): what the decoder is asked about next, the whole sequence so far, as whisper's loop asks."""
@@ -131,7 +131,7 @@ class Decider:
         # GreedyDecoder.finalize appends end-of-text; DecodingTask.run keeps what precedes the first one
         tokens = [*task.initial_tokens, *self.written, eot]
         kept = tokens[task.sample_begin: tokens.index(eot)]
-        sum_logprob = self.sum_logprob.tolist()[0]
+        sum_logprob = float(self.sum_logprob)
         ranker = RecordingRanker(task.options.length_penalty)
         ranker.rank([[torch.tensor(kept)]], [[sum_logprob]])
         text = task.tokenizer.decode(kept).strip()
@@ -181,14 +181,12 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
         next_tokens[i] = torch.multinomial(probs, 1, generator=d.generator)[0, 0]
     logprobs = _logprobs(logits, known)
     current = logprobs.gather(1, next_tokens[:, None])  # (rows, 1)
-    # a row decided here has not ended: whisper's `* (tokens[:, -1] != eot)` would multiply by one
-    sums = torch.cat([d.sum_logprob for d in deciders]) + current[:, 0]
 
     # the record (RecordingDecoder's), packed with the tokens and scores into the step's one read-back:
     # chosen, score, entropy (bits), then per top-k asked the log-probabilities and ids, then the tail
     # -sum p log p; a suppressed token has p = 0 and log p = -inf, whose product (NaN) nansum skips
     entropy = -(logprobs.exp() * logprobs).nansum(-1) / np.log(2)
-    parts = [next_tokens[:, None].to(torch.float64), sums[:, None], entropy[:, None]]
+    parts = [next_tokens[:, None].to(torch.float64), current, entropy[:, None]]
     top_at: dict[int, int] = {}
     at = 3
     for k in sorted({d.recorder.top_k for d in deciders}):
@@ -204,6 +202,10 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
     ended = []
     for d, step in zip(deciders, host):
         token = int(step[0])
+        # whisper's `sum_logprobs += current * (tokens[:, -1] != eot)`, a float32 addition (a row decided
+        # here has not ended, so it multiplies by one); the record keeps the score after the step
+        d.sum_logprob = np.float32(d.sum_logprob + np.float32(step[1]))
+        step[1] = float(d.sum_logprob)
         d.steps.append((step, top_at[d.recorder.top_k], tail_at if d.temperature > 0 else -1))
         d.tokens[d.length] = token  # a row stops once past n_ctx tokens: the buffer holds n_ctx + 1
         d.written.append(token)
@@ -211,8 +213,6 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
         # whisper's loop: stop at end-of-text, past the context, or after sample_len steps
         d.done = token == c.eot or d.length > d.task.n_ctx or len(d.written) >= d.task.sample_len
         ended.append(d.done)
-    for i, d in enumerate(deciders):
-        d.sum_logprob = sums[i: i + 1]
     return ended
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 
 import torch
 from greenlet import greenlet
@@ -48,6 +47,7 @@ from whisper.decoding import DecodingOptions, Inference
 from whisper.tokenizer import get_tokenizer
 
 from whisper_inquiry.engine.batched import Decider, decide
+from whisper_inquiry.engine.scheduler import Phase, plan_step
 from whisper_inquiry.engine.unembed import unembed
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.instruments.capture import model_lock
@@ -73,19 +73,6 @@ class Row:
     request: torch.Tensor | None = None  # (1, t) the tokens it asks logits for
     reply: torch.Tensor | None = None
     left: bool = False  # an ended best-of sample: it gives up its slot at the next step
-
-
-class Phase(Enum):
-    """Where a window's loop is. NEW -> ASKING_FIRST -> ANSWERED -> (ASKING -> ANSWERED)* -> ENDED: a step
-    resumes the NEW and ANSWERED windows until each asks or ends, answers the ASKING_FIRST ones alone
-    (their whole prompt) and the ASKING ones in one shared pass, and hands on the ENDED. An error (a
-    failed pass, a cancel) is an answer too: the loop raises it and ends."""
-
-    NEW = "new"  # admitted; its loop has not run yet
-    ASKING_FIRST = "asking first"  # waits for its first logits: the whole prompt, its rows alone
-    ASKING = "asking"  # waits for the logits of its new tokens, in the pass the rows in flight share
-    ANSWERED = "answered"  # has its logits (or an error): the next step resumes its loop
-    ENDED = "ended"  # its loop returned; its outcome waits to be handed on
 
 
 @dataclass(eq=False)
@@ -237,31 +224,31 @@ class Rows:
             window.loop = greenlet(lambda: self._run(window, inference))
 
     def step(self) -> None:
-        """Run every window's loop until it has asked or ended; answer them all in one decoder pass (a
-        new window's first pass alone); then hand on the outcomes of the windows that ended."""
+        """Run every window's loop until it has asked or ended, then carry out the step's plan
+        (`scheduler.plan_step`): free the slots of what ended, answer the cancelled, reorder beams, run a
+        new window's first pass alone and one pass shared by the rest, decide the batched step's windows,
+        and hand on the outcomes of the windows that ended."""
         torch.set_grad_enabled(False)  # the worker thread's mode, which the loops' no_grad restore on leaving
         self._resume()
-        ended = [w for w in self.windows if w.phase is Phase.ENDED]
-        for w in ended:
+        plan = plan_step(self.windows, self.rows)
+        for w in plan.leaving:
             self.windows.remove(w)
-        for r in [r for r in self.rows if r.left or r.window.phase is Phase.ENDED]:
+        for r in plan.freed:
             self._remove(r)
-        for w in self.windows:
-            if w.cancelled is not None and w.cancelled.is_set():
-                self._reply(w, error=CancelledError("analysis cancelled"))
-            elif w.reorder is not None:
-                self._reorder(w)
-        first = [w for w in self.windows if w.phase is Phase.ASKING_FIRST]
-        later = [r for r in self.rows if r.request is not None and r.window.phase is Phase.ASKING]
+        for w in plan.cancelled:
+            self._reply(w, error=CancelledError("analysis cancelled"))
+        for w in plan.reordered:
+            self._reorder(w)
+        shared = {id(r) for r in plan.shared}
+        later = [r for r in self.rows if id(r) in shared]  # in slot order: the caches' rows as they lie
         with model_lock(self.model), torch.no_grad():
-            for w in first:
+            for w in plan.first:
                 self._answer(w.rows, self._first_pass)
             if later:
                 self._answer(later, self._next_pass)
-            decided = [w for w in self.windows if w.decider is not None and w.phase is Phase.ANSWERED]
-            if decided:
-                self._decide(decided)
-        for w in ended:
+            if plan.decided:
+                self._decide(list(plan.decided))
+        for w in plan.leaving:
             w.hand_on()
 
     def _decide(self, windows: list[Window]) -> None:
@@ -430,17 +417,23 @@ class Rows:
         counts = [len(t) for t in new]
         assert min(counts) >= 1, "every row asks for at least one new token"
         width = max(counts)
-        slots = [self.rows.index(r) for r in rows]
+        slot_of = {r: i for i, r in enumerate(self.rows)}
+        slots = [slot_of[r] for r in rows]
         # the rows' slots: a view of the first n when they are all the rows (no copy of the caches)
         index = slice(0, len(slots)) if slots == list(range(len(slots))) else torch.tensor(slots, device=device)
-        tokens = torch.full((len(rows), width), self.eot, dtype=new[0].dtype, device=device)  # (n, width)
-        for i, t in enumerate(new):
-            tokens[i, : len(t)] = t
         positions = (torch.tensor([r.position for r in rows], device=device)[:, None]
                      + torch.arange(width, device=device))  # (n, width)
-        real = torch.arange(width, device=device)[None] < torch.tensor(counts, device=device)[:, None]  # (n, width)
-        at_slot = torch.tensor(slots, device=device)[:, None].expand(-1, width)[real]  # (n_real,)
-        at_position = positions[real]
+        if width == 1:  # one new token a row, the usual step: nothing padded
+            tokens = torch.cat(new)[:, None]
+            real = slice(None), 0
+            at_slot, at_position = torch.tensor(slots, device=device), positions[:, 0]
+        else:
+            tokens = torch.full((len(rows), width), self.eot, dtype=new[0].dtype, device=device)  # (n, width)
+            for i, t in enumerate(new):
+                tokens[i, : len(t)] = t
+            real = torch.arange(width, device=device)[None] < torch.tensor(counts, device=device)[:, None]
+            at_slot = torch.tensor(slots, device=device)[:, None].expand(-1, width)[real]  # (n_real,)
+            at_position = positions[real]
         n_kv = max(r.position + c for r, c in zip(rows, counts))
         sees = (torch.arange(n_kv, device=device) <= positions[..., None])[:, None]  # (n, 1, width, n_kv)
         last = decoder.positional_embedding.shape[0] - 1  # padding may run past the context: never read

@@ -67,7 +67,7 @@ class Engine:
     """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
 
     def __init__(self, model, warm_up: bool = True, max_batch: int | None = None, max_wait_ms: float = 30.0,
-                 continuous: bool = True, drafted_rows: bool = False):
+                 continuous: bool = True, drafted_rows: bool = False, batched: bool = True):
         self.model = model
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
@@ -77,9 +77,10 @@ class Engine:
         # `max_wait_ms` after the first for the other requests in flight to join (none: no wait)
         # (default: 8 on a CPU, where a bigger batch gains nothing measurable; 32 on a GPU, where a decoder
         # step costs about the same for 1 window as for 32: the issue's H200 table)
-        # (`continuous`: a window joins the rows in flight at any step and leaves when it ends: continuous.py)
+        # (`continuous`: a window joins the rows in flight at any step and leaves when it ends: continuous.py;
+        # `batched`: its greedy and sampled rows are decided by the batched step, not whisper's loop: batched.py)
         self.worker = Worker(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms,
-                               continuous, drafted_rows)
+                             continuous, drafted_rows, batched)
 
     @classmethod
     def load(cls, name: str, device: str | None = None) -> Engine:
@@ -114,8 +115,12 @@ class Engine:
         return self._analyze_begun(audio, options, on_progress, cancelled)
 
     def _analyze_begun(self, audio, options, on_progress, cancelled) -> Trace:
+        # the worker's model, not `self.model`: a request counted in flight (`begin`) finishes on a closing
+        # engine, whose worker keeps the model until its last request ends, even if this thread only
+        # starts after `close` has put `_ClosedModel` in its place
+        model = self.worker.model
         try:
-            return analyze(self.model, audio, options, on_progress=on_progress,
+            return analyze(model, audio, options, on_progress=on_progress,
                            submit=lambda job: self.worker.submit(job, on_progress), cancelled=cancelled)
         finally:
             self.worker.end()
@@ -185,8 +190,10 @@ class Engine:
 
     def run(self, experiment: Callable[..., T], *args, **kwargs) -> T:
         """An experiment of the library (`experiments`) on this engine's model: `experiment(model,
-        *args, **kwargs)`. Experiments put their own hooks on the model under its lock (`capture.model_lock`), so they
-        never overlap an analysis; the app hands them to the engine instead of holding the model itself."""
+        *args, **kwargs)`, in the calling thread. Experiments put their own hooks on the model under its
+        lock (`capture.model_lock`), which this engine's worker grants in turns between its steps, so
+        an experiment's chunks never overlap an analysis and take turns with it; the app hands them to
+        the engine instead of holding the model itself."""
         return experiment(self.model, *args, **kwargs)
 
     # -- the model itself ----------------------------------------------------------------------------

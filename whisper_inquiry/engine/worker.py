@@ -3,8 +3,10 @@
 Requests hand it their windows (`submit`) and wait. Windows whose language is known join the rows in
 flight at their next decoder step (`continuous.Rows`); language detection (and everything, when
 continuous batching is off) is collected for `max_wait_ms` (or until `max_batch`) and run in the
-lockstep groups of `batching.py`, between two steps. The two lanes take turns by time: a lockstep
-group's seconds are owed to the rows in flight, which step until they are repaid.
+lockstep groups of `lockstep.py`, between two steps. Another thread that wants the model (an
+experiment's chunk, a head recomputed) is granted a turn between two steps too (`capture.ModelLock`).
+The lanes take turns by time: a lockstep group's or a turn's seconds are owed to the rows in flight,
+which step until they are repaid.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from whisper_inquiry.engine.batched import Decider
 from whisper_inquiry.engine.continuous import Rows, joins_rows, rows_of
 from whisper_inquiry.engine.lockstep import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
 from whisper_inquiry.errors import CancelledError, EngineClosedError
-from whisper_inquiry.instruments.capture import model_lock
+from whisper_inquiry.instruments.capture import mark_worker_thread, model_lock
 
 __all__ = ["Worker", "CancelledError", "EngineClosedError"]
 
@@ -55,12 +57,29 @@ class Worker:
         # refreshes once held a first refresh's row for 40 s, one step per refresh)
         self._lockstep: list[list[DecodeJob]] = []
         self._owed_s = 0.0
+        # other threads waiting for the model (an experiment's chunk, a head recomputed): each is granted a
+        # turn between two steps, like a lockstep group, and its time is owed to the rows the same way
+        self._turns: list[tuple[threading.Event, threading.Event]] = []
         self._busy = False
         self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
         self._closing = False  # `close`: no new requests; the worker ends once those in flight have finished
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="whisper-inquiry-worker", daemon=True)
+        self._lock = model_lock(model)
+        self._lock.turns = self._wait_turn
         self._thread.start()
+
+    def _wait_turn(self):
+        """Called by a thread that wants the model (`capture.ModelLock`): wait until the worker grants it a
+        turn; returns what ends the turn. None (no turn: take the lock) once the worker has ended."""
+        granted, ended = threading.Event(), threading.Event()
+        with self._cond:
+            if not self._thread.is_alive():
+                return None
+            self._turns.append((granted, ended))
+            self._cond.notify_all()
+        granted.wait()
+        return ended.set
 
     def waiting(self) -> int:
         """Windows queued or being decoded right now (what a newcomer waits behind)."""
@@ -119,17 +138,19 @@ class Worker:
         return self.rows is not None and (self.rows.windows_in_flight() > 0 or bool(self._joining))
 
     def _in_flight(self) -> bool:
-        return bool(self._lockstep) or self._rows_waiting()
+        return bool(self._lockstep) or bool(self._turns) or self._rows_waiting()
 
     def _take(self) -> list[DecodeJob]:
         """The jobs queued: while work is in flight, whatever has come (rows join at the next step);
         when idle, wait for one, then for the other requests in flight, but never past max_wait."""
         with self._cond:
             if not self._in_flight():
-                while not self._queue:
+                while not self._queue and not self._turns:
                     if self._done():  # closed and idle: the loop ends
                         return []
                     self._cond.wait()
+                if not self._queue:
+                    return []  # a turn is asked for
                 deadline = self._queue[0].enqueued_s + self.max_wait_s
                 while (len(self._queue) < min(self.max_batch, self._active)
                        and (left := deadline - time.perf_counter()) > 0):
@@ -138,17 +159,31 @@ class Worker:
         return jobs
 
     def _loop(self) -> None:
+        mark_worker_thread()
         try:
             while not self._done():
                 self._turn()
         finally:
+            with self._cond:
+                if self._lock.turns == self._wait_turn:
+                    self._lock.turns = None  # others take the lock directly again
+                for granted, _ in self._turns:  # none is left waiting on a worker that has gone
+                    granted.set()
+                self._turns.clear()
             self.model = self.rows = None  # closed: the engine's last references to the model go with the thread
 
     def _turn(self) -> None:
         """One turn: take what has come, run one lockstep group when it is due, step the rows in flight."""
         self._sort(self._take())
         rows_waiting = self._rows_waiting()
-        if self._lockstep and (self._owed_s <= 0 or not rows_waiting):
+        if self._turns and (self._owed_s <= 0 or not rows_waiting):
+            with self._cond:
+                granted, ended = self._turns.pop(0)
+            started = time.perf_counter()
+            granted.set()
+            ended.wait()  # the other thread has the model; the worker waits, as for a lockstep group
+            self._owed_s += time.perf_counter() - started
+        elif self._lockstep and (self._owed_s <= 0 or not rows_waiting):
             started = time.perf_counter()
             self._run_lockstep(self._lockstep.pop(0))
             self._owed_s += time.perf_counter() - started
@@ -165,7 +200,7 @@ class Worker:
             self._owed_s -= time.perf_counter() - started
         if not rows_waiting:
             self._owed_s = 0.0  # no rows to repay
-        elif not self._lockstep:
+        elif not self._lockstep and not self._turns:
             self._owed_s = max(self._owed_s, 0.0)  # rows that stepped while nothing else waited earn no credit
 
     def _sort(self, jobs: list[DecodeJob]) -> None:

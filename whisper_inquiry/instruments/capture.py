@@ -18,11 +18,53 @@ from typing import Any
 
 import torch
 
-_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, ModelLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+_THREAD = threading.local()  # per thread: whether it is an engine's worker
 
 
-def model_lock(model) -> threading.RLock:
+class ModelLock:
+    """One model's lock, reentrant. Where an engine's worker runs the model (`Worker`, which sets `turns`),
+    any other thread first waits for a turn: the worker grants it between two steps, and the rows in
+    flight then step for as long as the turn took, so an experiment's chunks take turns with analyses
+    and Live listeners instead of racing the worker for the lock (a thread that lets go and takes it
+    again at once would otherwise win it over and over). The worker threads themselves take it directly."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._local = threading.local()  # this thread's depth, and the turn it holds
+        self.turns: Callable[[], Callable[[], None] | None] | None = None  # waits for a turn; returns its end
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock, waiting for a turn first where a worker grants them; `blocking=False` only tries
+        the lock itself (no turn: it cannot wait for one) and says whether it got it."""
+        depth = getattr(self._local, "depth", 0)
+        if not blocking:
+            if not self._lock.acquire(blocking=False):
+                return False
+        else:
+            if depth == 0 and self.turns is not None and not getattr(_THREAD, "worker", False):
+                self._local.turn = self.turns()
+            self._lock.acquire()
+        self._local.depth = depth + 1
+        return True
+
+    def release(self) -> None:
+        self._local.depth -= 1
+        self._lock.release()
+        if self._local.depth == 0 and getattr(self._local, "turn", None) is not None:
+            end, self._local.turn = self._local.turn, None
+            end()
+
+    def __enter__(self) -> ModelLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def model_lock(model) -> ModelLock:
     """The lock of one loaded model (reentrant: a holder may call code that takes it again). Kept by the
     model's decoder module, which a request's stand-in for the model (analyze._RequestModel) shares, so
     the stand-in and the model answer the same lock; it goes when the model does."""
@@ -30,8 +72,13 @@ def model_lock(model) -> threading.RLock:
     with _LOCKS_GUARD:
         lock = _LOCKS.get(key)
         if lock is None:
-            lock = _LOCKS[key] = threading.RLock()
+            lock = _LOCKS[key] = ModelLock()
     return lock
+
+
+def mark_worker_thread() -> None:
+    """This thread is an engine's worker: it takes model locks directly, never waiting for a turn."""
+    _THREAD.worker = True
 
 
 class Hooks:
