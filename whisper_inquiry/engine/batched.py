@@ -171,15 +171,15 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
         else:
             logits[timed] = part
 
-    # the update: GreedyDecoder's argmax (the first of ties: max's index, tests/test_step_filters.py), or
-    # the window's own seeded draw
-    next_tokens = logits.max(dim=-1).indices
+    logprobs = _logprobs(logits, known)
+    tops = {k: logprobs.topk(k) for k in sorted({d.recorder.top_k for d in deciders})}
+    # the update: GreedyDecoder's argmax (the first of ties), or the window's own seeded draw
+    next_tokens = _argmax(logits, tops[max(tops)])
     sampled = [i for i, d in enumerate(deciders) if d.temperature > 0]
     for i in sampled:
         d = deciders[i]
         probs = F.softmax(logits[i: i + 1].float() / d.temperature, dim=-1)  # lockstep.SeededSampler's draw
         next_tokens[i] = torch.multinomial(probs, 1, generator=d.generator)[0, 0]
-    logprobs = _logprobs(logits, known)
     current = logprobs.gather(1, next_tokens[:, None])  # (rows, 1)
 
     # the record (RecordingDecoder's), packed with the tokens and scores into the step's one read-back:
@@ -189,8 +189,7 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
     parts = [next_tokens[:, None].to(torch.float64), current, entropy[:, None]]
     top_at: dict[int, int] = {}
     at = 3
-    for k in sorted({d.recorder.top_k for d in deciders}):
-        top = logprobs.topk(k)
+    for k, top in tops.items():
         parts += [top.values, top.indices]
         top_at[k], at = at, at + 2 * k
     tail_at = -1
@@ -214,6 +213,20 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
         d.done = token == c.eot or d.length > d.task.n_ctx or len(d.written) >= d.task.sample_len
         ended.append(d.done)
     return ended
+
+
+def _argmax(logits: Tensor, top) -> Tensor:
+    """Each row's argmax of `logits`, the first index of the largest (whisper's `argmax`), read off the
+    record's top-k where it can be: a top log-probability strictly above the second is the logits' one
+    largest too (log-softmax only subtracts the row's constant, and rounding keeps the order or makes a
+    tie, never swaps). Rows with a tie there (or NaN, or a top-1) get the argmax itself."""
+    if top.values.shape[1] < 2 or logits.device.type != "cpu":
+        return logits.max(dim=-1).indices  # max's index is argmax's, the first of ties (test_step_filters)
+    chosen = top.indices[:, 0].clone()
+    tied = (~(top.values[:, 0] > top.values[:, 1])).nonzero()[:, 0]
+    if len(tied):
+        chosen[tied] = logits[tied].max(dim=-1).indices
+    return chosen
 
 
 def _logprobs(logits: Tensor, known: tuple[Tensor, Tensor] | None) -> Tensor:
