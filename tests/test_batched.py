@@ -7,14 +7,12 @@ from __future__ import annotations
 import whisper
 from together import in_flight_together
 from whisper.decoding import DecodingOptions
+from windows import FLOAT_TOLERANCE, assert_same_decode
+from windows import mel_of as _mel
 
-from whisper_inquiry.audio.load import load_audio
-from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.engine.batched import Decider
 from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
 from whisper_inquiry.engine.worker import Worker
-
-FLOAT_TOLERANCE = 1e-4  # the rounding of a batched matmul; measured here about 1e-5
 
 CASES = {
     "greedy with timestamps": (DecodingOptions(language="en", fp16=False), "english_weather", None),
@@ -34,16 +32,8 @@ CASES = {
 }
 
 
-def _mel(name: str, model):
-    samples = load_audio(sample_named(name).path).samples
-    return whisper.pad_or_trim(whisper.log_mel_spectrogram(samples, model.dims.n_mels), 3000)
-
-
 def _same_search(solo: Decoded, batched: Decoded) -> None:
-    assert batched.result.tokens == solo.result.tokens
-    assert batched.result.text == solo.result.text
-    assert abs(batched.result.avg_logprob - solo.result.avg_logprob) < FLOAT_TOLERANCE
-    assert abs(batched.result.no_speech_prob - solo.result.no_speech_prob) < FLOAT_TOLERANCE
+    assert_same_decode(solo, batched)
     assert batched.result.compression_ratio == solo.result.compression_ratio
     assert batched.result.temperature == solo.result.temperature
     assert batched.decoder.prompt == solo.decoder.prompt and batched.sample_begin == solo.sample_begin

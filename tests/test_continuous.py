@@ -12,32 +12,18 @@ import torch
 import whisper
 from together import in_flight_together
 from whisper.decoding import DecodingOptions
+from windows import FLOAT_TOLERANCE
+from windows import assert_same_decode as _same
+from windows import mel_of as _mel
 
-from whisper_inquiry.audio.load import load_audio
-from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.engine.continuous import joins_rows, rows_of
-from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
+from whisper_inquiry.engine.lockstep import DecodeJob, run_alone
 from whisper_inquiry.engine.unembed import decoder_logits, unembed
 from whisper_inquiry.engine.worker import Worker
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.instruments.capture import model_lock
 
-FLOAT_TOLERANCE = 1e-4  # the rounding of a batched matmul; measured here about 1e-5
 GREEDY = DecodingOptions(language="en", fp16=False)  # with timestamps, as whisper.transcribe decodes
-
-
-def _mel(name: str, model):
-    samples = load_audio(sample_named(name).path).samples
-    return whisper.pad_or_trim(whisper.log_mel_spectrogram(samples, model.dims.n_mels), 3000)
-
-
-def _same(solo: Decoded, together: Decoded) -> None:
-    assert together.result.tokens == solo.result.tokens
-    assert together.result.text == solo.result.text
-    assert abs(together.result.avg_logprob - solo.result.avg_logprob) < FLOAT_TOLERANCE
-    assert abs(together.result.no_speech_prob - solo.result.no_speech_prob) < FLOAT_TOLERANCE
-    for module, kv in solo.cross_kv.items():
-        assert (together.cross_kv[module] - kv).abs().max() < FLOAT_TOLERANCE
 
 
 @pytest.fixture(scope="module")
