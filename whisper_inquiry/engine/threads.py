@@ -32,11 +32,10 @@ def switch_threads_often(interval_s: float = SWITCH_INTERVAL_S) -> None:
 
 def reuse_freed_blocks() -> bool:
     """Keep freed blocks of up to 64 MB in the allocator for the next step instead of returning them to
-    the system. A decoding step on a CPU makes and frees a dozen tensors of rows x vocabulary (6 MB for
-    30 rows); glibc hands blocks that large straight back to the kernel, so every step paid page faults
-    to get fresh, zeroed memory again: a third of a 30-row step (docs/performance.md, "The batched step").
-    Process-wide, like the switch interval; a no-op where the C library is not glibc. Returns whether
-    it was set."""
+    the system. A decoding step on a CPU makes and frees a dozen tensors of rows x vocabulary; glibc
+    hands blocks that large straight back to the kernel, so every step paid page faults to get fresh,
+    zeroed memory again (docs/performance.md, "The batched step", has what it cost). Process-wide, like
+    the switch interval; a no-op where the C library is not glibc. Returns whether it was set."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
