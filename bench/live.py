@@ -111,12 +111,14 @@ def main() -> None:
     parser.add_argument("--lockstep", action="store_true", help="the engine without continuous batching, to compare")
     parser.add_argument("--loop", action="store_true",
                         help="every window in whisper's own loop (no batched step: the engine before it), to compare")
+    parser.add_argument("--draft-when-busy", action="store_true",
+                        help="keep a refresh's draft beside other windows (alone between two steps), as before")
     parser.add_argument("--drafted-rows", action="store_true",
                         help="drafted refreshes as rows of the continuous batch (default: each decodes alone)")
     args = parser.parse_args()
     prepare_engine_process()  # as the app's launcher does: the listeners' threads share the process
     engine = Engine(load_model(args.model), continuous=not args.lockstep, drafted_rows=args.drafted_rows,
-                    batched=not args.loop)
+                    batched=not args.loop, draft_when_busy=args.draft_when_busy)
     voices = streams(args.listeners)
     engine.listen(voices[0][:5 * SAMPLE_RATE])  # the first decode's one-time costs, before any clock
     results: dict[str, list[dict]] = {"drafts": [], "no drafts": []}
@@ -127,14 +129,17 @@ def main() -> None:
             results[kind].append(out)
             print(f"round {r + 1}, {kind}: {out}", flush=True)
     summary = {"listeners": args.listeners, "model": args.model, "refresh_s": REFRESH_S,
-               "continuous": not args.lockstep, "drafted_rows": args.drafted_rows, "batched_step": not args.loop}
+               "continuous": not args.lockstep, "drafted_rows": args.drafted_rows, "batched_step": not args.loop,
+               "draft_when_busy": args.draft_when_busy}
     for kind, runs in results.items():
         key = kind.replace(" ", "_")
         summary[f"{key}_redraw_p50_s"] = round(statistics.median(r["redraw_p50_s"] for r in runs), 2)
         summary[f"{key}_redraw_max_s"] = max(r["redraw_max_s"] for r in runs)
         summary[f"{key}_answer_mean_s"] = round(statistics.mean(r["answer_mean_s"] for r in runs), 2)
         summary[f"{key}_first_words_max_s"] = max(r["first_words_max_s"] for r in runs)
-    summary["passes_per_token"] = statistics.mean(r["passes_per_token"] for r in results["drafts"])
+    drafted = [r["passes_per_token"] for r in results["drafts"] if r["passes_per_token"] is not None]
+    # refreshes that ran without their draft (others were decoding: worker._sort) are not counted
+    summary["passes_per_token"] = statistics.mean(drafted) if drafted else None
     print(json.dumps(summary))
 
 

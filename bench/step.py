@@ -6,7 +6,7 @@ vocabulary (51864 tokens) and audio context, named "random-1x64 (random weights)
 model. R greedy windows (timestamps on, end-of-text suppressed so all stay in flight for the whole run)
 join the engine's worker at once; every step of its rows in flight is timed, and the median of the steps
 with all R in flight is the figure. The floor is what no engine avoids: the unembedding, log-softmax and
-top-k of R rows alone, timed in the same run.
+top-k of R rows alone, timed in the same run, in a thread set up as the worker is.
 
 `--before REF` also times the engine at git revision REF (a worktree of it, this same script run there
 with REF's package), in the same sitting, and reports both. Ends with one JSON line:
@@ -99,9 +99,26 @@ def floor_ms(rows: int, repeats: int = 50) -> float:
     return 1000 * statistics.median(times)
 
 
+def floor_in_a_worker(rows: int) -> float:
+    """`floor_ms` in a thread set up as the engine's worker sets itself up (every core, where the package
+    has `threads.use_every_core`), so the floor and the step run under the same threading."""
+    from whisper_inquiry.engine import threads
+
+    out: list[float] = []
+
+    def run() -> None:
+        getattr(threads, "use_every_core", lambda: None)()
+        out.append(floor_ms(rows))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return out[0]
+
+
 def measure(rows: list[int], steps: int) -> dict:
     return {"ms_per_step": {str(r): round(time_steps(r, steps), 2) for r in rows},
-            "floor_ms": {str(r): round(floor_ms(r), 2) for r in rows}}
+            "floor_ms": {str(r): round(floor_in_a_worker(r), 2) for r in rows}}
 
 
 def measure_at(ref: str, rows: list[int], steps: int) -> dict:

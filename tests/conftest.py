@@ -20,7 +20,7 @@ from whisper_inquiry.engine.threads import prepare_engine_process
 from whisper_inquiry.models.load import load_model
 from whisper_inquiry.options import AnalysisOptions
 
-prepare_engine_process()  # as every launcher of an engine does: tests run engines beside threads of their own
+prepare_engine_process(one_team=False)  # as launchers do; its threads keep torch's own counts (two processes share)
 
 
 @pytest.fixture(scope="session")

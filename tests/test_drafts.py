@@ -147,7 +147,9 @@ def test_a_stream_of_drafted_refreshes_never_starves_a_window_in_flight(engine, 
     listener.join()
     _same(_heard_at(tiny, stream, 25.0), first)
     assert len(first.tokens) > 40
-    assert max(refreshes) <= len(draft) // 16 + 2  # each checked its right draft 16 tokens a pass: cheap
+    drafted = [p for p in refreshes if p is not None]  # the others came while the row was in flight and
+    assert drafted and None in refreshes  # joined it without their draft (worker._sort), never alone
+    assert max(drafted) <= len(draft) // 16 + 2  # each checked its right draft 16 tokens a pass: cheap
     assert during < 12, f"{during} drafted refreshes ran while one window waited"
 
 
@@ -173,3 +175,28 @@ def test_a_chunk_after_cached_positions_sees_what_one_position_at_a_time_sees(ti
     assert (chunk - stepwise).abs().max() < 1e-3
     assert torch.equal(chunk.argmax(-1), stepwise.argmax(-1))
     assert all("qkv_attention" not in block.attn.__dict__ for block in tiny.decoder.blocks)  # restored
+
+
+def test_a_drafted_refresh_beside_other_windows_joins_them_without_its_draft(tiny, stream):
+    """Alone, a refresh checks its draft in a few passes between two steps; with others decoding it joins
+    the batched step as a plain row instead, hearing the same words (a draft never changes a token)."""
+    window = _window(stream, 32.5)
+    draft = _heard_at(tiny, stream, 31.0).tokens
+    engine = Engine(tiny, warm_up=False)
+    alone = engine.listen(window, draft=draft)
+    assert alone.passes is not None
+    heard: list = [None, None]
+    in_flight_together(engine.worker, [
+        lambda: heard.__setitem__(0, engine.listen(window, draft=draft)),
+        lambda: heard.__setitem__(1, engine.listen(_window(stream, 25.0)))])
+    assert heard[0].passes is None  # it decoded beside the other, as a row of the batched step
+    _same(alone, heard[0])
+    assert engine.worker.stats.deciders["batched step"] >= 2
+    kept = Engine(tiny, warm_up=False, draft_when_busy=True)  # as before: the draft kept, decoded alone
+    in_flight_together(kept.worker, [
+        lambda: heard.__setitem__(0, kept.listen(window, draft=draft)),
+        lambda: heard.__setitem__(1, kept.listen(_window(stream, 25.0)))])
+    assert heard[0].passes is not None
+    _same(alone, heard[0])
+    engine.close(60)
+    kept.close(60)

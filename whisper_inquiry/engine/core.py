@@ -67,7 +67,8 @@ class Engine:
     """One loaded model and everything the app asks of it (see the module docstring for the contract)."""
 
     def __init__(self, model, warm_up: bool = True, max_batch: int | None = None, max_wait_ms: float = 30.0,
-                 continuous: bool = True, drafted_rows: bool = False, batched: bool = True):
+                 continuous: bool = True, drafted_rows: bool = False, batched: bool = True,
+                 draft_when_busy: bool = False):
         self.model = model
         self.name: str = getattr(model, "name", "whisper")
         self._lenses = BoundedCache(32)  # logit lenses, a few hundred kB each
@@ -80,7 +81,7 @@ class Engine:
         # (`continuous`: a window joins the rows in flight at any step and leaves when it ends: continuous.py;
         # `batched`: its greedy and sampled rows are decided by the batched step, not whisper's loop: batched.py)
         self.worker = Worker(model, max_batch or (32 if model.device.type == "cuda" else 8), max_wait_ms,
-                             continuous, drafted_rows, batched)
+                             continuous, drafted_rows, batched, draft_when_busy)
 
     @classmethod
     def load(cls, name: str, device: str | None = None) -> Engine:

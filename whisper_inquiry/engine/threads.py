@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
+from pathlib import Path
 
 SWITCH_INTERVAL_S = 1e-4
 # glibc's mallopt parameters, and the sizes below which freed blocks are kept for reuse
@@ -13,10 +15,14 @@ KEEP_BLOCKS_BYTES = 64 * 2**20
 KEEP_FREE_BYTES = 512 * 2**20
 
 
-def prepare_engine_process() -> None:
-    """Both settings below: what every launcher of an engine calls once, at start."""
+def prepare_engine_process(one_team: bool = True) -> None:
+    """The settings below: what every launcher of an engine calls once, at start, before any thread runs
+    torch. `one_team=False` leaves torch's threads as they are (the test run: its two processes share the
+    cores, and its tests run models outside any engine)."""
     switch_threads_often()
     reuse_freed_blocks()
+    if one_team:
+        leave_parallel_work_to_workers()
 
 
 def switch_threads_often(interval_s: float = SWITCH_INTERVAL_S) -> None:
@@ -43,3 +49,34 @@ def reuse_freed_blocks() -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, KEEP_BLOCKS_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_FREE_BYTES))
+
+
+def leave_parallel_work_to_workers() -> None:
+    """Every thread's torch work on one thread, but for the engines' workers (`use_every_core`). libgomp
+    lets its idle threads spin, ready for the next parallel region, only while the process has no more
+    OpenMP threads than cores; once a second thread has a team (a request thread computing its log-mel,
+    the main thread), every team's threads sleep between regions, and each of the dozens of small
+    kernels of a decoding step waits for them to wake: the worker's element-wise work took 3 to 4 times
+    as long (docs/performance.md, "The batched step"). With one team, the worker's, it spins again.
+    Process-wide, so launchers call it (`prepare_engine_process`), before the engine starts."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def use_every_core() -> None:
+    """This thread (an engine's worker) runs torch on every core this process may use, whatever the
+    process default is (`leave_parallel_work_to_workers` sets it to one): its own OpenMP and MKL thread
+    counts, which are per thread. Sets nothing for other threads."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.get_num_threads()  # torch sets a thread's counts from the process default at its first use: now
+    if torch.get_num_threads() == cores:
+        return
+    lib = Path(torch.__file__).parent / "lib"
+    try:
+        ctypes.CDLL(str(lib / "libgomp.so.1")).omp_set_num_threads(cores)
+        ctypes.CDLL(str(lib / "libtorch_cpu.so")).MKL_Set_Num_Threads_Local(cores)  # the C form, by value
+    except (OSError, AttributeError):  # another build of torch: its threads stay as they are
+        pass

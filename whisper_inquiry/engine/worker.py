@@ -20,10 +20,15 @@ import torch
 from whisper_inquiry.engine.batched import Decider
 from whisper_inquiry.engine.continuous import Rows, joins_rows, rows_of
 from whisper_inquiry.engine.lockstep import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
+from whisper_inquiry.engine.threads import use_every_core
 from whisper_inquiry.errors import CancelledError, EngineClosedError
 from whisper_inquiry.instruments.capture import mark_worker_thread, model_lock
 
 __all__ = ["Worker", "CancelledError", "EngineClosedError"]
+
+# other windows decoding or waiting from which a drafted Live refresh drops its draft and joins them
+# (measured with 4 and 8 listeners: from 4 on, 8 listeners' worst gap doubled; docs/performance.md)
+BUSY_WINDOWS = 1
 
 
 class Worker:
@@ -42,7 +47,7 @@ class Worker:
     listeners")."""
 
     def __init__(self, model, max_batch: int = 8, max_wait_ms: float = 30.0, continuous: bool = True,
-                 drafted_rows: bool = False, batched: bool = True):
+                 drafted_rows: bool = False, batched: bool = True, draft_when_busy: bool = False):
         self.model = model
         self.batched = batched  # greedy and sampled rows decided by the batched step, not whisper's loop
         self.max_batch = max_batch
@@ -50,6 +55,7 @@ class Worker:
         self.stats = WorkerStats()
         self.rows = Rows(model, max_batch) if continuous else None
         self.drafted_rows = drafted_rows
+        self.draft_when_busy = draft_when_busy  # a drafted refresh stays drafted (and alone) beside others
         self._joining: list[DecodeJob] = []  # windows that will join the rows in flight when there is room
         self._queue: list[DecodeJob] = []
         # jobs decoded in lockstep groups, one group per turn; a turn's time is owed to the rows in flight,
@@ -160,6 +166,7 @@ class Worker:
 
     def _loop(self) -> None:
         mark_worker_thread()
+        use_every_core()  # the process's one OpenMP team, where the launcher left other threads one core
         try:
             while not self._done():
                 self._turn()
@@ -207,10 +214,19 @@ class Worker:
         """Windows that can join the rows go to `_joining`; the rest, grouped by what can share a
         lockstep pass (one job alone where nothing can), to `_lockstep`."""
         groups: dict[str, list[DecodeJob]] = {}
+        # others decoding now or coming with this one: a drafted refresh would run alone between two steps,
+        # so it joins the batched step without its draft instead (a draft only ever saves passes, never
+        # changes a token); docs/performance.md ("Live listeners") has the measurements
+        company = sum(job.kind == "decode" for job in jobs) - 1
+        if self.rows is not None:
+            company += self.rows.windows_in_flight() + len(self._joining)
+        busy = company >= BUSY_WINDOWS
         for job in jobs:
             if job.cancelled is not None and job.cancelled.is_set():
                 job.future.set_exception(CancelledError("analysis cancelled"))
                 continue
+            if job.draft and busy and not self.drafted_rows and not self.draft_when_busy:
+                job.draft = None
             if (self.rows is not None and job.kind == "decode" and joins_rows(job.options)
                     and (self.drafted_rows or not job.draft)
                     and rows_of(job.options) <= self.rows.capacity):
