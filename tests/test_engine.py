@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +126,44 @@ def test_an_engine_sets_nothing_process_wide(tiny):
         assert sys.getswitchinterval() == 0.005
     finally:
         sys.setswitchinterval(before)
+
+
+def test_a_launched_process_has_one_parallel_team_the_workers(tmp_path):
+    """After `prepare_engine_process` (what launchers call) torch runs on one core in every thread but an
+    engine's worker, which takes every core, and a thread holding a turn with the model, which has them
+    while the worker waits (docs/performance.md, "The batched step"). In a process of its own: the
+    setting is process-wide, and this test run keeps torch's defaults."""
+    script = tmp_path / "teams.py"
+    script.write_text(textwrap.dedent("""
+        import os, threading, torch
+        from whisper_inquiry.engine.threads import prepare_engine_process
+        prepare_engine_process()
+        import whisper_inquiry.engine.worker as worker_module
+        from whisper_inquiry.engine.core import Engine
+        from whisper_inquiry.instruments.capture import model_lock
+        from whisper_inquiry.models.load import load_model
+        seen = {"main": torch.get_num_threads()}
+        set_up = worker_module.use_every_core
+        def recorded():
+            set_up()
+            seen["worker"] = torch.get_num_threads()
+        worker_module.use_every_core = recorded
+        model = load_model("tiny.en")
+        engine = Engine(model, warm_up=False)
+        def other():
+            seen["other"] = torch.get_num_threads()
+            with model_lock(model):
+                seen["turn"] = torch.get_num_threads()
+            seen["after"] = torch.get_num_threads()
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        engine.close(30)
+        cores = len(os.sched_getaffinity(0))
+        print(cores, *(seen[k] for k in ("main", "worker", "other", "turn", "after")))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1], env={**os.environ, "PYTHONPATH": "."})
+    assert out.returncode == 0, out.stderr[-2000:]
+    cores, main, worker, other, turn, after = map(int, out.stdout.split())
+    assert (main, other, after) == (1, 1, 1) and worker == turn == cores

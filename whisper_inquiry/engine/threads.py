@@ -64,19 +64,28 @@ def leave_parallel_work_to_workers() -> None:
     torch.set_num_threads(1)
 
 
-def use_every_core() -> None:
-    """This thread (an engine's worker) runs torch on every core this process may use, whatever the
-    process default is (`leave_parallel_work_to_workers` sets it to one): its own OpenMP and MKL thread
-    counts, which are per thread. Sets nothing for other threads."""
+def use_every_core() -> int:
+    """This thread (an engine's worker; another thread during its turn with the model) runs torch on every
+    core this process may use, whatever the process default is (`leave_parallel_work_to_workers` sets it
+    to one): its own OpenMP and MKL thread counts, which are per thread. Sets nothing for other threads.
+    Returns the count this thread had, for `use_cores` to give back."""
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.get_num_threads()  # torch sets a thread's counts from the process default at its first use: now
-    if torch.get_num_threads() == cores:
-        return
+    had = torch.get_num_threads()  # torch sets a thread's counts from the process default at first use: now
+    if had != cores:
+        use_cores(cores)
+    return had
+
+
+def use_cores(n: int) -> None:
+    """This thread's own OpenMP and MKL thread counts (torch's `set_num_threads` would also change the
+    default every new thread starts from)."""
+    import torch
+
     lib = Path(torch.__file__).parent / "lib"
     try:
-        ctypes.CDLL(str(lib / "libgomp.so.1")).omp_set_num_threads(cores)
-        ctypes.CDLL(str(lib / "libtorch_cpu.so")).MKL_Set_Num_Threads_Local(cores)  # the C form, by value
+        ctypes.CDLL(str(lib / "libgomp.so.1")).omp_set_num_threads(n)
+        ctypes.CDLL(str(lib / "libtorch_cpu.so")).MKL_Set_Num_Threads_Local(n)  # the C form, by value
     except (OSError, AttributeError):  # another build of torch: its threads stay as they are
         pass

@@ -45,6 +45,10 @@ class ModelLock:
         else:
             if depth == 0 and self.turns is not None and not getattr(_THREAD, "worker", False):
                 self._local.turn = self.turns()
+                if self._local.turn is not None:  # the worker waits out the turn: its cores are this thread's
+                    from whisper_inquiry.engine.threads import use_every_core
+
+                    self._local.cores = use_every_core()
             self._lock.acquire()
         self._local.depth = depth + 1
         return True
@@ -54,6 +58,9 @@ class ModelLock:
         self._lock.release()
         if self._local.depth == 0 and getattr(self._local, "turn", None) is not None:
             end, self._local.turn = self._local.turn, None
+            from whisper_inquiry.engine.threads import use_cores
+
+            use_cores(self._local.cores)  # the thread's own count again, before the worker goes on
             end()
 
     def __enter__(self) -> ModelLock:
