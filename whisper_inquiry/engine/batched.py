@@ -49,7 +49,7 @@ from whisper.decoding import (
 from whisper.utils import compression_ratio
 
 from whisper_inquiry.engine.lockstep import Decoded
-from whisper_inquiry.engine.step_filters import TokenizerConstants, suppress_blank, timestamp_rules
+from whisper_inquiry.engine.step_filters import TokenizerConstants, suppress_blank, suppress_tokens, timestamp_rules
 from whisper_inquiry.instruments.search import RecordingDecoder, RecordingRanker
 
 NO_LIMIT = -1  # a row without a max initial timestamp (whisper's None)
@@ -70,10 +70,8 @@ class Decider:
     generator: torch.Generator | None  # a sampled window's own stream
     recorder: RecordingDecoder
     tokens: Tensor  # (n_ctx + 1,) long: the prompt, then each token written; past `length` unused
-    length: int
     sum_logprob: np.float32 = np.float32(0)  # whisper's sum_logprobs for this row, a float32 sum as there
     no_speech_prob: float = math.nan
-    done: bool = False
     written: list[int] = field(default_factory=list)  # the tokens decided so far
     # each step's record, read back, with where its top-k and its tail (-1: none) start in it
     steps: list[tuple[list[float], int, int]] = field(default_factory=list, repr=False)
@@ -108,8 +106,12 @@ class Decider:
         tokens[: task.sample_begin] = torch.tensor(task.initial_tokens)
         recorder = RecordingDecoder(GreedyDecoder(temperature, eot), task.sample_begin, eot, top_k)
         return cls(task, TokenizerConstants.of(task.tokenizer), suppress, blank, timestamps, max_initial,
-                   temperature, generator, recorder, tokens, task.sample_begin,
-                   )
+                   temperature, generator, recorder, tokens)
+
+    @property
+    def length(self) -> int:
+        """Tokens so far, the prompt included."""
+        return self.task.sample_begin + len(self.written)
 
     def prompt(self) -> Tensor:
         """(1, t): what the decoder is asked about next, the whole sequence so far, as whisper's loop asks."""
@@ -208,10 +210,8 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
         d.steps.append((step, top_at[d.recorder.top_k], tail_at if d.temperature > 0 else -1))
         d.tokens[d.length] = token  # a row stops once past n_ctx tokens: the buffer holds n_ctx + 1
         d.written.append(token)
-        d.length += 1
         # whisper's loop: stop at end-of-text, past the context, or after sample_len steps
-        d.done = token == c.eot or d.length > d.task.n_ctx or len(d.written) >= d.task.sample_len
-        ended.append(d.done)
+        ended.append(token == c.eot or d.length > d.task.n_ctx or len(d.written) >= d.task.sample_len)
     return ended
 
 
@@ -252,10 +252,9 @@ def _suppress(deciders: list[Decider], logits: Tensor) -> None:
     for ids, members in groups.items():
         columns = _ids(ids, logits.device)
         if len(members) == len(deciders):
-            logits.index_fill_(1, columns, -np.inf)
+            suppress_tokens(logits, columns)
         else:
-            part = logits[members]
-            logits[members] = part.index_fill_(1, columns, -np.inf)
+            logits[members] = suppress_tokens(logits[members], columns)
 
 
 _IDS: dict[tuple, Tensor] = {}

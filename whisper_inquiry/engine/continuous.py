@@ -239,8 +239,8 @@ class Rows:
             self._reply(w, error=CancelledError("analysis cancelled"))
         for w in plan.reordered:
             self._reorder(w)
-        shared = {id(r) for r in plan.shared}
-        later = [r for r in self.rows if id(r) in shared]  # in slot order: the caches' rows as they lie
+        shared = set(plan.shared)
+        later = [r for r in self.rows if r in shared]  # in slot order: the caches' rows as they lie
         with model_lock(self.model), torch.no_grad():
             for w in plan.first:
                 self._answer(w.rows, self._first_pass)

@@ -59,8 +59,8 @@ def plan_step(windows: Sequence[Window], rows: Sequence[Row]) -> StepPlan:
     going = [w for w in staying if w not in cancelled]
     reordered = tuple(w for w in going if w.reorder is not None)
     first = tuple(w for w in going if w.phase is Phase.ASKING_FIRST)
-    asking = {id(w) for w in going if w.phase is Phase.ASKING}
-    shared = tuple(r for r in rows if r.request is not None and not r.left and id(r.window) in asking)
-    fed = {id(w) for w in first} | asking
-    decided = tuple(w for w in staying if w.decider is not None and (id(w) in fed or w in cancelled))
+    asking = {w for w in going if w.phase is Phase.ASKING}  # windows and rows compare by identity
+    shared = tuple(r for r in rows if r.request is not None and not r.left and r.window in asking)
+    fed = set(first) | asking
+    decided = tuple(w for w in staying if w.decider is not None and (w in fed or w in cancelled))
     return StepPlan(leaving, freed, cancelled, reordered, first, shared, decided)

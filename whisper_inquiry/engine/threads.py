@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from pathlib import Path
@@ -64,28 +65,36 @@ def leave_parallel_work_to_workers() -> None:
     torch.set_num_threads(1)
 
 
-def use_every_core() -> int:
+def use_every_core() -> int | None:
     """This thread (an engine's worker; another thread during its turn with the model) runs torch on every
     core this process may use, whatever the process default is (`leave_parallel_work_to_workers` sets it
     to one): its own OpenMP and MKL thread counts, which are per thread. Sets nothing for other threads.
-    Returns the count this thread had, for `use_cores` to give back."""
+    Returns the count this thread had, for `use_cores` to give back; None when it had every core already."""
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     had = torch.get_num_threads()  # torch sets a thread's counts from the process default at first use: now
-    if had != cores:
-        use_cores(cores)
+    if had == cores:
+        return None
+    use_cores(cores)
     return had
 
 
 def use_cores(n: int) -> None:
     """This thread's own OpenMP and MKL thread counts (torch's `set_num_threads` would also change the
     default every new thread starts from)."""
+    for set_count in _thread_count_setters():
+        set_count(n)
+
+
+@functools.cache
+def _thread_count_setters() -> tuple:
+    """libgomp's and MKL's per-thread setters in the libraries torch loaded (none for another build)."""
     import torch
 
     lib = Path(torch.__file__).parent / "lib"
     try:
-        ctypes.CDLL(str(lib / "libgomp.so.1")).omp_set_num_threads(n)
-        ctypes.CDLL(str(lib / "libtorch_cpu.so")).MKL_Set_Num_Threads_Local(n)  # the C form, by value
+        return (ctypes.CDLL(str(lib / "libgomp.so.1")).omp_set_num_threads,
+                ctypes.CDLL(str(lib / "libtorch_cpu.so")).MKL_Set_Num_Threads_Local)  # the C form, by value
     except (OSError, AttributeError):  # another build of torch: its threads stay as they are
-        pass
+        return ()

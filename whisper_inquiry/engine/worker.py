@@ -183,16 +183,15 @@ class Worker:
         """One turn: take what has come, run one lockstep group when it is due, step the rows in flight."""
         self._sort(self._take())
         rows_waiting = self._rows_waiting()
-        if self._turns and (self._owed_s <= 0 or not rows_waiting):
-            with self._cond:
-                granted, ended = self._turns.pop(0)
+        if (self._turns or self._lockstep) and (self._owed_s <= 0 or not rows_waiting):
             started = time.perf_counter()
-            granted.set()
-            ended.wait()  # the other thread has the model; the worker waits, as for a lockstep group
-            self._owed_s += time.perf_counter() - started
-        elif self._lockstep and (self._owed_s <= 0 or not rows_waiting):
-            started = time.perf_counter()
-            self._run_lockstep(self._lockstep.pop(0))
+            if self._turns:  # another thread's turn with the model first: it is waiting, blocked
+                with self._cond:
+                    granted, ended = self._turns.pop(0)
+                granted.set()
+                ended.wait()  # the other thread has the model; the worker waits, as for a lockstep group
+            else:
+                self._run_lockstep(self._lockstep.pop(0))
             self._owed_s += time.perf_counter() - started
         if rows_waiting:
             started = time.perf_counter()

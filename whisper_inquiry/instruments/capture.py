@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from whisper_inquiry.engine.threads import use_cores, use_every_core
+
 _LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, ModelLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 _THREAD = threading.local()  # per thread: whether it is an engine's worker
@@ -45,10 +47,8 @@ class ModelLock:
         else:
             if depth == 0 and self.turns is not None and not getattr(_THREAD, "worker", False):
                 self._local.turn = self.turns()
-                if self._local.turn is not None:  # the worker waits out the turn: its cores are this thread's
-                    from whisper_inquiry.engine.threads import use_every_core
-
-                    self._local.cores = use_every_core()
+                # the worker waits out the turn: its cores are this thread's meanwhile
+                self._local.cores = use_every_core() if self._local.turn is not None else None
             self._lock.acquire()
         self._local.depth = depth + 1
         return True
@@ -58,9 +58,8 @@ class ModelLock:
         self._lock.release()
         if self._local.depth == 0 and getattr(self._local, "turn", None) is not None:
             end, self._local.turn = self._local.turn, None
-            from whisper_inquiry.engine.threads import use_cores
-
-            use_cores(self._local.cores)  # the thread's own count again, before the worker goes on
+            if self._local.cores is not None:
+                use_cores(self._local.cores)  # the thread's own count again, before the worker goes on
             end()
 
     def __enter__(self) -> ModelLock:
