@@ -71,7 +71,7 @@ class FakeRows(Rows):
         self.passes: list[tuple[str, int]] = []
 
     def _make_room(self, n, dtype, device) -> None:
-        self.self_k = [torch.zeros(0, dtype=dtype)]  # no caches: only their dtype is asked
+        self.kv.self_k = [torch.zeros(0, dtype=dtype)]  # no caches: only their dtype is asked
 
     def _remove(self, row) -> None:
         self.rows.remove(row)

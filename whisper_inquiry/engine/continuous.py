@@ -18,7 +18,7 @@ never ran side by side, and every step waited on lock hand-overs and wake-ups; g
 without either (docs/performance.md, "Continuous batching", has the step times both ways).
 
 A window has one row (greedy, or sampled without best-of) or several (a beam, or best-of samples):
-each row has a slot in the key/value caches. Beam search reorders its rows: whisper asks its
+each row has a slot in the key/value caches (`slots.KVSlots`). Beam search reorders its rows: whisper asks its
 `Inference` to, and the worker permutes the window's slots before the next pass. A best-of sample that
 has ended leaves its slot; whisper's loop carries it on with end-of-text, and it gets finite placeholder
 logits (zeros) that nothing records, as `batching.ShrinkingInference` gives it in a lockstep batch.
@@ -27,11 +27,11 @@ A drafted Live refresh (`drafts.DraftRowInference`) feeds its row several tokens
 after a rejected draft token asks from an earlier position again: its slot's later keys are simply
 overwritten, and masked until they are.
 
-Exact per window: a window's first pass (its whole prompt, all its rows) is whisper's own decoder on
-that window alone, writing the keys and values it computes into the window's slots; every later pass
-feeds each row its new token (or draft tokens), attends to the row's own cached keys (the longer rows'
-padding masked out) and its own audio, and differs from the window decoded alone only by the rounding
-of a batched matmul.
+Every pass runs the decoder's one forward (`decoder.decoder_states`). Exact per window: a window's
+first pass (its whole prompt, all its rows) is whisper's decoder on that window alone, bit for bit,
+writing the keys and values it computes into the window's slots; every later pass feeds each row its
+new token (or draft tokens), attends to the row's own cached keys (the longer rows' padding masked out)
+and its own audio, and differs from the window decoded alone only by the rounding of a batched matmul.
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 
 import torch
 from greenlet import greenlet
-from torch.nn.functional import scaled_dot_product_attention
 from whisper.decoding import DecodingOptions, Inference
 from whisper.tokenizer import get_tokenizer
 
 from whisper_inquiry.engine.batched import Decider, decide
+from whisper_inquiry.engine.decoder import decoder_states
 from whisper_inquiry.engine.scheduler import Phase, plan_step
-from whisper_inquiry.engine.unembed import unembed
+from whisper_inquiry.engine.slots import KVSlots
+from whisper_inquiry.engine.unembed import decoder_logits, unembed
 from whisper_inquiry.errors import CancelledError
 from whisper_inquiry.instruments.capture import model_lock
 
@@ -134,10 +135,7 @@ class Rows:
         self.eot = get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
         self.rows: list[Row] = []
         self.windows: list[Window] = []
-        self.self_k: list[torch.Tensor] = []  # per layer (slots, n_text_ctx, n_text_state)
-        self.self_v: list[torch.Tensor] = []
-        self.cross_k: list[torch.Tensor] = []  # per layer (slots, n_audio_ctx, n_text_state)
-        self.cross_v: list[torch.Tensor] = []
+        self.kv = KVSlots(model, capacity)
         # the last shared pass's logits (n, width, n_vocab) and each row's place in it, for the batched step
         self._shared: tuple[torch.Tensor, dict[Row, int]] = (torch.empty(0), {})
 
@@ -152,7 +150,7 @@ class Rows:
     def takes(self, dtype: torch.dtype, n_rows: int) -> bool:
         """Whether a window of this dtype and rows can join now. The caches hold one dtype (float16 on a
         GPU unless a request asked for float32, which waits until the rows in flight have ended)."""
-        return n_rows <= self.room() and (not self.rows or self.self_k[0].dtype == dtype)
+        return n_rows <= self.room() and (not self.rows or self.kv.dtype == dtype)
 
     # --- the windows' side ------------------------------------------------------------------------
 
@@ -188,14 +186,9 @@ class Rows:
 
     def cross_kv(self, window: Window) -> dict:
         """The window's cross-attention keys and values, by module, as whisper's kv_cache holds them for
-        one row: (1, n_audio_ctx, n_text_state), copied (the slot will serve another row)."""
+        one row (copied: the slot will serve another row)."""
         # any of its rows still holding a slot (all hold the same audio's)
-        i = self.rows.index(next(r for r in window.rows if not r.left))
-        out = {}
-        for layer, block in enumerate(self.model.decoder.blocks):
-            out[block.cross_attn.key] = self.cross_k[layer][i: i + 1].clone()
-            out[block.cross_attn.value] = self.cross_v[layer][i: i + 1].clone()
-        return out
+        return self.kv.cross_kv(self.rows.index(next(r for r in window.rows if not r.left)))
 
     def _run(self, window: Window, inference: StepInference) -> None:
         try:
@@ -345,125 +338,57 @@ class Rows:
         """Beam search kept other rows than it had: each slot takes the keys and values of the row it
         continues (every row of a window sits at the same position)."""
         slots = [self.rows.index(r) for r in window.rows]
-        source = [slots[j] for j in window.reorder]
-        n = window.rows[0].position
-        for cache in self.self_k + self.self_v:
-            cache[slots, :n] = cache[source, :n]
+        self.kv.reorder(slots, [slots[j] for j in window.reorder], window.rows[0].position)
         window.reorder = None
 
     def _make_room(self, n: int, dtype: torch.dtype, device: torch.device) -> None:
-        """Caches for at least n rows: grown by doubling up to `capacity`, so memory follows the most
-        rows ever in flight at once (8 rows of tiny.en in float32: about 190 MB)."""
-        have = self.self_k[0].shape[0] if self.self_k else 0
-        if have >= n and self.self_k[0].dtype == dtype and self.self_k[0].device == device:
-            return
-        size = min(self.capacity, max(n, 2 * have, 2))
-        d = self.model.dims
-
-        def grown(old: list[torch.Tensor], length: int) -> list[torch.Tensor]:
-            new = [torch.zeros((size, length, d.n_text_state), dtype=dtype, device=device)
-                   for _ in range(d.n_text_layer)]
-            for a, b in zip(new, old):
-                if b.dtype == dtype and b.device == device:
-                    a[: len(self.rows)] = b[: len(self.rows)]
-            return new
-
-        self.self_k, self.self_v = grown(self.self_k, d.n_text_ctx), grown(self.self_v, d.n_text_ctx)
-        self.cross_k, self.cross_v = grown(self.cross_k, d.n_audio_ctx), grown(self.cross_v, d.n_audio_ctx)
+        self.kv.make_room(n, len(self.rows), dtype, device)
 
     def _remove(self, row: Row) -> None:
         """Free the row's slot: the last row moves into it, so rows 0..n-1 stay packed."""
         i, last = self.rows.index(row), len(self.rows) - 1
         if i != last:
-            n = self.rows[last].position
-            for caches, length in ((self.self_k, n), (self.self_v, n),
-                                   (self.cross_k, None), (self.cross_v, None)):
-                for c in caches:
-                    c[i, :length] = c[last, :length]
+            self.kv.move(i, last, self.rows[last].position)
             self.rows[i] = self.rows[last]
         self.rows.pop()
 
     def _first_pass(self, rows: list[Row]) -> list[torch.Tensor]:
-        """whisper's own decoder on the window's whole prompt, its rows alone, as `PyTorchInference` runs
-        it (the audio repeated per row, as `batching.decode_windows` hands it); the keys and values it
-        caches go into the rows' slots."""
+        """The decoder on the window's whole prompt, its rows alone, as whisper's `PyTorchInference` runs
+        it (the audio repeated per row, as `batching.decode_windows` hands it), bit for bit; the keys and
+        values it caches go into the rows' slots."""
         window = rows[0].window
         tokens = torch.cat([r.request for r in rows])  # (n_rows, n_prompt)
         features = window.features.repeat_interleave(len(rows), dim=0)
         kv_cache, hooks = self.model.install_kv_cache_hooks()
         try:
-            logits = self.model.decoder(tokens, features, kv_cache=kv_cache)  # (n_rows, n_prompt, n_vocab)
+            logits = decoder_logits(self.model, tokens, features, kv_cache)  # (n_rows, n_prompt, n_vocab)
         finally:
             for h in hooks:
                 h.remove()
         n = tokens.shape[-1]
         for i, row in enumerate(rows):
-            slot = self.rows.index(row)
-            for layer, block in enumerate(self.model.decoder.blocks):
-                self.self_k[layer][slot, :n] = kv_cache[block.attn.key][i]
-                self.self_v[layer][slot, :n] = kv_cache[block.attn.value][i]
-                self.cross_k[layer][slot] = kv_cache[block.cross_attn.key][i]
-                self.cross_v[layer][slot] = kv_cache[block.cross_attn.value][i]
+            self.kv.write(self.rows.index(row), kv_cache, i, n)
             row.position = n
         return list(logits[:, None])  # each (1, n_prompt, n_vocab)
 
     def _next_pass(self, rows: list[Row]) -> list[torch.Tensor]:
         """Each row's new tokens (one, or a Live refresh's draft: several) at its own positions, in one
-        pass over the packed slots; rows with fewer new tokens are padded, and the padding is neither
-        cached nor answered."""
+        pass over the packed slots (`slots.SlotPass`); rows with fewer new tokens are padded, and the
+        padding is neither cached nor answered."""
         decoder = self.model.decoder
-        device, dtype = self.self_k[0].device, self.self_k[0].dtype
         new = [r.request[0, r.position:] for r in rows]
         counts = [len(t) for t in new]
-        assert min(counts) >= 1, "every row asks for at least one new token"
-        width = max(counts)
         slot_of = {r: i for i, r in enumerate(self.rows)}
-        slots = [slot_of[r] for r in rows]
-        # the rows' slots: a view of the first n when they are all the rows (no copy of the caches)
-        index = slice(0, len(slots)) if slots == list(range(len(slots))) else torch.tensor(slots, device=device)
-        positions = (torch.tensor([r.position for r in rows], device=device)[:, None]
-                     + torch.arange(width, device=device))  # (n, width)
-        if width == 1:  # one new token a row, the usual step: nothing padded
+        at = self.kv.pass_over([slot_of[r] for r in rows], [r.position for r in rows], counts)
+        if at.width == 1:
             tokens = torch.cat(new)[:, None]
-            real = slice(None), 0
-            at_slot, at_position = torch.tensor(slots, device=device), positions[:, 0]
         else:
-            tokens = torch.full((len(rows), width), self.eot, dtype=new[0].dtype, device=device)  # (n, width)
+            tokens = torch.full((len(rows), at.width), self.eot, dtype=new[0].dtype, device=new[0].device)
             for i, t in enumerate(new):
                 tokens[i, : len(t)] = t
-            real = torch.arange(width, device=device)[None] < torch.tensor(counts, device=device)[:, None]
-            at_slot = torch.tensor(slots, device=device)[:, None].expand(-1, width)[real]  # (n_real,)
-            at_position = positions[real]
-        n_kv = max(r.position + c for r, c in zip(rows, counts))
-        sees = (torch.arange(n_kv, device=device) <= positions[..., None])[:, None]  # (n, 1, width, n_kv)
-        last = decoder.positional_embedding.shape[0] - 1  # padding may run past the context: never read
-        x = (decoder.token_embedding(tokens) + decoder.positional_embedding[positions.clamp(max=last)]).to(dtype)
-        for layer, block in enumerate(decoder.blocks):
-            attn = block.attn
-            h = block.attn_ln(x)
-            q, k, v = attn.query(h), attn.key(h), attn.value(h)
-            self.self_k[layer][at_slot, at_position] = k[real]
-            self.self_v[layer][at_slot, at_position] = v[real]
-            keys, values = self.self_k[layer][index, :n_kv], self.self_v[layer][index, :n_kv]
-            x = x + attn.out(_attend(q, keys, values, attn.n_head, sees))
-            cross = block.cross_attn
-            h = block.cross_attn_ln(x)
-            x = x + cross.out(_attend(cross.query(h), self.cross_k[layer][index], self.cross_v[layer][index],
-                                      cross.n_head))
-            x = x + block.mlp(block.mlp_ln(x))
+        x = decoder_states(self.model, tokens, slots=at)
         logits = unembed(decoder.ln(x), decoder.token_embedding.weight)  # (n, width, n_vocab)
         for r, c in zip(rows, counts):
             r.position += c
         self._shared = (logits, {r: i for i, r in enumerate(rows)})
         return [logits[i: i + 1, :c] for i, c in enumerate(counts)]  # each (1, new tokens, n_vocab)
-
-
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_head: int,
-            mask: torch.Tensor | None = None) -> torch.Tensor:
-    """whisper's scaled-dot-product attention (MultiHeadAttention.qkv_attention, SDPA branch), with a
-    mask for keys past a row's own position."""
-    q = q.view(*q.shape[:2], n_head, -1).permute(0, 2, 1, 3)  # (n, n_head, width, d_head)
-    k = k.view(*k.shape[:2], n_head, -1).permute(0, 2, 1, 3)  # (n, n_head, n_kv, d_head)
-    v = v.view(*v.shape[:2], n_head, -1).permute(0, 2, 1, 3)
-    a = scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    return a.permute(0, 2, 1, 3).flatten(start_dim=2)  # (n, width, d)
