@@ -26,6 +26,7 @@ from whisper.decoding import DecodingOptions, DecodingTask, TokenDecoder
 from whisper.model import disable_sdpa
 from whisper.tokenizer import Tokenizer, get_tokenizer
 
+from whisper_inquiry.engine.decoder import decoder_states
 from whisper_inquiry.engine.lockstep import ShrinkingInference
 from whisper_inquiry.errors import OptionsError
 from whisper_inquiry.instruments.alignment import word_timings
@@ -332,7 +333,7 @@ def cross_scores(model, features: torch.Tensor, window: ClipWindow, tokens: Sequ
                 scores[i] = output[1][0, :, rows].float()  # (n_head, n_targets, n_audio_ctx)
             handles.append(block.cross_attn.register_forward_hook(keep))
         with model_lock(model), disable_sdpa():
-            model.decoder(inputs, features[:1])
+            decoder_states(model, inputs, features[:1])  # the decoder's one forward; no logits needed
     finally:
         for handle in handles:
             handle.remove()
