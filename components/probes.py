@@ -4,9 +4,8 @@ Results are frozen dataclasses, kept in one bounded process-wide store keyed by 
 language and every parameter, so a second session asking the same question gets the answer at once.
 A run shows a progress bar and a Cancel button: clicking it makes Streamlit rerun the page, which
 stops the running script at its next progress update; the next run finds the run flag still set and
-reports the cancel. The probes reach the model only through its engine (`engine(name).run`); they run in
-the page's thread and hold the model's lock (`capture.model_lock`) while they use it, not as jobs of the
-engine's worker.
+reports the cancel. The probes reach the model only through its engine (`engine(name).run`), as jobs of
+its worker; their progress callback runs here, in the page's thread, so the rerun stops them there.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from whisper_inquiry.engine.continuous import joins_rows, rows_of
 from whisper_inquiry.engine.lockstep import DecodeJob, run_alone
 from whisper_inquiry.engine.unembed import decoder_logits, unembed
 from whisper_inquiry.engine.worker import Worker
-from whisper_inquiry.errors import CancelledError
+from whisper_inquiry.errors import CancelledError, EngineClosedError
 from whisper_inquiry.instruments.capture import model_lock
 
 GREEDY = DecodingOptions(language="en", fp16=False)  # with timestamps, as whisper.transcribe decodes
@@ -253,3 +253,82 @@ def test_another_threads_use_of_the_model_takes_turns_with_the_rows_in_flight(ti
         if busy:  # the rows were in flight when the chunk ran: they stepped before the next chunk
             assert "step" in log[a:b], log
     assert in_flight[0] == 1 and job.future.result().result.tokens
+
+
+class _Stop(BaseException):
+    """What Streamlit raises in a page's thread when a click reruns the page (a BaseException too)."""
+
+
+def test_an_experiment_is_a_job_of_the_worker_in_turns_with_the_rows_and_calls_back_in_its_callers_thread(tiny):
+    """`Worker.experiment` runs the experiment in the worker's own thread; before each of its chunks with
+    the model the rows in flight step; its progress callback runs in the caller's thread; and what the
+    callback raises stops the experiment where it called it (its hooks removed), while the rows go on."""
+    worker = Worker(tiny, max_batch=4)
+    log: list[str] = []
+    stepping = threading.Event()
+    step = worker.rows.step
+    hooked = tiny.encoder.blocks[0].attn.query
+
+    def logged_step():
+        step()
+        log.append("step through an experiment's hook" if hooked._forward_hooks else "step")
+        stepping.set()
+
+    worker.rows.step = logged_step
+    job = DecodeJob(_mel("english_story", tiny), DecodingOptions(language="en", fp16=False, sample_len=60,
+                                                                 suppress_tokens=[-1, 50256]))  # never ends early
+    decoding = threading.Thread(target=worker.submit, args=(job,))
+    decoding.start()
+    assert stepping.wait(120)
+    caller = threading.current_thread()
+    seen: dict[str, object] = {}
+    in_flight: list[int] = []
+
+    def sweep(model, chunks: int, on_progress) -> int:
+        seen["thread"] = threading.current_thread().name
+        for _ in range(chunks):
+            with model_lock(model), torch.no_grad():
+                in_flight.append(worker.rows.windows_in_flight())
+                log.append("chunk")
+                model.embed_audio(job.mel[None])
+        on_progress(chunks, chunks)  # no callback between chunks: the turns come from the model's lock alone
+        return chunks
+
+    calls: list[tuple[int, bool]] = []
+    assert worker.experiment(sweep, tiny, 4, lambda done, total: calls.append(
+        (done, threading.current_thread() is caller))) == 4
+    assert seen["thread"] == "whisper-inquiry-worker"
+    assert calls == [(4, True)]
+    chunks = [i for i, entry in enumerate(log) if entry == "chunk"]
+    for (a, b), busy in zip(zip(chunks, chunks[1:]), in_flight):
+        if busy:  # the rows were in flight when the chunk ran: they stepped before the next chunk
+            assert "step" in log[a:b], log
+    assert in_flight[0] == 1
+
+    stopped: list[str] = []
+
+    def hooked_sweep(model, on_progress) -> None:
+        with model_lock(model), torch.no_grad():  # as capture.Hooks does: the lock first, then the hooks
+            handle = hooked.register_forward_hook(lambda *_: None)
+            try:
+                model.embed_audio(job.mel[None])
+                on_progress(1, 2)  # the caller raises here: the rows must not step through the hook
+                stopped.append("not stopped")
+            finally:
+                handle.remove()
+                stopped.append("cleaned up")
+
+    def rerun(*_):
+        raise _Stop()
+
+    with pytest.raises(_Stop):
+        worker.experiment(hooked_sweep, tiny, rerun)
+    assert stopped == ["cleaned up"] and not hooked._forward_hooks
+    assert "step through an experiment's hook" not in log
+    decoding.join()
+    assert job.future.result().result.tokens
+    with model_lock(tiny):  # the worker's lock is free again for anyone
+        pass
+    worker.close(60)
+    with pytest.raises(EngineClosedError):
+        worker.experiment(sweep, tiny, 1, lambda *_: None)

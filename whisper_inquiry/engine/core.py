@@ -191,11 +191,12 @@ class Engine:
 
     def run(self, experiment: Callable[..., T], *args, **kwargs) -> T:
         """An experiment of the library (`experiments`) on this engine's model: `experiment(model,
-        *args, **kwargs)`, in the calling thread. Experiments put their own hooks on the model under its
-        lock (`capture.model_lock`), which this engine's worker grants in turns between its steps, so
-        an experiment's chunks never overlap an analysis and take turns with it; the app hands them to
-        the engine instead of holding the model itself."""
-        return experiment(self.model, *args, **kwargs)
+        *args, **kwargs)`, as a job of this engine's worker (`Worker.experiment`). It runs in the worker's
+        thread, in turns with the analyses and Live listeners in flight: before each of its chunks with
+        the model, they step for as long as its last chunk took, so a head sweep stalls none of them.
+        Its callbacks (a progress bar) are called in the calling thread, where Streamlit's elements live;
+        what they raise stops the experiment there."""
+        return self.worker.experiment(experiment, self.model, *args, **kwargs)
 
     # -- the model itself ----------------------------------------------------------------------------
     def embeddings(self, token_ids: list[int]) -> np.ndarray:

@@ -3,19 +3,26 @@
 Requests hand it their windows (`submit`) and wait. Windows whose language is known join the rows in
 flight at their next decoder step (`continuous.Rows`); language detection (and everything, when
 continuous batching is off) is collected for `max_wait_ms` (or until `max_batch`) and run in the
-lockstep groups of `lockstep.py`, between two steps. Another thread that wants the model (an
-experiment's chunk, a head recomputed) is granted a turn between two steps too (`capture.ModelLock`).
-The lanes take turns by time: a lockstep group's or a turn's seconds are owed to the rows in flight,
-which step until they are repaid.
+lockstep groups of `lockstep.py`, between two steps. An experiment is a job of the worker too
+(`experiment`): it runs in a greenlet of the worker's thread and hands the thread back before each of
+its chunks with the model (`capture.ModelLock`). Another thread that wants the model (a head
+recomputed) is granted a turn between two steps. The lanes take turns by time: a lockstep group's, a
+job's or a turn's seconds are owed to the rows in flight, which step until they are repaid.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+import types
 from collections.abc import Callable
+from concurrent.futures import Future
+from enum import Enum
+from typing import Any, TypeVar
 
 import torch
+from greenlet import greenlet
 
 from whisper_inquiry.engine.batched import Decider
 from whisper_inquiry.engine.continuous import Rows, joins_rows, rows_of
@@ -26,9 +33,73 @@ from whisper_inquiry.instruments.capture import mark_worker_thread, model_lock
 
 __all__ = ["Worker", "CancelledError", "EngineClosedError"]
 
+T = TypeVar("T")
+
 # other windows decoding or waiting from which a drafted Live refresh drops its draft and joins them
 # (measured with 4 and 8 listeners: from 4 on, 8 listeners' worst gap doubled; docs/performance.md)
 BUSY_WINDOWS = 1
+
+
+class JobState(Enum):
+    """Where an experiment job is: READY to run (queued, or between two chunks), CALLING its caller back
+    (a progress bar: Streamlit's elements belong to the caller's thread), or ENDED."""
+
+    READY = "ready"
+    CALLING = "calling"
+    ENDED = "ended"
+
+
+class _JobLoop(greenlet):
+    """The greenlet an experiment job runs in. `between_chunks` is what `capture.ModelLock` calls before
+    the job takes the model: the worker gets its thread back, and resumes the job when its turn comes."""
+
+    def __init__(self, job: ExperimentJob):
+        super().__init__(job.main)
+        self.job = job
+
+    def between_chunks(self) -> None:
+        self.job.state = JobState.READY
+        self.parent.switch()
+
+
+class ExperimentJob:
+    """An experiment for the worker to run: `work()`, with its caller's callbacks (`calls`) answered in the
+    caller's thread while the job waits (or the rows step, when the job does not hold the model)."""
+
+    def __init__(self) -> None:
+        self.work: Callable[[], Any] = lambda: None  # set once the callbacks among its arguments are relayed
+        self.future: Future = Future()
+        self.state = JobState.READY
+        self.loop: _JobLoop | None = None  # made by the worker, in its own thread
+        self.call: tuple[Callable, tuple, dict] | None = None  # a callback waiting for the caller
+        self.answer: tuple[bool, Any] | None = None  # (ok, its result or its exception)
+        self.abandoned = False  # the caller stopped waiting: the job is ended at its next turn
+        self.grad = torch.is_grad_enabled()
+
+    def main(self) -> None:
+        try:
+            self.future.set_result(self.work())
+        except BaseException as e:  # noqa: BLE001 - the experiment's own failure, for its caller
+            self.future.set_exception(e)
+        self.state = JobState.ENDED
+
+    def relayed(self, callback: Callable, cond: threading.Condition) -> Callable:
+        """`callback` as the job calls it: the caller runs it, in its own thread, and the job goes on
+        with what it returned, or raises what it raised (a Streamlit rerun stops the job there)."""
+        def call(*args, **kwargs):
+            with cond:
+                self.call, self.state = (callback, args, kwargs), JobState.CALLING
+                cond.notify_all()
+            self.loop.parent.switch()  # the worker resumes the job once the answer has come
+            (ok, value), self.answer = self.answer, None
+            if not ok:
+                raise value
+            return value
+        return call
+
+
+def _is_callback(value: object) -> bool:
+    return isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinMethodType, functools.partial))
 
 
 class Worker:
@@ -66,6 +137,7 @@ class Worker:
         # other threads waiting for the model (an experiment's chunk, a head recomputed): each is granted a
         # turn between two steps, like a lockstep group, and its time is owed to the rows the same way
         self._turns: list[tuple[threading.Event, threading.Event]] = []
+        self._jobs: list[ExperimentJob] = []  # experiments, each run in turns in a greenlet of this thread
         self._busy = False
         self._active = 0  # requests in flight (between `begin` and `end`), whose next window may come soon
         self._closing = False  # `close`: no new requests; the worker ends once those in flight have finished
@@ -119,6 +191,48 @@ class Worker:
             on_progress(f"waiting for {ahead} other window{'s' if ahead > 1 else ''} to be decoded")
         return job.future.result()
 
+    def experiment(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`work(*args, **kwargs)` as a job of the worker, which runs it in its own thread, in turns with
+        the rows in flight (before each of its chunks with the model, the rows step for as long as its
+        last chunk took). Plain functions among the arguments (a progress callback) are called back in
+        this thread, which waits for the job meanwhile; what they raise, the job raises where it called
+        them, and this call raises when the job has ended."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("an experiment cannot start another from the engine's worker")
+        with self._cond:
+            if self._closing or not self._thread.is_alive():
+                raise EngineClosedError("this model was unloaded (the app keeps a few at a time); "
+                                        "choose it again in the sidebar to reload it")
+        job = ExperimentJob()
+        job.work = functools.partial(
+            work, *(job.relayed(a, self._cond) if _is_callback(a) else a for a in args),
+            **{k: job.relayed(v, self._cond) if _is_callback(v) else v for k, v in kwargs.items()})
+        with self._cond:
+            self._jobs.append(job)
+            self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    while job.call is None and job.state is not JobState.ENDED:
+                        self._cond.wait()
+                    if job.state is JobState.ENDED:
+                        break
+                    callback, a, k = job.call
+                    job.call = None
+                try:
+                    answer = (True, callback(*a, **k))
+                except BaseException as e:  # noqa: BLE001 - raised in the job, where it called back
+                    answer = (False, e)
+                with self._cond:
+                    job.answer = answer
+                    self._cond.notify_all()
+        except BaseException:
+            with self._cond:  # this thread stops waiting (interrupted): the job is ended at its next turn
+                job.abandoned = True
+                self._cond.notify_all()
+            raise
+        return job.future.result()
+
     def close(self, timeout_s: float | None = None) -> bool:
         """Refuse new requests, let those in flight finish, then end the worker thread and let go of the
         model (its rows' key/value caches with it). Waits up to `timeout_s` (None: not at all) for the
@@ -137,26 +251,34 @@ class Worker:
 
     def _done(self) -> bool:
         """Closing, and nothing left: no request in flight, nothing queued or decoding."""
-        return self._closing and not self._active and not self._queue and not self._in_flight()
+        return (self._closing and not self._active and not self._queue and not self._jobs
+                and not self._in_flight())
 
     def _rows_waiting(self) -> bool:
         """Rows in flight, or windows waiting to join them."""
         return self.rows is not None and (self.rows.windows_in_flight() > 0 or bool(self._joining))
 
     def _in_flight(self) -> bool:
-        return bool(self._lockstep) or bool(self._turns) or self._rows_waiting()
+        return bool(self._lockstep) or bool(self._turns) or self._job_ready() is not None or self._rows_waiting()
+
+    def _job_ready(self) -> ExperimentJob | None:
+        """The first job that can run now: not waiting for its caller's answer (or abandoned by it)."""
+        for job in self._jobs:
+            if job.state is JobState.READY or job.answer is not None or job.abandoned:
+                return job
+        return None
 
     def _take(self) -> list[DecodeJob]:
         """The jobs queued: while work is in flight, whatever has come (rows join at the next step);
         when idle, wait for one, then for the other requests in flight, but never past max_wait."""
         with self._cond:
             if not self._in_flight():
-                while not self._queue and not self._turns:
+                while not self._queue and not self._turns and self._job_ready() is None:
                     if self._done():  # closed and idle: the loop ends
                         return []
                     self._cond.wait()
                 if not self._queue:
-                    return []  # a turn is asked for
+                    return []  # a turn or a job is waiting
                 deadline = self._queue[0].enqueued_s + self.max_wait_s
                 while (len(self._queue) < min(self.max_batch, self._active)
                        and (left := deadline - time.perf_counter()) > 0):
@@ -177,19 +299,29 @@ class Worker:
                 for granted, _ in self._turns:  # none is left waiting on a worker that has gone
                     granted.set()
                 self._turns.clear()
+                for job in self._jobs:
+                    if not job.future.done():
+                        job.future.set_exception(EngineClosedError("the engine's worker has ended"))
+                    job.state = JobState.ENDED
+                self._jobs.clear()
+                self._cond.notify_all()
             self.model = self.rows = None  # closed: the engine's last references to the model go with the thread
 
     def _turn(self) -> None:
         """One turn: take what has come, run one lockstep group when it is due, step the rows in flight."""
         self._sort(self._take())
         rows_waiting = self._rows_waiting()
-        if (self._turns or self._lockstep) and (self._owed_s <= 0 or not rows_waiting):
+        with self._cond:
+            job = self._job_ready()
+        if (self._turns or job or self._lockstep) and (self._owed_s <= 0 or not rows_waiting):
             started = time.perf_counter()
             if self._turns:  # another thread's turn with the model first: it is waiting, blocked
                 with self._cond:
                     granted, ended = self._turns.pop(0)
                 granted.set()
                 ended.wait()  # the other thread has the model; the worker waits, as for a lockstep group
+            elif job is not None:
+                self._run_job(job)
             else:
                 self._run_lockstep(self._lockstep.pop(0))
             self._owed_s += time.perf_counter() - started
@@ -206,7 +338,7 @@ class Worker:
             self._owed_s -= time.perf_counter() - started
         if not rows_waiting:
             self._owed_s = 0.0  # no rows to repay
-        elif not self._lockstep and not self._turns:
+        elif not self._lockstep and not self._turns and job is None:
             self._owed_s = max(self._owed_s, 0.0)  # rows that stepped while nothing else waited earn no credit
 
     def _sort(self, jobs: list[DecodeJob]) -> None:
@@ -254,6 +386,40 @@ class Worker:
                     job.future.set_exception(e)
         finally:
             self._busy = False
+
+    def _run_job(self, job: ExperimentJob) -> None:
+        """Run the job until it is about to take the model for its next chunk, calls its caller back, or
+        ends. A callback made while it holds the model (its hooks are on it) is waited for here: the rows
+        must not step through them. A job its caller abandoned ends where it is, with a CancelledError."""
+        if job.loop is None and job.abandoned:  # never started: it never runs
+            job.future.set_exception(CancelledError("experiment cancelled"))
+            job.state = JobState.ENDED
+        else:
+            if job.loop is None:
+                job.loop = _JobLoop(job)
+            grad = torch.is_grad_enabled()
+            torch.set_grad_enabled(job.grad)  # grad mode is the thread's: the job's own, while it runs
+            try:
+                while True:
+                    if job.abandoned and job.state is JobState.READY and job.loop:  # between two chunks
+                        job.loop.throw(CancelledError("experiment cancelled"))
+                    else:
+                        if job.abandoned:  # calling back: the callback raises it
+                            job.answer = (False, CancelledError("experiment cancelled"))
+                        job.loop.switch()
+                    if job.state is not JobState.CALLING or not self._lock.held_here():
+                        break
+                    with self._cond:
+                        while job.answer is None and not job.abandoned:
+                            self._cond.wait()
+            finally:
+                job.grad = torch.is_grad_enabled()
+                torch.set_grad_enabled(grad)
+        with self._cond:
+            self._jobs.remove(job)
+            if job.state is not JobState.ENDED:
+                self._jobs.append(job)  # ready again, or waiting for its caller: the others' turn first
+            self._cond.notify_all()
 
     def _admit(self) -> None:
         """Encode the waiting windows there is room for and start them as rows."""

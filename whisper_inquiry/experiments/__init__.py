@@ -6,6 +6,7 @@ window. On the input and the encoder's states (attention shows where the model l
 needed): `occlusion.occlude` slides a window over the audio, `surgery.operate` replaces an encoder span
 with padding states, `neurons.listen` finds encoder MLP neurons that fire in a span. Every variant of one
 clip runs as one batch: `interventions.decode_variants` for the first group, `scoring.decode_batch` and
-`scoring.teacher_forced_logprobs` for the second. They run in the caller's thread (the engine's `run`),
-holding the model's lock (`capture.model_lock`) while they use it.
+`scoring.teacher_forced_logprobs` for the second. They hold the model's lock (`capture.model_lock`)
+while they use it; the app runs them as jobs of the engine's worker (the engine's `run`), whose rows in
+flight step between their chunks.
 """

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import greenlet
 import torch
 
 from whisper_inquiry.engine.threads import use_cores, use_every_core
@@ -28,9 +29,11 @@ _THREAD = threading.local()  # per thread: whether it is an engine's worker
 class ModelLock:
     """One model's lock, reentrant. Where an engine's worker runs the model (`Worker`, which sets `turns`),
     any other thread first waits for a turn: the worker grants it between two steps, and the rows in
-    flight then step for as long as the turn took, so an experiment's chunks take turns with analyses
-    and Live listeners instead of racing the worker for the lock (a thread that lets go and takes it
-    again at once would otherwise win it over and over). The worker threads themselves take it directly."""
+    flight then step for as long as the turn took, so a page's use of the model takes turns with
+    analyses and Live listeners instead of racing the worker for the lock (a thread that lets go and
+    takes it again at once would otherwise win it over and over). The worker threads themselves take it
+    directly; an experiment the worker runs as a job (`Worker.experiment`, in a greenlet of its own)
+    first hands the worker back its thread, which steps the rows in flight before the chunk begins."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -45,13 +48,20 @@ class ModelLock:
             if not self._lock.acquire(blocking=False):
                 return False
         else:
-            if depth == 0 and self.turns is not None and not getattr(_THREAD, "worker", False):
-                self._local.turn = self.turns()
-                # the worker waits out the turn: its cores are this thread's meanwhile
-                self._local.cores = use_every_core() if self._local.turn is not None else None
+            if depth == 0 and self.turns is not None:
+                if not getattr(_THREAD, "worker", False):
+                    self._local.turn = self.turns()
+                    # the worker waits out the turn: its cores are this thread's meanwhile
+                    self._local.cores = use_every_core() if self._local.turn is not None else None
+                elif (pause := getattr(greenlet.getcurrent(), "between_chunks", None)) is not None:
+                    pause()  # a job of the worker (an experiment): the rows in flight step before this chunk
             self._lock.acquire()
         self._local.depth = depth + 1
         return True
+
+    def held_here(self) -> bool:
+        """Whether the calling thread (any of its greenlets) holds the lock."""
+        return getattr(self._local, "depth", 0) > 0
 
     def release(self) -> None:
         self._local.depth -= 1
