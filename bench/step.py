@@ -10,7 +10,8 @@ top-k of R rows alone, timed in the same run, in a thread set up as the worker i
 
 `--before REF` also times the engine at git revision REF (a worktree of it, this same script run there
 with REF's package), in the same sitting, and reports both. Ends with one JSON line:
-{"ms_per_step": {"1": .., "8": .., "30": ..}, "floor_ms": {..}, "before_ms_per_step": {..} (with --before)}.
+{"ms_per_step": {"1": .., "8": .., "30": ..}, "floor_ms": {..}, "before_ms_per_step": {..} (with --before),
+"beam_ms_per_step": {..} (with --beam N: the same rows as windows of beam search, whisper's own loop)}.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def random_model():
     return model
 
 
-def time_steps(rows: int, steps: int) -> float:
-    """Median ms of the worker's steps with all `rows` windows in flight."""
+def time_steps(rows: int, steps: int, beam: int = 0) -> float:
+    """Median ms of the worker's steps with all `rows` rows in flight: as many greedy windows, or with
+    `beam`, rows // beam windows of beam search (whisper's own loop, in the worker's greenlets)."""
     import torch
     from whisper.decoding import DecodingOptions
     from whisper.tokenizer import get_tokenizer
@@ -57,13 +59,15 @@ def time_steps(rows: int, steps: int) -> float:
 
     model = random_model()
     eot = get_tokenizer(False).eot
-    options = DecodingOptions(language="en", fp16=False, sample_len=steps, suppress_tokens=[-1, eot])
+    options = DecodingOptions(language="en", fp16=False, sample_len=steps, suppress_tokens=[-1, eot],
+                              beam_size=beam or None)
+    windows = rows // beam if beam else rows
     worker = Worker(model, max_batch=rows, max_wait_ms=0.0)
     timed: list[float] = []
     step = worker.rows.step
 
     def timed_step() -> None:
-        full = worker.rows.windows_in_flight() == rows
+        full = worker.rows.windows_in_flight() == windows
         started = time.perf_counter()
         step()
         if full:
@@ -71,7 +75,7 @@ def time_steps(rows: int, steps: int) -> float:
 
     worker.rows.step = timed_step
     generator = torch.Generator().manual_seed(1)
-    jobs = [DecodeJob(torch.randn(80, 3000, generator=generator), options) for _ in range(rows)]
+    jobs = [DecodeJob(torch.randn(80, 3000, generator=generator), options) for _ in range(windows)]
     threads = [threading.Thread(target=worker.submit, args=(job,)) for job in jobs]
     for t in threads:
         t.start()
@@ -116,9 +120,13 @@ def floor_in_a_worker(rows: int) -> float:
     return out[0]
 
 
-def measure(rows: list[int], steps: int) -> dict:
-    return {"ms_per_step": {str(r): round(time_steps(r, steps), 2) for r in rows},
-            "floor_ms": {str(r): round(floor_in_a_worker(r), 2) for r in rows}}
+def measure(rows: list[int], steps: int, beam: int = 0) -> dict:
+    out = {"ms_per_step": {str(r): round(time_steps(r, steps), 2) for r in rows},
+           "floor_ms": {str(r): round(floor_in_a_worker(r), 2) for r in rows}}
+    if beam:
+        out["beam_size"] = beam
+        out["beam_ms_per_step"] = {str(r): round(time_steps(r, steps, beam), 2) for r in rows}
+    return out
 
 
 def measure_at(ref: str, rows: list[int], steps: int) -> dict:
@@ -148,6 +156,8 @@ def main() -> None:
     parser.add_argument("--rows", default="1,8,30", help="comma-separated numbers of rows in flight")
     parser.add_argument("--steps", type=int, default=60, help="decoding steps per window")
     parser.add_argument("--before", metavar="REF", help="also time the engine at this git revision")
+    parser.add_argument("--beam", type=int, default=0, metavar="N",
+                        help="also time the same rows as windows of beam search of N beams (rows divisible by N)")
     parser.add_argument("--package", type=Path, default=ROOT, help=argparse.SUPPRESS)  # --before's run
     args = parser.parse_args()
     sys.path.insert(0, str(args.package))
@@ -157,12 +167,17 @@ def main() -> None:
 
     torch.set_grad_enabled(False)
     before = measure_at(args.before, rows, args.steps) if args.before else None
-    now = measure(rows, args.steps)
+    if args.beam and any(r % args.beam for r in rows):
+        parser.error(f"--beam {args.beam}: every number of rows must be a multiple of it")
+    now = measure(rows, args.steps, args.beam)
     print(f"{MODEL_NAME}, {args.steps} steps per window, torch threads {torch.get_num_threads()}")
     for r in rows:
         line = f"{r:3d} rows in flight: {now['ms_per_step'][str(r)]:7.2f} ms a step"
         if before:
             line += f" (before, {args.before}: {before['ms_per_step'][str(r)]:.2f} ms)"
+        if args.beam:
+            line += (f"; as {r // args.beam} beam search window{'s' if r > args.beam else ''}"
+                     f" of {args.beam}: {now['beam_ms_per_step'][str(r)]:.2f} ms")
         print(line + f"; floor {now['floor_ms'][str(r)]:.2f} ms")
     if before:
         now["before_ms_per_step"] = before["ms_per_step"]
