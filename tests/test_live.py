@@ -2,9 +2,18 @@
 
 import av
 import numpy as np
+import pytest
+import whisper
+from whisper.decoding import DecodingOptions
 
+from whisper_inquiry.audio.load import SAMPLE_RATE, load_audio
 from whisper_inquiry.audio.microphone import AudioBuffer
-from whisper_inquiry.instruments.live import listen
+from whisper_inquiry.audio.perturb import Perturbation, apply
+from whisper_inquiry.audio.samples import sample_named
+from whisper_inquiry.engine.lockstep import DecodeJob, run_alone
+from whisper_inquiry.engine.repeats import LONGEST, SPAN, repeating
+from whisper_inquiry.engine.worker import Worker
+from whisper_inquiry.instruments.live import LEAD_S, between_words, listen
 
 
 def _frames_48k_stereo(samples_16k: np.ndarray):
@@ -51,7 +60,62 @@ def test_listen_hears_the_words_with_their_probabilities(tiny, weather):
     heard = listen(tiny, weather.samples)
     assert "weather today is sunny" in heard.text
     assert heard.steps and all(0 < s.prob <= 1 for s in heard.steps)
+    assert not heard.repeating
     assert heard.mel.shape[0] == 80 and heard.mel.shape[1] == len(weather.samples) // 160
     assert not listen(tiny, np.zeros(16000, np.float32)).text.strip()
     silence = listen(tiny, np.zeros(32000, np.float32))
     assert silence.no_speech_prob > 0.5 and not silence.steps
+
+
+def test_repeating_is_one_short_phrase_over_the_last_span_of_tokens():
+    assert SPAN == 24 and LONGEST == 6
+    assert repeating([5] * 24) and not repeating([5] * 23)
+    assert repeating([7, 8] + [1, 2, 3] * 8)  # the last 24 tokens: " going to be" eight times
+    assert repeating([1, 2, 3, 4, 5, 6] * 4)  # the longest phrase, four times
+    assert not repeating([1, 2, 3, 4, 5, 6, 7] * 4)  # a longer phrase is left alone
+    assert not repeating(list(range(40)))
+    assert not repeating([1, 2, 3] * 7 + [1, 2, 4])
+
+
+@pytest.fixture(scope="module")
+def looping_window() -> np.ndarray:
+    """30 s of the bundled clips, sped up, that tiny.en hears as "I'm going to be going to be ..." to its
+    sample length (found by bench/live.py's listeners, whose refresh it held up for 6.5 s)."""
+    clips = [load_audio(sample_named(n).path).samples for n in ("english_weather", "english_numbers", "english_story")]
+    sped = apply(np.concatenate(clips * 2), Perturbation("speed", 1.1))
+    return sped[29 * SAMPLE_RATE + 160: 59 * SAMPLE_RATE]  # a buffer not yet full: listen takes it whole
+
+
+def test_a_live_window_that_falls_into_a_loop_is_stopped_alike_in_every_lane(tiny, looping_window):
+    """Without the rule whisper's greedy decode writes 224 tokens of the loop; with it Live ends once the
+    last 24 tokens repeat one phrase, at the same token alone (whisper's loop with the rule as a logit
+    filter), as a row of the batched step, and drafted; the tokens before are whisper's own."""
+    heard = listen(tiny, looping_window)
+    assert heard.repeating and heard.text.startswith("I'm going to be going to be going to be")
+    assert SPAN <= len(heard.tokens) <= SPAN + LONGEST + 4
+    assert len(looping_window) < whisper.audio.N_SAMPLES
+    mel = whisper.pad_or_trim(whisper.log_mel_spectrogram(looping_window, tiny.dims.n_mels), 3000)
+    unruled = run_alone(tiny, DecodeJob(mel, DecodingOptions(language="en", without_timestamps=True, fp16=False)))
+    assert len(unruled.result.tokens) == 224 and unruled.result.tokens[: len(heard.tokens)] == list(heard.tokens)
+    worker = Worker(tiny, max_batch=4)
+    try:
+        batched = listen(tiny, looping_window, submit=worker.submit)
+        drafted = listen(tiny, looping_window, submit=worker.submit, draft=heard.tokens)
+        assert worker.stats.deciders["batched step"] >= 1
+    finally:
+        worker.close(60)
+    assert batched.tokens == heard.tokens and batched.repeating
+    assert drafted.tokens == heard.tokens and drafted.passes is not None
+
+
+def test_a_full_buffer_is_heard_from_its_quietest_moment_of_the_first_seconds(tiny, looping_window):
+    """The window starts between two words, not at the cut: the same clip, full, starts later (at most
+    LEAD_S in) at a quiet frame, and is heard without the loop."""
+    full = np.concatenate([np.zeros(160, np.float32), looping_window])
+    window = between_words(full)
+    cut = len(full) - len(window)
+    assert 0 < cut <= LEAD_S * SAMPLE_RATE
+    loudness = lambda at: float(np.sqrt(np.mean(full[at: at + 400] ** 2)))  # noqa: E731
+    assert loudness(cut) <= min(loudness(at) for at in range(0, int(LEAD_S * SAMPLE_RATE) - 400, 160))
+    heard = listen(tiny, full)
+    assert not heard.repeating and heard.mel.shape[1] == len(window) // 160

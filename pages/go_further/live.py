@@ -75,6 +75,10 @@ def live_view() -> None:
     heard = model_engine.listen(samples, draft=draft)
     st.session_state["live_draft"] = (model_name, next_draft(draft, heard))
     st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
+    if heard.repeating:
+        st.caption("The decoder fell into repeating one phrase, a known failure of greedy decoding, and was "
+                   "stopped there. An analysis of this audio would decode the window again at a higher "
+                   "temperature (whisper's fallback).")
     if heard.passes is not None:
         st.caption(f"Re-read {len(heard.tokens)} tokens in {heard.passes} decoder "
                    f"pass{'' if heard.passes == 1 else 'es'} instead of one pass per token: the last transcript "

@@ -49,6 +49,7 @@ from whisper.decoding import (
 from whisper.utils import compression_ratio
 
 from whisper_inquiry.engine.lockstep import Decoded
+from whisper_inquiry.engine.repeats import end, repeating
 from whisper_inquiry.engine.step_filters import TokenizerConstants, suppress_blank, suppress_tokens, timestamp_rules
 from whisper_inquiry.instruments.search import RecordingDecoder, RecordingRanker
 
@@ -70,6 +71,7 @@ class Decider:
     generator: torch.Generator | None  # a sampled window's own stream
     recorder: RecordingDecoder
     tokens: Tensor  # (n_ctx + 1,) long: the prompt, then each token written; past `length` unused
+    stop_repeating: bool  # Live's rule (repeats.py): end once the text repeats one short phrase
     sum_logprob: np.float32 = np.float32(0)  # whisper's sum_logprobs for this row, a float32 sum as there
     no_speech_prob: float = math.nan
     written: list[int] = field(default_factory=list)  # the tokens decided so far
@@ -77,7 +79,8 @@ class Decider:
     steps: list[tuple[list[float], int, int]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def of(cls, model, options: DecodingOptions, top_k: int, seed: int | None, features: Tensor) -> Decider | None:
+    def of(cls, model, options: DecodingOptions, top_k: int, seed: int | None, features: Tensor,
+           stop_repeating: bool = False) -> Decider | None:
         """The window's decider, or None when whisper's own loop must run it (more than one row, or a
         filter of another kind). Builds whisper's `DecodingTask`, so bad options fail as they would there."""
         task = DecodingTask(model, options)
@@ -106,7 +109,7 @@ class Decider:
         tokens[: task.sample_begin] = torch.tensor(task.initial_tokens)
         recorder = RecordingDecoder(GreedyDecoder(temperature, eot), task.sample_begin, eot, top_k)
         return cls(task, TokenizerConstants.of(task.tokenizer), suppress, blank, timestamps, max_initial,
-                   temperature, generator, recorder, tokens)
+                   temperature, generator, recorder, tokens, stop_repeating)
 
     @property
     def length(self) -> int:
@@ -172,6 +175,12 @@ def decide(deciders: list[Decider], logits: Tensor) -> list[bool]:
             known = rule_logprobs, stale
         else:
             logits[timed] = part
+    # Live's rule, after whisper's filters as `decode_windows` appends it to them
+    for i, d in enumerate(deciders):
+        if d.stop_repeating and repeating(d.written):
+            end(logits, i, c.eot)
+            if known is not None:
+                known[1][i] = True  # the rules' log-probabilities are stale for this row
 
     logprobs = _logprobs(logits, known)
     tops = {k: logprobs.topk(k) for k in sorted({d.recorder.top_k for d in deciders})}

@@ -45,6 +45,7 @@ from whisper.decoding import (
 )
 
 from whisper_inquiry.engine.drafts import DraftInference, DraftRowInference
+from whisper_inquiry.engine.repeats import StopRepeating
 from whisper_inquiry.instruments import points
 from whisper_inquiry.instruments.capture import Hooks, model_lock
 from whisper_inquiry.instruments.search import BatchDecoder, RecordingDecoder, RecordingRanker
@@ -87,6 +88,8 @@ class DecodeJob:
     # greedy only: tokens this window probably writes (a Live listener's last refresh), checked in one
     # decoder pass instead of one pass per token (drafts.DraftInference); the tokens written are the same
     draft: tuple[int, ...] | None = None
+    # Live's rule: end the decode once it repeats one short phrase over and over (repeats.py)
+    stop_repeating: bool = False
     future: Future = field(default_factory=Future)
     enqueued_s: float = field(default_factory=time.perf_counter)
 
@@ -98,7 +101,7 @@ class DecodeJob:
             # alone: a batch's rows share one key/value cache, so every row would pay for a pass that any
             # one row's rejected draft token forces (several times the passes of each alone)
             return None
-        return repr(self.options)
+        return repr(self.options) + (" stop repeating" if self.stop_repeating else "")
 
 
 def encode_window(model, job: DecodeJob) -> torch.Tensor:
@@ -184,6 +187,8 @@ def decode_windows(model, jobs: list[DecodeJob], features: torch.Tensor,
     """whisper's DecodingTask over the jobs' windows (equal options), each window's search recorded.
     With `rows`, the one window is decoded as rows in flight beside others (continuous.py)."""
     task = DecodingTask(model, jobs[0].options)
+    if jobs[0].stop_repeating:
+        task.logit_filters.append(StopRepeating(task.sample_begin, task.tokenizer.eot))
     n_group = task.n_group  # rows per window: beam size or best_of (1 for greedy)
     if rows is not None and isinstance(task.decoder, BeamSearchDecoder):
         task.decoder.inference = rows  # beam search asks its inference to reorder the rows' caches

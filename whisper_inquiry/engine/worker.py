@@ -434,7 +434,7 @@ class Worker:
                     features = encode_window(self.model, job)
                 # one row, whisper's own filters: the batched step decides it (batched.py)
                 decider = None if job.draft or not self.batched else Decider.of(
-                    self.model, job.options, job.top_k, job.seed, features)
+                    self.model, job.options, job.top_k, job.seed, features, job.stop_repeating)
             except Exception as e:  # noqa: BLE001 - the job's own failure, handed to its request
                 job.future.set_exception(e)
                 continue
