@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from whisper_inquiry.audio.load import load_audio
 from whisper_inquiry.audio.samples import sample_named
 from whisper_inquiry.engine.core import Engine
 from whisper_inquiry.engine.drafts import chunked_self_attention, continuation
+from whisper_inquiry.engine.worker import BUSY_WINDOWS
 from whisper_inquiry.instruments.live import Heard, listen, next_draft
 
 FLOAT_TOLERANCE = 1e-4  # measured: a drafted and a plain decode's token probabilities differ by about 6e-6 at most
@@ -147,8 +150,9 @@ def test_a_stream_of_drafted_refreshes_never_starves_a_window_in_flight(engine, 
     listener.join()
     _same(_heard_at(tiny, stream, 25.0), first)
     assert len(first.tokens) > 40
-    drafted = [p for p in refreshes if p is not None]  # the others came while the row was in flight and
-    assert drafted and None in refreshes  # joined it without their draft (worker._sort), never alone
+    # beside one window (fewer than BUSY_WINDOWS) each refresh kept its draft, decoded alone between two steps
+    drafted = [p for p in refreshes if p is not None]
+    assert BUSY_WINDOWS > 1 and len(drafted) == len(refreshes)
     assert max(drafted) <= len(draft) // 16 + 2  # each checked its right draft 16 tokens a pass: cheap
     assert during < 12, f"{during} drafted refreshes ran while one window waited"
 
@@ -177,26 +181,41 @@ def test_a_chunk_after_cached_positions_sees_what_one_position_at_a_time_sees(ti
     assert all("qkv_attention" not in block.attn.__dict__ for block in tiny.decoder.blocks)  # restored
 
 
+def _beside(engine: Engine, stream, others: int, listen: Callable[[], object]) -> object:
+    """`listen()` once `others` other listeners' windows are in the engine (queued or decoding)."""
+    threads = [threading.Thread(target=engine.listen, args=(_window(stream, 25.0 - i),))
+               for i in range(others)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 120  # only ends a hang
+    while engine.worker.waiting() < others and time.monotonic() < deadline:
+        time.sleep(0.005)
+    try:
+        return listen()
+    finally:
+        for t in threads:
+            t.join()
+
+
 def test_a_drafted_refresh_beside_other_windows_joins_them_without_its_draft(tiny, stream):
-    """Alone, a refresh checks its draft in a few passes between two steps; with others decoding it joins
-    the batched step as a plain row instead, hearing the same words (a draft never changes a token)."""
+    """Alone, or beside fewer than `BUSY_WINDOWS` other windows, a refresh checks its draft in a few
+    passes between two steps; beside more it joins the batched step as a plain row instead, hearing the
+    same words (a draft never changes a token)."""
     window = _window(stream, 32.5)
     draft = _heard_at(tiny, stream, 31.0).tokens
     engine = Engine(tiny, warm_up=False)
     alone = engine.listen(window, draft=draft)
     assert alone.passes is not None
-    heard: list = [None, None]
-    in_flight_together(engine.worker, [
-        lambda: heard.__setitem__(0, engine.listen(window, draft=draft)),
-        lambda: heard.__setitem__(1, engine.listen(_window(stream, 25.0)))])
-    assert heard[0].passes is None  # it decoded beside the other, as a row of the batched step
-    _same(alone, heard[0])
-    assert engine.worker.stats.deciders["batched step"] >= 2
-    kept = Engine(tiny, warm_up=False, draft_when_busy=True)  # as before: the draft kept, decoded alone
-    in_flight_together(kept.worker, [
-        lambda: heard.__setitem__(0, kept.listen(window, draft=draft)),
-        lambda: heard.__setitem__(1, kept.listen(_window(stream, 25.0)))])
-    assert heard[0].passes is not None
-    _same(alone, heard[0])
+    few = _beside(engine, stream, BUSY_WINDOWS - 1, lambda: engine.listen(window, draft=draft))
+    assert few.passes is not None  # its draft kept: decoded alone, between two steps
+    _same(alone, few)
+    busy = _beside(engine, stream, BUSY_WINDOWS, lambda: engine.listen(window, draft=draft))
+    assert busy.passes is None  # it decoded beside the others, as a row of the batched step
+    _same(alone, busy)
+    assert engine.worker.stats.deciders["batched step"] >= BUSY_WINDOWS + 1
+    kept = Engine(tiny, warm_up=False, draft_when_busy=True)  # the draft always kept, decoded alone
+    busy = _beside(kept, stream, BUSY_WINDOWS, lambda: kept.listen(window, draft=draft))
+    assert busy.passes is not None
+    _same(alone, busy)
     engine.close(60)
     kept.close(60)

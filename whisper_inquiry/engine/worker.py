@@ -36,8 +36,9 @@ __all__ = ["Worker", "CancelledError", "EngineClosedError"]
 T = TypeVar("T")
 
 # other windows decoding or waiting from which a drafted Live refresh drops its draft and joins them
-# (measured with 4 and 8 listeners: from 4 on, 8 listeners' worst gap doubled; docs/performance.md)
-BUSY_WINDOWS = 1
+# (measured against 1 with 4 and 8 listeners, in make live-load and the four-listener browser test:
+# four listeners redraw more often keeping their drafts, eight alike either way; docs/performance.md)
+BUSY_WINDOWS = 4
 
 
 class JobState(Enum):
