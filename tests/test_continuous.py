@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -220,10 +221,10 @@ def test_a_window_whose_decoder_pass_fails_fails_alone(tiny, worker, monkeypatch
     assert worker.rows.windows_in_flight() == 0 and worker.waiting() == 0
 
 
-def test_another_threads_use_of_the_model_takes_turns_with_the_rows_in_flight(tiny):
-    """An experiment's chunks (any thread but the worker taking the model's lock) are granted between two
-    steps, and the rows in flight step at least once between two chunks, instead of the worker racing
-    for the lock that the experiment takes again as soon as it lets go."""
+@contextlib.contextmanager
+def beside_a_long_window(tiny, label: Callable[[], str] = lambda: "step"):
+    """A worker whose rows hold one window that never ends early (60 steps); each step is logged as
+    `label()`. Yields (worker, log, the window's job) once the rows step; the window ends on leaving."""
     worker = Worker(tiny, max_batch=4)
     log: list[str] = []
     stepping = threading.Event()
@@ -231,7 +232,7 @@ def test_another_threads_use_of_the_model_takes_turns_with_the_rows_in_flight(ti
 
     def logged_step():
         step()
-        log.append("step")
+        log.append(label())
         stepping.set()
 
     worker.rows.step = logged_step
@@ -240,13 +241,23 @@ def test_another_threads_use_of_the_model_takes_turns_with_the_rows_in_flight(ti
     decoding = threading.Thread(target=worker.submit, args=(job,))
     decoding.start()
     assert stepping.wait(120)
+    try:
+        yield worker, log, job
+    finally:
+        decoding.join()
+
+
+def test_another_threads_use_of_the_model_takes_turns_with_the_rows_in_flight(tiny):
+    """An experiment's chunks (any thread but the worker taking the model's lock) are granted between two
+    steps, and the rows in flight step at least once between two chunks, instead of the worker racing
+    for the lock that the experiment takes again as soon as it lets go."""
     in_flight = []
-    for _ in range(4):
-        with model_lock(tiny), torch.no_grad():
-            in_flight.append(worker.rows.windows_in_flight())
-            log.append("chunk")
-            tiny.embed_audio(job.mel[None])  # an experiment's chunk: an encoder pass of its own
-    decoding.join()
+    with beside_a_long_window(tiny) as (worker, log, job):
+        for _ in range(4):
+            with model_lock(tiny), torch.no_grad():
+                in_flight.append(worker.rows.windows_in_flight())
+                log.append("chunk")
+                tiny.embed_audio(job.mel[None])  # an experiment's chunk: an encoder pass of its own
     worker.close(60)
     chunks = [i for i, entry in enumerate(log) if entry == "chunk"]
     for (a, b), busy in zip(zip(chunks, chunks[1:]), in_flight):
@@ -263,40 +274,43 @@ def test_an_experiment_is_a_job_of_the_worker_in_turns_with_the_rows_and_calls_b
     """`Worker.experiment` runs the experiment in the worker's own thread; before each of its chunks with
     the model the rows in flight step; its progress callback runs in the caller's thread; and what the
     callback raises stops the experiment where it called it (its hooks removed), while the rows go on."""
-    worker = Worker(tiny, max_batch=4)
-    log: list[str] = []
-    stepping = threading.Event()
-    step = worker.rows.step
     hooked = tiny.encoder.blocks[0].attn.query
-
-    def logged_step():
-        step()
-        log.append("step through an experiment's hook" if hooked._forward_hooks else "step")
-        stepping.set()
-
-    worker.rows.step = logged_step
-    job = DecodeJob(_mel("english_story", tiny), DecodingOptions(language="en", fp16=False, sample_len=60,
-                                                                 suppress_tokens=[-1, 50256]))  # never ends early
-    decoding = threading.Thread(target=worker.submit, args=(job,))
-    decoding.start()
-    assert stepping.wait(120)
     caller = threading.current_thread()
     seen: dict[str, object] = {}
     in_flight: list[int] = []
-
-    def sweep(model, chunks: int, on_progress) -> int:
-        seen["thread"] = threading.current_thread().name
-        for _ in range(chunks):
-            with model_lock(model), torch.no_grad():
-                in_flight.append(worker.rows.windows_in_flight())
-                log.append("chunk")
-                model.embed_audio(job.mel[None])
-        on_progress(chunks, chunks)  # no callback between chunks: the turns come from the model's lock alone
-        return chunks
-
     calls: list[tuple[int, bool]] = []
-    assert worker.experiment(sweep, tiny, 4, lambda done, total: calls.append(
-        (done, threading.current_thread() is caller))) == 4
+    stopped: list[str] = []
+    label = lambda: "step through an experiment's hook" if hooked._forward_hooks else "step"  # noqa: E731
+    with beside_a_long_window(tiny, label) as (worker, log, job):
+
+        def sweep(model, chunks: int, on_progress) -> int:
+            seen["thread"] = threading.current_thread().name
+            for _ in range(chunks):
+                with model_lock(model), torch.no_grad():
+                    in_flight.append(worker.rows.windows_in_flight())
+                    log.append("chunk")
+                    model.embed_audio(job.mel[None])
+            on_progress(chunks, chunks)  # no callback between chunks: the turns come from the model's lock alone
+            return chunks
+
+        def hooked_sweep(model, on_progress) -> None:
+            with model_lock(model), torch.no_grad():  # as capture.Hooks does: the lock first, then the hooks
+                handle = hooked.register_forward_hook(lambda *_: None)
+                try:
+                    model.embed_audio(job.mel[None])
+                    on_progress(1, 2)  # the caller raises here: the rows must not step through the hook
+                    stopped.append("not stopped")
+                finally:
+                    handle.remove()
+                    stopped.append("cleaned up")
+
+        def rerun(*_):
+            raise _Stop()
+
+        assert worker.experiment(sweep, tiny, 4, lambda done, total: calls.append(
+            (done, threading.current_thread() is caller))) == 4
+        with pytest.raises(_Stop):
+            worker.experiment(hooked_sweep, tiny, rerun)
     assert seen["thread"] == "whisper-inquiry-worker"
     assert calls == [(4, True)]
     chunks = [i for i, entry in enumerate(log) if entry == "chunk"]
@@ -304,28 +318,8 @@ def test_an_experiment_is_a_job_of_the_worker_in_turns_with_the_rows_and_calls_b
         if busy:  # the rows were in flight when the chunk ran: they stepped before the next chunk
             assert "step" in log[a:b], log
     assert in_flight[0] == 1
-
-    stopped: list[str] = []
-
-    def hooked_sweep(model, on_progress) -> None:
-        with model_lock(model), torch.no_grad():  # as capture.Hooks does: the lock first, then the hooks
-            handle = hooked.register_forward_hook(lambda *_: None)
-            try:
-                model.embed_audio(job.mel[None])
-                on_progress(1, 2)  # the caller raises here: the rows must not step through the hook
-                stopped.append("not stopped")
-            finally:
-                handle.remove()
-                stopped.append("cleaned up")
-
-    def rerun(*_):
-        raise _Stop()
-
-    with pytest.raises(_Stop):
-        worker.experiment(hooked_sweep, tiny, rerun)
     assert stopped == ["cleaned up"] and not hooked._forward_hooks
     assert "step through an experiment's hook" not in log
-    decoding.join()
     assert job.future.result().result.tokens
     with model_lock(tiny):  # the worker's lock is free again for anyone
         pass
