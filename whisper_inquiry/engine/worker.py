@@ -64,8 +64,8 @@ class _JobLoop(greenlet):
 
 
 class ExperimentJob:
-    """An experiment for the worker to run: `work()`, with its caller's callbacks (`calls`) answered in the
-    caller's thread while the job waits (or the rows step, when the job does not hold the model)."""
+    """An experiment for the worker to run: `work()`, with its caller's callbacks (`relayed`) answered in
+    the caller's thread while the job waits (and the rows step, unless the job holds the model)."""
 
     def __init__(self) -> None:
         self.work: Callable[[], Any] = lambda: None  # set once the callbacks among its arguments are relayed
@@ -314,7 +314,7 @@ class Worker:
         rows_waiting = self._rows_waiting()
         with self._cond:
             job = self._job_ready()
-        if (self._turns or job or self._lockstep) and (self._owed_s <= 0 or not rows_waiting):
+        if (self._turns or job is not None or self._lockstep) and (self._owed_s <= 0 or not rows_waiting):
             started = time.perf_counter()
             if self._turns:  # another thread's turn with the model first: it is waiting, blocked
                 with self._cond:
