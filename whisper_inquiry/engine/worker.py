@@ -12,20 +12,16 @@ job's or a turn's seconds are owed to the rows in flight, which step until they 
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
-import types
 from collections.abc import Callable
-from concurrent.futures import Future
-from enum import Enum
 from typing import Any, TypeVar
 
 import torch
-from greenlet import greenlet
 
 from whisper_inquiry.engine.batched import Decider
 from whisper_inquiry.engine.continuous import Rows, joins_rows, rows_of
+from whisper_inquiry.engine.jobs import ExperimentJob, JobLoop, JobState
 from whisper_inquiry.engine.lockstep import DecodeJob, WorkerStats, decode_group, decode_windows, detect, encode_window
 from whisper_inquiry.engine.threads import use_every_core
 from whisper_inquiry.errors import CancelledError, EngineClosedError
@@ -39,68 +35,6 @@ T = TypeVar("T")
 # (measured against 1 with 4 and 8 listeners, in make live-load and the four-listener browser test:
 # four listeners redraw more often keeping their drafts, eight alike either way; docs/performance.md)
 BUSY_WINDOWS = 4
-
-
-class JobState(Enum):
-    """Where an experiment job is: READY to run (queued, or between two chunks), CALLING its caller back
-    (a progress bar: Streamlit's elements belong to the caller's thread), or ENDED."""
-
-    READY = "ready"
-    CALLING = "calling"
-    ENDED = "ended"
-
-
-class _JobLoop(greenlet):
-    """The greenlet an experiment job runs in. `between_chunks` is what `capture.ModelLock` calls before
-    the job takes the model: the worker gets its thread back, and resumes the job when its turn comes."""
-
-    def __init__(self, job: ExperimentJob):
-        super().__init__(job.main)
-        self.job = job
-
-    def between_chunks(self) -> None:
-        self.job.state = JobState.READY
-        self.parent.switch()
-
-
-class ExperimentJob:
-    """An experiment for the worker to run: `work()`, with its caller's callbacks (`relayed`) answered in
-    the caller's thread while the job waits (and the rows step, unless the job holds the model)."""
-
-    def __init__(self) -> None:
-        self.work: Callable[[], Any] = lambda: None  # set once the callbacks among its arguments are relayed
-        self.future: Future = Future()
-        self.state = JobState.READY
-        self.loop: _JobLoop | None = None  # made by the worker, in its own thread
-        self.call: tuple[Callable, tuple, dict] | None = None  # a callback waiting for the caller
-        self.answer: tuple[bool, Any] | None = None  # (ok, its result or its exception)
-        self.abandoned = False  # the caller stopped waiting: the job is ended at its next turn
-        self.grad = torch.is_grad_enabled()
-
-    def main(self) -> None:
-        try:
-            self.future.set_result(self.work())
-        except BaseException as e:  # noqa: BLE001 - the experiment's own failure, for its caller
-            self.future.set_exception(e)
-        self.state = JobState.ENDED
-
-    def relayed(self, callback: Callable, cond: threading.Condition) -> Callable:
-        """`callback` as the job calls it: the caller runs it, in its own thread, and the job goes on
-        with what it returned, or raises what it raised (a Streamlit rerun stops the job there)."""
-        def call(*args, **kwargs):
-            with cond:
-                self.call, self.state = (callback, args, kwargs), JobState.CALLING
-                cond.notify_all()
-            self.loop.parent.switch()  # the worker resumes the job once the answer has come
-            (ok, value), self.answer = self.answer, None
-            if not ok:
-                raise value
-            return value
-        return call
-
-
-def _is_callback(value: object) -> bool:
-    return isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinMethodType, functools.partial))
 
 
 class Worker:
@@ -204,10 +138,7 @@ class Worker:
             if self._closing or not self._thread.is_alive():
                 raise EngineClosedError("this model was unloaded (the app keeps a few at a time); "
                                         "choose it again in the sidebar to reload it")
-        job = ExperimentJob()
-        job.work = functools.partial(
-            work, *(job.relayed(a, self._cond) if _is_callback(a) else a for a in args),
-            **{k: job.relayed(v, self._cond) if _is_callback(v) else v for k, v in kwargs.items()})
+        job = ExperimentJob.of(work, args, kwargs, self._cond)
         with self._cond:
             self._jobs.append(job)
             self._cond.notify_all()
@@ -397,7 +328,7 @@ class Worker:
             job.state = JobState.ENDED
         else:
             if job.loop is None:
-                job.loop = _JobLoop(job)
+                job.loop = JobLoop(job)
             grad = torch.is_grad_enabled()
             torch.set_grad_enabled(job.grad)  # grad mode is the thread's: the job's own, while it runs
             try:
