@@ -93,17 +93,12 @@ def test_rows_in_slots_at_their_own_positions_are_whispers_decoder_on_each_alone
 
     def whispers(row: int, new: list[int]) -> torch.Tensor:
         """whisper's decoder on one row's new tokens, one at a time (its causal mask assumes a chunk starts
-        at position 0), its kv-cache hooks appending to that row's cache."""
-        cache = caches[row]
-
-        def append(module, _inputs, output):
-            cache[module] = torch.cat([cache[module], output], dim=1)
-            return cache[module]
-
-        hooks = [m.register_forward_hook(append) for b in tiny.decoder.blocks for m in (b.attn.key, b.attn.value)]
+        at position 0), its own kv-cache hooks carrying on from that row's cache."""
+        cache, hooks = tiny.install_kv_cache_hooks(caches[row])
         try:
             return torch.cat([tiny.decoder(torch.tensor([[t]]), audio[row], kv_cache=cache)[0] for t in new])
         finally:
+            caches[row] = cache
             for h in hooks:
                 h.remove()
 
