@@ -96,18 +96,18 @@ class SlotPass:
         device = kv.self_k[0].device
         self.kv, self.dtype = kv, kv.self_k[0].dtype
         self.width = max(counts)
+        slot_ids = torch.tensor(slots, device=device)
         # the rows' slots: a view of the first n when they are all the rows in order (no copy of the caches)
-        self.index = (slice(0, len(slots)) if list(slots) == list(range(len(slots)))
-                      else torch.tensor(slots, device=device))
+        self.index = slice(0, len(slots)) if list(slots) == list(range(len(slots))) else slot_ids
         at = torch.tensor(positions, device=device)[:, None] + torch.arange(self.width, device=device)
         last = kv.model.decoder.positional_embedding.shape[0] - 1
         self.positions = at.clamp(max=last)  # (n, width), for the positional embedding
         if self.width == 1:  # one new token a row, the usual step: nothing padded
             self.real = slice(None), 0
-            self.at_slot, self.at_position = torch.tensor(slots, device=device), at[:, 0]
+            self.at_slot, self.at_position = slot_ids, at[:, 0]
         else:
             self.real = torch.arange(self.width, device=device)[None] < torch.tensor(counts, device=device)[:, None]
-            self.at_slot = torch.tensor(slots, device=device)[:, None].expand(-1, self.width)[self.real]
+            self.at_slot = slot_ids[:, None].expand(-1, self.width)[self.real]
             self.at_position = at[self.real]
         self.n_kv = max(p + c for p, c in zip(positions, counts))
         self.sees = (torch.arange(self.n_kv, device=device) <= at[..., None])[:, None]  # (n, 1, width, n_kv)
