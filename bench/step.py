@@ -160,15 +160,15 @@ def main() -> None:
                         help="also time the same rows as windows of beam search of N beams (rows divisible by N)")
     parser.add_argument("--package", type=Path, default=ROOT, help=argparse.SUPPRESS)  # --before's run
     args = parser.parse_args()
-    sys.path.insert(0, str(args.package))
     rows = [int(r) for r in args.rows.split(",")]
+    if args.beam and any(r % args.beam for r in rows):
+        parser.error(f"--beam {args.beam}: every number of rows must be a multiple of it")
+    sys.path.insert(0, str(args.package))
     prepare_process()
     import torch
 
     torch.set_grad_enabled(False)
     before = measure_at(args.before, rows, args.steps) if args.before else None
-    if args.beam and any(r % args.beam for r in rows):
-        parser.error(f"--beam {args.beam}: every number of rows must be a multiple of it")
     now = measure(rows, args.steps, args.beam)
     print(f"{MODEL_NAME}, {args.steps} steps per window, torch threads {torch.get_num_threads()}")
     for r in rows:
