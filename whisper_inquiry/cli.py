@@ -31,6 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", metavar="OUT", help="write transcript, tokens, words and tree as JSON")
     a.add_argument("--trace", metavar="OUT", help="write the whole trace (.npz, no pickle)")
     sub.add_parser("models", help="list every Whisper model and where it would come from")
+    c = _one_line_errors(sub.add_parser("corpus", help="run a corpus of clips: error rates per clip and overall"))
+    c.add_argument("path", help="a folder, a NeMo .jsonl manifest or a .zip of audio files with references")
+    c.add_argument("--model", default=None, help=MODEL_HELP)
+    c.add_argument("--compare", metavar="M2", default=None, help="a second model, compared clip by clip")
+    c.add_argument("--json", metavar="OUT",
+                   help="write rows, the corpus WER and its interval (and the same for --compare) as JSON")
+    c.add_argument("--store", metavar="DIR", default=None,
+                   help="where results are kept between runs (default: $WHISPER_INQUIRY_CACHE/corpus or "
+                        "~/.cache/whisper_inquiry/corpus)")
     _add_probe_parsers(sub)
     _add_experiment_commands(sub)
     return parser
@@ -120,6 +129,67 @@ def _analyze(args: argparse.Namespace) -> None:
         Path(args.json).write_text(to_json_text(trace), encoding="utf-8")
     if args.trace:
         save_trace(trace, args.trace)
+
+
+def _corpus(args: argparse.Namespace) -> None:
+    """Read the corpus, run it (and the second model) through an in-process engine, print the table."""
+    import json
+    import tempfile
+
+    from whisper_inquiry.corpus.read import open_corpus
+    from whisper_inquiry.corpus.run import ResultStore, default_store_root, run_corpus
+    from whisper_inquiry.corpus.table import document, rows_of, summary
+    from whisper_inquiry.engine.core import Engine
+    from whisper_inquiry.engine.threads import prepare_engine_process
+    from whisper_inquiry.models.load import DEFAULT_MODEL
+    from whisper_inquiry.options import AnalysisOptions
+
+    with tempfile.TemporaryDirectory(prefix="corpus-zip-") as unpacked:
+        corpus = open_corpus(args.path, trusted=not str(args.path).lower().endswith(".zip"),
+                             unpack_to=Path(unpacked))
+        for refused in corpus.refused:
+            print(f"refused: {refused}", file=sys.stderr)
+        prepare_engine_process()
+        root = Path(args.store) if args.store else default_store_root()
+        names = [args.model or DEFAULT_MODEL] + ([args.compare] if args.compare else [])
+        tables = []
+        for name in names:
+            engine = Engine.load(name)
+            try:
+                runs = run_corpus(engine, corpus, ResultStore(root, name, AnalysisOptions()),
+                                  on_result=lambda i, r: print(f"  {i + 1}/{len(corpus.clips)} {r.audio}",
+                                                               file=sys.stderr))
+            finally:
+                engine.close()
+            tables.append(rows_of(corpus, runs))
+    for name, rows in zip(names, tables):
+        print(_corpus_table(name, rows, summary(rows)))
+    doc = document(corpus, tables[0], names[0], tables[1] if args.compare else None, args.compare)
+    if args.compare and doc["compare"]["difference"] is not None:
+        lo, hi = doc["compare"]["difference_interval"]
+        print(f"{names[1]} - {names[0]}: WER {doc['compare']['difference']:+.1%} "
+              f"(95 % paired bootstrap {lo:+.1%} to {hi:+.1%}): {doc['compare']['verdict']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _corpus_table(name: str, rows, total) -> str:
+    def pct(x):
+        return "-" if x is None else f"{x:.0%}"
+
+    lines = [f"{name}: {total.clips} clips", f"{'clip':32} {'WER':>5} {'CER':>5} {'S/I/D':>8}  hypothesis"]
+    for r in rows:
+        s = r.score
+        counts = f"{s.substitutions}/{s.insertions}/{s.deletions}" if s else "-"
+        said = f"error: {r.error}" if r.error else (r.run.hypothesis if r.run else "(not run)")
+        lines.append(f"{r.clip.audio[-32:]:32} {pct(s and s.wer):>5} {pct(s and s.cer):>5} {counts:>8}  {said[:70]}")
+    if total.wer is not None:
+        lo, hi = total.interval
+        lines.append(f"corpus WER {total.wer:.1%} (95 % bootstrap {lo:.1%} to {hi:.1%}) over {total.scored} clips, "
+                     f"text normalised with whisper's {' and '.join(total.normalizers)}")
+    else:
+        lines.append("no references: error rates need a reference for each clip")
+    return "\n".join(lines)
 
 
 def _models() -> None:
@@ -222,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             _analyze(args)
+        elif args.command == "corpus":
+            _corpus(args)
         elif args.command in ("occlude", "surgery", "neurons"):
             _probe(args)
         elif args.command in EXPERIMENTS:

@@ -35,3 +35,7 @@ class CancelledError(InquiryError):
 
 class EngineClosedError(InquiryError):
     """The engine was closed (the app let its model go): the request was not run."""
+
+
+class CorpusError(InquiryError):
+    """A corpus cannot be read: no audio in it, a zip over the limits, or not a corpus at all."""

@@ -312,3 +312,29 @@ def preset_audio(name: str, seed: int = 0) -> tuple[np.ndarray, str]:
 
 
 PRESETS = ("pure noise", "long silence", "silence before speech", "translating Spanish after silence (base)")
+
+
+def trace_verdict(trace) -> tuple[bool, str]:
+    """The check's verdict on a finished trace, with what the trace holds: each segment's repeats,
+    compression, confidence, no-speech probability, whisper's word-anomaly test on its timed words, known
+    phrases and duplicates (no re-run, and no attention spread: a corpus's table gets this for free). The
+    worst segment's verdict, or that nothing was written."""
+    import whisper.tokenizer
+
+    multilingual = trace.model.multilingual
+    eot = whisper.tokenizer.get_tokenizer(
+        multilingual, num_languages=trace.model.dims["n_vocab"] - 51765 - int(multilingual)).eot
+    words = trace.words
+    phrases = known_phrases()
+    verdicts, prev = [], None
+    for s in trace.segments:
+        seg = {"start": s.start_s, "end": s.end_s, "text": s.text, "tokens": s.tokens,
+               "compression_ratio": s.compression_ratio, "avg_logprob": s.avg_logprob,
+               "no_speech_prob": s.no_speech_prob,
+               "words": [{"word": w.word, "start": w.start_s, "end": w.end_s, "probability": w.prob}
+                         for w in words if s.start_s - 0.01 <= w.start_s <= s.end_s + 0.01]}
+        verdicts.append(_verdict(_evidence(seg, prev, [], phrases, False, eot, trace.duration_s)))
+        prev = seg
+    if not verdicts:
+        return False, "nothing written"
+    return max(verdicts, key=lambda v: (v[0], not v[1].startswith("looks")))
