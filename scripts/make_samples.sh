@@ -20,3 +20,4 @@ sox -D -n -r 16000 -c 1 -b 16 "$out/silence.flac" trim 0 5  # -D: no dither, tru
 sox -n -r 16000 -c 1 -b 16 "$out/white_noise.flac" synth 5 whitenoise vol 0.3
 sox -n -r 16000 -c 1 -b 16 "$out/chirp.flac" synth 5 sine 100-4000 vol 0.5
 ls -l "$out"
+"$(dirname "$0")/make_corpus.sh"

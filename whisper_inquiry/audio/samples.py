@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
+DEMO_CORPUS = SAMPLES_DIR / "corpus"  # a few dozen short clips with exact references (scripts/make_corpus.sh)
 
 
 @dataclass(frozen=True)
