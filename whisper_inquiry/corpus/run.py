@@ -154,7 +154,10 @@ class ResultStore:
             from whisper_inquiry.trace.serialize import save_trace
 
             (self.folder / "traces").mkdir(exist_ok=True)
-            save_trace(dataclasses.replace(trace, audio_name=run.audio), self.folder / run.trace)
+            # written aside and moved into place: another process running the same clip never reads half a file
+            part = self.folder / f"{run.trace}.{os.getpid()}.{threading.get_ident()}.part"
+            save_trace(dataclasses.replace(trace, audio_name=run.audio), part)
+            os.replace(part, self.folder / run.trace)
         with self._lock:
             with (self.folder / "rows.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps(run.to_json(), ensure_ascii=False) + "\n")
