@@ -12,10 +12,12 @@ SERVE_PORT ?= 8000
 MODELS ?= tiny.en
 # `make run ENGINE=http://host:8000/` sends analyses to a Ray Serve engine; empty: analyse in the app's process.
 ENGINE ?=
+# `make run CORPUS=DIR` offers the folder DIR on the Corpus page beside the bundled demo corpus.
+CORPUS ?=
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run serve test test-fast screenshots lint bench load live-load samples system-deps clean image
+.PHONY: run serve test test-fast screenshots lint bench load live-load corpus-bench samples system-deps clean image
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +44,7 @@ system-deps:
 
 run: $(STAMP)
 	@echo "Whisper Inquiry: open http://localhost:$(PORT) (the first analysis of the bundled sample starts by itself)"
-	$(PY) scripts/serve.py --server.port $(PORT) $(if $(ENGINE),--engine $(ENGINE))
+	$(if $(CORPUS),WHISPER_INQUIRY_CORPUS=$(abspath $(CORPUS))) $(PY) scripts/serve.py --server.port $(PORT) $(if $(ENGINE),--engine $(ENGINE))
 
 serve: $(SERVE_STAMP)
 	$(PY) -m whisper_inquiry.serve --host $(SERVE_HOST) --port $(SERVE_PORT) --models $(MODELS) $(if $(REPLICAS),--replicas $(REPLICAS))
@@ -82,6 +84,12 @@ load: $(STAMP) $(if $(SERVE),$(SERVE_STAMP))
 LISTENERS ?= 4
 live-load: $(STAMP)
 	$(PY) bench/live.py --listeners $(LISTENERS)
+
+# the demo corpus through the engine, every instrument on, against whisper.transcribe on each file in a loop,
+# and memory over a 200-clip corpus (bench/corpus.py; SCALE=10: the corpus ten times over)
+SCALE ?= 1
+corpus-bench: $(STAMP)
+	MALLOC_ARENA_MAX=2 $(PY) bench/corpus.py --scale $(SCALE)
 
 # The image deploy/'s manifests run (Dockerfile): VARIANT=cpu (default) or cuda; CONTAINER=podman works too.
 IMAGE ?= whisper-inquiry:latest

@@ -42,6 +42,9 @@ PAGES: list[PageEntry] = [
         ("export", "export", "Export and share", ":material/download:"),
         ("glossary", "glossary", "Glossary", ":material/menu_book:"),
     ]),
+    *_section("Many clips", "many_clips", [
+        ("corpus", "corpus", "Corpus: many clips compared", ":material/table_chart:"),
+    ]),
     *_section("Experiments", "experiments", [
         ("occlusion", "probe_occlusion", "Occlusion: which sound made which word", ":material/blur_on:"),
         ("surgery", "probe_surgery", "Encoder-span surgery", ":material/content_cut:"),

@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from components.common import error, md_escape
+from components.corpus import CORPUS_CLIP, OPENED, clip_for_link
 from whisper_inquiry.audio.load import SAMPLE_RATE
 from whisper_inquiry.audio.samples import DEFAULT_SAMPLE, SAMPLES
 from whisper_inquiry.engine.factory import DEFAULT_MODEL, list_models
@@ -26,7 +27,7 @@ from whisper_inquiry.models.vocab import language_name
 from whisper_inquiry.options import STRATEGIES, TASKS, AnalysisOptions
 from whisper_inquiry.trace.schema import Trace
 
-SOURCES = ("Bundled sample", "Upload a file", "Record")
+SOURCES = ("Bundled sample", "Upload a file", "Record", CORPUS_CLIP)
 LANGUAGES = ("auto", "en", "es", "fr", "de", "it", "pt", "nl", "sv", "pl", "ru", "zh", "ja", "ko", "ar", "hi")
 UPLOAD_TYPES = ["wav", "flac", "mp3", "ogg", "opus", "m4a", "aac", "webm", "mp4", "mkv"]
 SEED_MAX = 2**31 - 1
@@ -46,6 +47,7 @@ KEPT = dict(persist_state="session")  # kept across pages; its URL parameter is 
 _CLIPS = "_sidebar_clips"  # source -> (bytes, file name) of the last upload and the last recording
 _LAST_MODEL = "_sidebar_last_model"  # the last model that could be opened: kept when an own model cannot
 _STARTED = "_sidebar_started"  # set once the session's first run has read its link
+_REFERENCE_FOR = "_sidebar_reference_for"  # the clip (name, bytes) Overview's reference was typed for
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ def _read_link() -> None:
     st.session_state[_STARTED] = True
     query = st.query_params
     st.session_state["presenter"] = query.get("presenter", "").lower() in ("1", "true", "yes", "on")
+    st.session_state["reference"] = query.get("ref", "")
+    linked = clip_for_link(query.get("corpus", ""), query.get("clip", ""))
+    if linked is not None:  # a clip of the demo's or the server's corpus, found by its name there
+        remember_clip(CORPUS_CLIP, linked[0], linked[1])
+        st.session_state[OPENED] = (query["corpus"], query["clip"])
     model = query.get("model", "").strip()
     if model in {m.name for m in list_models()}:
         st.session_state["model"] = model
@@ -85,14 +92,24 @@ def _link_model() -> str:
     return chosen("own_model").strip() or st.session_state.get(_LAST_MODEL, DEFAULT_MODEL)
 
 
+def _link_extras() -> dict[str, str]:
+    """The hand-written parameters besides the model: presenter mode, Overview's reference, and a corpus
+    clip's corpus and name (only a demo's or server's clip can be found again from a link)."""
+    extras = {"presenter": "1" if chosen("presenter") else "", "ref": st.session_state.get("reference", "")}
+    opened = st.session_state.get(OPENED)
+    if chosen("source") == CORPUS_CLIP and opened and opened[0] != "upload":
+        extras.update(corpus=opened[0], clip=opened[1])
+    return extras
+
+
 def _write_link() -> None:
-    """The two hand-written parameters, after the widgets have drawn: the model, and presenter mode only
-    when on."""
+    """The hand-written parameters, after the widgets have drawn: the model, and the others only when set."""
     st.query_params["model"] = _link_model()
-    if chosen("presenter"):
-        st.query_params["presenter"] = "1"
-    elif "presenter" in st.query_params:
-        del st.query_params["presenter"]
+    for name, value in {"corpus": "", "clip": "", **_link_extras()}.items():
+        if value:
+            st.query_params[name] = value
+        elif name in st.query_params:
+            del st.query_params[name]
 
 
 def _remember_clip(source: str, key: str, name: str | None = None) -> None:
@@ -100,6 +117,13 @@ def _remember_clip(source: str, key: str, name: str | None = None) -> None:
     clip = st.session_state.get(key)
     clips = st.session_state.setdefault(_CLIPS, {})
     clips[source] = (clip.getvalue(), name or clip.name) if clip is not None else None
+
+
+def remember_clip(source: str, data: bytes, name: str) -> None:
+    """Make these bytes the clip of `source` (a corpus clip opened from the Corpus page or a link). Its
+    reference, set with it, belongs to it."""
+    st.session_state.setdefault(_CLIPS, {})[source] = (data, name)
+    st.session_state[_REFERENCE_FOR] = (name, len(data))
 
 
 def audio_ui() -> tuple[bytes, str] | None:
@@ -111,6 +135,13 @@ def audio_ui() -> tuple[bytes, str] | None:
         st.caption(sample.about)
         return sample.path.read_bytes(), sample.file
     clips = st.session_state.setdefault(_CLIPS, {})
+    if source == CORPUS_CLIP:
+        clip = clips.get(source)
+        if clip is None:
+            st.caption("Open a clip from the Corpus page (Many clips) to see it here.")
+        else:
+            st.caption(f"From the corpus: {md_escape(clip[1])}. Open another on the Corpus page.")
+        return clip
     if source == "Upload a file":
         upload = st.file_uploader("Audio file", type=UPLOAD_TYPES, key="upload",
                                   on_change=_remember_clip, args=(source, "upload"))
@@ -225,6 +256,7 @@ def share_params(multilingual: bool) -> dict[str, str]:
     if "presenter" in params:
         params["presenter"] = "1"
     params["model"] = _link_model()
+    params.update({k: v for k, v in _link_extras().items() if v and k != "presenter"})
     return params
 
 
@@ -237,12 +269,22 @@ def sidebar_ui() -> Request | None:
         model_name = model_ui()
         multilingual = is_multilingual(model_name)
         options = options_ui(multilingual)
+    _forget_stale_reference(audio)
     _write_link()
     st.session_state["model_name"] = model_name  # the Live page's model, even before any audio is chosen
+    st.session_state["options"] = options  # the Corpus page runs every clip with them
     st.session_state["share_params"] = share_params(multilingual)  # the Export page's link
     if audio is None:
         return None
     return Request(audio[0], audio[1], model_name, options)
+
+
+def _forget_stale_reference(audio: tuple[bytes, str] | None) -> None:
+    """Overview's reference belongs to the clip it was typed for: another clip starts with an empty box."""
+    clip = None if audio is None else (audio[1], len(audio[0]))
+    if st.session_state.get(_REFERENCE_FOR, clip) != clip:
+        st.session_state["reference"] = ""
+    st.session_state[_REFERENCE_FOR] = clip
 
 
 def decoding_label(options: AnalysisOptions) -> str:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Before torch loads OpenMP: its threads sleep when idle instead of spinning. Two test workers, the app
 # server and Chromium share two cores, and spinning threads took the cores from the busy ones
 # (docs/performance.md, "The test suite"). Float results do not change.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# One results folder for the whole run, both workers and the app servers the browser tests start: the Corpus
+# page's demo corpus is run once per test run, and nothing is written to the user's own cache.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))  # the same in both xdist workers
+os.environ.setdefault("WHISPER_INQUIRY_CACHE", os.path.join(tempfile.gettempdir(), f"whisper-inquiry-tests-{_RUN}"))
 
 from pathlib import Path
 

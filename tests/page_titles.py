@@ -14,6 +14,7 @@ PAGE_TITLES = {
     "live": "Talk to Whisper",
     "export": "Take it with you",
     "glossary": "What do these words mean?",  # issue 25
+    "corpus": "Where does Whisper fail, over many clips?",  # issue 33
     # issue 12: experiments
     "probe_occlusion": "Which sound made which word?",
     "probe_surgery": "What if the encoder never heard this span?",

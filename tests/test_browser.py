@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -61,14 +62,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(extra_args: list[str] = (), log_name: str = "streamlit.log", timeout_s: float = 60):
+def running_app(extra_args: list[str] = (), log_name: str = "streamlit.log", timeout_s: float = 60,
+                env: dict[str, str] | None = None):
     """The app's server on a free port, its log in artifacts/, stopped (the whole process group) on exit."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
     log = open(ARTIFACTS / log_name, "w")
     proc = subprocess.Popen([sys.executable, "scripts/serve.py", *extra_args, "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout_s
@@ -94,10 +97,23 @@ def running_app(extra_args: list[str] = (), log_name: str = "streamlit.log", tim
         log.close()
 
 
+SERVED_CORPUS = {"english_numbers": "Please call me at five five five, one two three four. The meeting starts at "
+                                     "nine thirty.",
+                 "english_weather": "The weather today is sunny with a light breeze. Tomorrow we expect rain in the "
+                                    "afternoon."}
+
+
 @pytest.fixture(scope="session")
 def server():
-    with running_app() as url:
-        yield url
+    """The app, offering a small corpus of its own as `make run CORPUS=DIR` does (two clips with references)."""
+    with tempfile.TemporaryDirectory(prefix="served-") as tmp:
+        folder = Path(tmp) / "class recordings"
+        folder.mkdir()
+        for name, text in SERVED_CORPUS.items():
+            (folder / f"{name}.flac").write_bytes((SAMPLES / f"{name}.flac").read_bytes())
+            (folder / f"{name}.txt").write_text(text)
+        with running_app(env={"WHISPER_INQUIRY_CORPUS": str(folder)}) as url:
+            yield url
 
 
 @pytest.fixture(scope="session")
@@ -406,6 +422,50 @@ def test_a_shared_link_reopens_the_same_view(browser, server):
         expect_no_exception(page)
     finally:
         second.close()
+
+
+def select_table_row(page: Page, row: int) -> None:
+    """Tick a row of the page's first st.dataframe (its row marker, left of the first column)."""
+    grid = page.get_by_test_id("stMain").get_by_test_id("stDataFrame").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 * (row + 1) + 17)
+    wait_idle(page)
+
+
+def test_a_corpus_clip_opens_on_every_page_with_its_reference(page, server):
+    """Issue 33: run the server's corpus, look into a clip, open it on every page: its words, duration, model
+    and reference stay through page switches and a reload (the link names the clip within the corpus)."""
+    open_page(page, server, "corpus")
+    main = page.get_by_test_id("stMain")
+    main.get_by_text("This server's corpus (class recordings)", exact=True).click()
+    wait_idle(page)
+    page.get_by_role("button", name="Run the clips: 2 with tiny.en").click()
+    wait_idle(page, timeout_s=300)
+    expect(main).to_contain_text("A: corpus WER with tiny.en", timeout=SLOW)
+    select_table_row(page, 0)
+    expect(main).to_contain_text("Into a clip: english_numbers.flac", timeout=SLOW)
+    expect(main).to_contain_text("Reference: Please call me at five five five")
+    page.get_by_role("button", name="Open this clip on every page").click()
+    wait_idle(page)
+    expect(page.locator("h1")).to_have_text(PAGES[""], timeout=SLOW)
+    note = now_showing(page)
+    for expected in ("english_numbers.flac", "10.0 s", "tiny.en", "meeting starts"):
+        expect(note).to_contain_text(expected, ignore_case=True, timeout=SLOW)
+    shown = note.inner_text()
+    box = main.get_by_role("textbox", name=re.compile("^Reference: type or paste"))
+    expect(box).to_have_value(SERVED_CORPUS["english_numbers"])
+    expect(main).to_contain_text("Word error rate")
+    go_to(page, server, "tokens")
+    expect(note).to_have_text(shown)
+    assert "corpus=server" in page.url and "clip=english_numbers.flac" in page.url, page.url
+    page.reload()
+    wait_idle(page)
+    expect(note).to_have_text(shown, timeout=SLOW)
+    go_to(page, server, "")
+    expect(box).to_have_value(SERVED_CORPUS["english_numbers"])
+    expect_no_exception(page)
+    screenshot(page, "overview_with_reference")
 
 
 def test_clicking_a_word_on_the_overview_picture_chooses_it_to_hear(page, server):

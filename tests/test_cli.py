@@ -45,3 +45,33 @@ def test_bad_input_is_one_error_line_and_status_2(tmp_path):
         assert result.returncode == 2
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_corpus_from_a_zip_prints_the_table_and_writes_rows_and_the_wer(tmp_path):
+    """A zip with a clip, a broken manifest line and a path that leaves the corpus: the clip runs, the other
+    two rows are their one-line errors, and the hostile entry is refused and never written."""
+    import zipfile
+
+    weather = "The weather today is sunny with a light breeze. Tomorrow we expect rain in the afternoon."
+    lines = [json.dumps({"audio_filepath": "weather.flac", "text": weather, "room": "a"}), "{broken",
+             json.dumps({"audio_filepath": "../evil.flac", "text": "x"})]
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("manifest.jsonl", "\n".join(lines))
+        z.write(sample_named("english_weather").path, "weather.flac")
+        z.write(sample_named("english_weather").path, "../evil.flac")
+    out = tmp_path / "out.json"
+    result = _cli("corpus", str(archive), "--json", str(out), "--store", str(tmp_path / "store"))
+    assert result.returncode == 0, result.stderr
+    assert "refused: ../evil.flac: leaves the corpus folder" in result.stderr
+    assert "corpus WER 6.2%" in result.stdout, result.stdout  # "a light" -> "light": 1 of 16 words
+    doc = json.loads(out.read_text())
+    good, broken, evil = doc["rows"]
+    assert good["hypothesis"].startswith("The weather today") and good["room"] == "a"
+    assert (good["substitutions"], good["insertions"], good["deletions"], good["wer"]) == (0, 0, 1, 0.0625)
+    assert broken["error"] == "manifest.jsonl line 2 is not valid JSON: Expecting property name enclosed in " \
+                              "double quotes" and broken["hypothesis"] is None
+    assert "leaves the corpus folder" in evil["error"]
+    assert doc["wer"] == 0.0625 and doc["wer_interval"] == [0.0625, 0.0625]
+    missing = _cli("corpus", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and missing.stderr == f"error: no such corpus: {tmp_path / 'nowhere'}\n"

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from components.common import columns, page_end, page_start, plain
+from components.corpus_figs import reference_box
 from components.listen import words_chart
 from components.session import require_trace
 from components.transcript import fallback_note, language_section, transcript
@@ -32,6 +33,7 @@ with left:
         (st.warning if "keeps the last" in note else st.info)(note)
     transcript(trace, st.toggle("Show timestamp tokens", False))
     st.caption("Hover a token for its probability, its word's estimated time and the runners-up it beat.")
+    reference_box(trace)
 with right:
     language_section(trace)
     st.subheader("Time spent")
