@@ -116,6 +116,7 @@ def run_ui(corpus: Corpus, jobs: list[tuple[str, ResultStore]]) -> list[list[Cli
         return found
     ident = (str(corpus.root), tuple(str(results.folder) for _, results in jobs))
     if st.session_state.pop("_corpus_running", None) == ident:  # the run before this one was stopped by a click
+        st.session_state.pop("_corpus_pending", None)  # and stays stopped until Run is pressed again
         done = ", ".join(f"{len(corpus.clips) - n} of {len(corpus.clips)} with {name}"
                          for (name, _), n in zip(jobs, todo))
         st.info(f"Stopped: {done} done and kept on disk; the table shows them.")
@@ -132,11 +133,12 @@ def run_ui(corpus: Corpus, jobs: list[tuple[str, ResultStore]]) -> list[list[Cli
         for k, ((name, results), n) in enumerate(zip(jobs, todo)):
             if not n:
                 continue
-            bar, finished = st.progress(0.0, text=f"{name}: starting ..."), [0]
+            bar, finished, total = st.progress(0.0, text=f"{name}: starting ..."), [0], len(corpus.clips)
 
-            def progress(_i: int, run: ClipRun, bar=bar, finished=finished, name=name, n=n) -> None:
-                finished[0] += 1
-                bar.progress(min(1.0, finished[0] / n), text=f"{name}: {finished[0]} of {n} clips ({run.audio})")
+            def progress(_i: int, run: ClipRun, bar=bar, finished=finished, name=name, total=total) -> None:
+                finished[0] += 1  # every clip reports, those already on disk (or refused) at once
+                bar.progress(min(1.0, finished[0] / total),
+                             text=f"{name}: {finished[0]} of {total} clips ({run.audio})")
 
             try:
                 found[k] = run_corpus(engine(name), corpus, results, on_result=progress)
@@ -150,11 +152,17 @@ def run_ui(corpus: Corpus, jobs: list[tuple[str, ResultStore]]) -> list[list[Cli
     return found
 
 
-def open_clip(source: str, clip: Clip) -> None:
-    """on_click of "Open on every page": this clip becomes the sidebar's audio, its reference Overview's."""
+def open_clip(source: str, clip: Clip, model_name: str, options: AnalysisOptions, trace_file: Path | None) -> None:
+    """on_click of "Open on every page": this clip becomes the sidebar's audio, its reference Overview's, and
+    its trace from disk goes into the app's trace store, so no page analyses it again."""
+    from components.session import trace_key, trace_store
     from components.sidebar import remember_clip
+    from whisper_inquiry.trace.serialize import load_trace
 
-    remember_clip(CORPUS_CLIP, clip.path.read_bytes(), Path(clip.audio).name)
+    data = clip.path.read_bytes()
+    if trace_file is not None and trace_file.is_file():
+        trace_store().put(trace_key(data, model_name, options), load_trace(trace_file))
+    remember_clip(CORPUS_CLIP, data, Path(clip.audio).name)
     st.session_state[OPENED] = (source, clip.audio)
     st.session_state["source"] = CORPUS_CLIP
     st.session_state["reference"] = clip.reference or ""

@@ -129,6 +129,7 @@ def calibration_figure(cal: Calibration, model: str) -> go.Figure:
 def reference_box(trace) -> None:
     """"A box for what was actually said": a typed or pasted reference scored against the transcript the way
     the Corpus page scores a clip (a corpus of one). Kept in the URL (`ref`) like every other choice."""
+    from whisper_inquiry.corpus.run import spoken_language
     from whisper_inquiry.corpus.score import normalizer_name, score
 
     st.subheader("What was actually said")
@@ -137,7 +138,7 @@ def reference_box(trace) -> None:
                              placeholder="e.g. The weather today is sunny with a light breeze.")
     if not reference.strip():
         return
-    language = trace.language.detected
+    language = spoken_language(trace)
     scored = score(reference, trace.text, language)
     if scored.wer is None:
         st.warning("The reference has no words once normalised: every written word counts as inserted.")

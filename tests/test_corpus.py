@@ -110,6 +110,23 @@ def test_zip_entries_that_leave_the_folder_are_never_written(tmp_path):
     assert corpus.clips[0].error is None and "leaves the corpus folder" in corpus.clips[1].error
 
 
+def test_a_zipped_folder_is_read_inside_and_a_config_file_is_no_manifest(tmp_path):
+    audio = sample_named("english_weather").path.read_bytes()
+    data = _zip({"recordings/metadata.csv": f'file_name,text\nweather.flac,"{WEATHER}"\n'.encode(),
+                 "recordings/weather.flac": audio, "recordings/config.json": b'{"sample_rate": 16000}',
+                 "recordings/weather.flac/clash.wav": audio})  # a file where a folder would have to go
+    corpus = open_zip(data, tmp_path / "u")
+    assert corpus.layout == "audiofolder (metadata.csv)" and corpus.root.name == "recordings"
+    assert [(c.audio, c.reference, c.error) for c in corpus.clips] == [("weather.flac", WEATHER, None)]
+    assert len(corpus.refused) == 1 and corpus.refused[0].startswith("recordings/weather.flac/clash.wav: ")
+
+
+def test_results_of_two_models_with_alike_names_are_kept_apart(tmp_path):
+    long = "/checkpoints/" + "x" * 60
+    a, b = (ResultStore(tmp_path, f"{long}/step-{n}", AnalysisOptions()) for n in (1000, 2000))
+    assert a.folder != b.folder and a.folder.parent.name.startswith("checkpoints_xxx")
+
+
 def test_zip_over_the_limits_is_refused_in_one_line(tmp_path):
     few = Limits(zip_bytes=10_000_000, files=3, unpacked_bytes=100_000)
     with pytest.raises(CorpusError, match="holds 4 files; at most 3"):

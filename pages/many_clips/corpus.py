@@ -63,9 +63,12 @@ def corpus_ui() -> tuple[str, Corpus | None]:
 
 
 def model_b_ui(model_a: str) -> str | None:
-    names = [m.name for m in list_models() if m.available_offline and m.name != model_a]
-    choice = st.selectbox("Compare with model B", [NO_B, *names, OWN], key="corpus_model_b", persist_state="session",
-                          help="Every clip is run with B too, with the same decoding options as A.")
+    models = [m for m in list_models() if m.name != model_a]
+    labels = {m.name: f"{m.name} ({m.source})" if m.available_offline else f"{m.name} (download)" for m in models}
+    choice = st.selectbox("Compare with model B", [NO_B, *labels, OWN], key="corpus_model_b", persist_state="session",
+                          format_func=lambda name: labels.get(name, name),
+                          help="Every clip is run with B too, with the same decoding options as A. Bundled "
+                               "models work offline; the others are downloaded by openai-whisper on first use.")
     if choice == NO_B:
         return None
     if choice == OWN:
@@ -73,16 +76,20 @@ def model_b_ui(model_a: str) -> str | None:
     return choice
 
 
-def summary_ui(rows: list[Row], model: str, label: str) -> None:
+def summary_ui(corpus: Corpus, rows: list[Row], model: str, label: str) -> None:
     total = summary(rows)
     if total.wer is None:
-        st.metric(f"{label}: {model}", "no references",
-                  help="Error rates need what was said for each clip: give the corpus references.")
+        st.metric(f"{label}: {model}", "not run yet" if corpus.has_references else "no references",
+                  help="Error rates need what was said in each clip (the corpus's references) and the model's "
+                       "transcript of it (Run).")
         return
     lo, hi = total.interval
+    with_reference = sum(c.reference is not None for c in corpus.clips)
     st.metric(f"{label}: corpus WER with {model}", f"{total.wer:.1%}",
               help="Every clip's errors over every clip's words (word-weighted, as jiwer computes it)")
-    st.caption(f"95 % interval {lo:.1%} to {hi:.1%} (bootstrap over the {total.scored} clips with a reference)"
+    spread = (f"95 % interval {lo:.1%} to {hi:.1%} (bootstrap over clips); " if total.scored >= 5 else
+              "too few clips for an interval; ")
+    st.caption(f"{spread}scored on {total.scored} of the {with_reference} clips with a reference"
                + (f"; {total.failed} clips failed" if total.failed else ""))
 
 
@@ -115,7 +122,7 @@ def table_frame(rows: list[Row], rows_b: list[Row] | None) -> pd.DataFrame:
         frame.insert(len(frame.columns) - 1, "hypothesis B",
                      [b.run.hypothesis if b.run and not b.run.error else None for b in rows_b])
     for name in dict.fromkeys(k for r in rows for k in r.clip.columns):
-        frame[name] = [r.clip.columns.get(name) for r in rows]
+        frame[name if name not in frame else f"{name} (corpus)"] = [r.clip.columns.get(name) for r in rows]
     return frame
 
 
@@ -153,6 +160,9 @@ def clip_ui(source: str, row: Row, row_b: Row | None, model_a: str, model_b: str
     for label, r in ((model_a, row), (model_b, row_b)):
         if r is None or r.run is None:
             continue
+        if r.error:
+            st.markdown(f"**{md_escape(label)}**: {md_escape(r.error)}")
+            continue
         wer = f" (WER {r.score.wer:.0%})" if r.score and r.score.wer is not None else ""
         st.markdown(f"**{md_escape(label)}**{wer}: said against written")
         if r.score is not None:
@@ -166,7 +176,7 @@ def clip_ui(source: str, row: Row, row_b: Row | None, model_a: str, model_b: str
         words_chart(load_trace(path), "corpus_word", title=f"Each word {model_a} wrote, on the log-mel: click one "
                                                             "to hear it")
     if st.button("Open this clip on every page", type="primary", icon=":material/open_in_new:",
-                 on_click=open_clip, args=(source, row.clip),
+                 on_click=open_clip, args=(source, row.clip, model_a, results.options, path),
                  help="It becomes the sidebar's audio (with the sidebar's model and options), and Overview "
                       "shows its reference beside the transcript."):
         # {}: switch_page's own clearing refuses widget-bound parameters; the next run writes them all again
@@ -260,14 +270,14 @@ results_a = store(model_a, options)
 jobs = [(model_a, results_a)] + ([(model_b, store(model_b, options))] if model_b else [])
 runs = run_ui(corpus, jobs)
 rows = rows_of(corpus, runs[0])
-rows_b = rows_of(corpus, runs[1]) if model_b else None
+rows_b = rows_of(corpus, runs[1], like=rows) if model_b else None
 
 left, right = columns(2)
 with left:
-    summary_ui(rows, model_a, "A")
+    summary_ui(corpus, rows, model_a, "A")
 with right:
     if rows_b is not None:
-        summary_ui(rows_b, model_b, "B")
+        summary_ui(corpus, rows_b, model_b, "B")
 normalizers = sorted(set(summary(rows).normalizers) | (set(summary(rows_b).normalizers) if rows_b else set()))
 if normalizers:
     st.caption("Before counting, both texts are normalised with whisper's own "
@@ -280,7 +290,7 @@ shown = filter_ui(frame)
 event = st.dataframe(shown, key="corpus_table", on_select="rerun", selection_mode="single-row", hide_index=True,
                      height=min(600, 38 + 35 * len(shown)) if not presenting() else min(700, 48 + 44 * len(shown)))
 st.caption("Click a column's title to sort; select a row to look into that clip.")
-picked = event.selection.rows if event is not None else []
+picked = [i for i in (event.selection.rows if event is not None else []) if i < len(shown)]
 if picked:
     i = int(shown.index[picked[0]])
     clip_ui(source, rows[i], rows_b[i] if rows_b is not None else None, model_a, model_b, results_a)
@@ -291,6 +301,8 @@ if rows_b is not None and model_b is not None:
     compare_ui(rows, rows_b, model_a, model_b)
 slices_ui(rows, rows_b, model_a, model_b)
 substitutions_ui(rows, model_a)
+if rows_b is not None and model_b is not None:
+    substitutions_ui(rows_b, model_b)
 
 st.header("Is the model's confidence honest?")
 calibration_ui(rows, model_a, "corpus_calibration_a")

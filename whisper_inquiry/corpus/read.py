@@ -90,8 +90,8 @@ def open_corpus(source: str | Path, trusted: bool = False, limits: Limits = Limi
         if path.suffix.lower() not in MANIFEST_SUFFIXES:
             raise CorpusError(f"{path.name} is neither a folder, a .jsonl manifest nor a .zip")
         return _checked(Corpus(path.parent.name or path.stem, path.parent.resolve(), "NeMo manifest",
-                               read_manifest(path, path.parent.resolve(), trusted)), limits)
-    return _checked(read_folder(path, trusted), limits)
+                               read_manifest(path, path.parent.resolve(), trusted)))
+    return _checked(read_folder(path, trusted))
 
 
 def open_zip(data: bytes | BinaryIO, unpack_to: Path, name: str = "upload", limits: Limits = Limits()) -> Corpus:
@@ -101,11 +101,13 @@ def open_zip(data: bytes | BinaryIO, unpack_to: Path, name: str = "upload", limi
     return _checked(Corpus(corpus.name, corpus.root, corpus.layout, corpus.clips, refused), limits)
 
 
-def _checked(corpus: Corpus, limits: Limits) -> Corpus:
+def _checked(corpus: Corpus, limits: Limits | None = None) -> Corpus:
+    """A corpus with no audio is refused in one line; an upload's, past its limit of clips too (a folder or
+    manifest of one's own may hold thousands)."""
     if not corpus.clips:
         raise CorpusError(f"no audio in {corpus.name}: expected audio files ({', '.join(AUDIO_SUFFIXES)}) "
                           "or a manifest naming them")
-    if len(corpus.clips) > limits.files:
+    if limits is not None and len(corpus.clips) > limits.files:
         raise CorpusError(f"{corpus.name} has {len(corpus.clips)} clips; at most {limits.files} are read at once")
     return corpus
 
@@ -157,8 +159,8 @@ def unpack_zip(data: bytes | BinaryIO, dest: Path, limits: Limits = Limits()) ->
             if problem:
                 refused.append(problem)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as src, target.open("wb") as out:
                     while chunk := src.read(1 << 20):
                         written += len(chunk)
@@ -169,6 +171,8 @@ def unpack_zip(data: bytes | BinaryIO, dest: Path, limits: Limits = Limits()) ->
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # zipfile stops at the stated size
                 target.unlink(missing_ok=True)
                 raise CorpusError(f"the zip is damaged: {info.filename} ({exc})") from None
+            except OSError as exc:  # a file where a folder must go, or the other way round
+                refused.append(f"{info.filename}: {exc.strerror or exc}")
     return refused
 
 
@@ -186,10 +190,11 @@ def read_folder(folder: str | Path, trusted: bool = False, name: str | None = No
         raise CorpusError(f"no such folder: {folder}")
     root = folder.resolve()
     name = name or folder.name
-    manifests = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES
-                       and not p.name.startswith("metadata"))
-    if manifests:
-        manifest = next((p for p in manifests if p.stem.startswith("manifest")), manifests[0])
+    inside = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(inside) == 1 and inside[0].is_dir() and not inside[0].is_symlink():  # a zipped folder: its content
+        root = inside[0].resolve()
+    manifest = _manifest(root)
+    if manifest is not None:
         return Corpus(name, root, f"NeMo manifest ({manifest.name})", read_manifest(manifest, root, trusted))
     for meta in ("metadata.csv", "metadata.jsonl"):
         if (root / meta).is_file():
@@ -198,11 +203,27 @@ def read_folder(folder: str | Path, trusted: bool = False, name: str | None = No
     clips = []
     for p in audio:
         txt = p.with_suffix(".txt")
-        reference = txt.read_text(encoding="utf-8", errors="replace").strip() if txt.is_file() else None
+        beside = txt.is_file() and (trusted or txt.resolve().is_relative_to(root))
+        reference = txt.read_text(encoding="utf-8", errors="replace").strip() if beside else None
         clips.append(Clip(p.relative_to(root).as_posix(), p, reference))
     with_text = sum(c.reference is not None for c in clips)
     layout = "a .txt beside each audio file" if with_text else "audio files, no references"
     return Corpus(name, root, layout, clips)
+
+
+def _manifest(root: Path) -> Path | None:
+    """The folder's NeMo manifest: a `manifest*` file, else a .jsonl / .json whose first line names an
+    `audio_filepath` (a `config.json` beside the clips is not one)."""
+    found = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES
+                   and not p.name.startswith("metadata"))
+    for p in found:
+        if p.stem.startswith("manifest"):
+            return p
+    for p in found:
+        with p.open(encoding="utf-8", errors="replace") as f:
+            if "audio_filepath" in f.readline():
+                return p
+    return None
 
 
 def _resolve(named: str, root: Path, trusted: bool) -> tuple[Path | None, str | None]:

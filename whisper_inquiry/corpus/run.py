@@ -87,6 +87,12 @@ def estimated_snr_db(samples: np.ndarray) -> float | None:
     return float(np.clip(20 * np.log10(max(loud, 1e-8) / max(quiet, 1e-8)), 0.0, 60.0))
 
 
+def spoken_language(trace: Trace) -> str | None:
+    """The language the clip was transcribed as: the one the options fixed, else the one detected (an
+    English-only model's "en")."""
+    return trace.options.language or trace.language.detected
+
+
 def summarize(trace: Trace, key: str, audio: str, trace_file: str | None, seconds: float) -> ClipRun:
     """The table's numbers for one analysed clip."""
     from whisper_inquiry.experiments.hallucination import trace_verdict
@@ -95,7 +101,7 @@ def summarize(trace: Trace, key: str, audio: str, trace_file: str | None, second
     hallucinated, verdict = trace_verdict(trace)
     kept = [w for w in trace.windows if w.attempts]
     return ClipRun(
-        key=key, audio=audio, hypothesis=trace.text.strip(), language=trace.language.detected,
+        key=key, audio=audio, hypothesis=trace.text.strip(), language=spoken_language(trace),
         duration_s=round(trace.duration_s, 3), snr_db=estimated_snr_db(trace.audio),
         mean_prob=float(np.mean(probs)) if probs else None, min_prob=float(np.min(probs)) if probs else None,
         compression_ratio=max((w.final.compression_ratio for w in kept), default=0.0),
@@ -126,7 +132,9 @@ class ResultStore:
     def __init__(self, root: str | Path, model_name: str, options: AnalysisOptions):
         self.model_name = model_name
         self.options = options
-        self.folder = Path(root) / _slug(model_name) / options_key(options)
+        # the readable name, and a hash of the whole one: two checkpoints' paths may share their first 60 characters
+        named = f"{_slug(model_name)}-{hashlib.sha1(model_name.encode()).hexdigest()[:8]}"
+        self.folder = Path(root) / named / options_key(options)
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "options.json").write_text(json.dumps({"model": model_name, **options.to_dict()}))
         self._lock = threading.Lock()
@@ -158,9 +166,15 @@ class ResultStore:
             part = self.folder / f"{run.trace}.{os.getpid()}.{threading.get_ident()}.part"
             save_trace(dataclasses.replace(trace, audio_name=run.audio), part)
             os.replace(part, self.folder / run.trace)
+        line = (json.dumps(run.to_json(), ensure_ascii=False) + "\n").encode()
         with self._lock:
-            with (self.folder / "rows.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(run.to_json(), ensure_ascii=False) + "\n")
+            # one write of the whole line to a file opened for appending: lines from other processes (another
+            # session's store of the same folder) never interleave with it
+            fd = os.open(self.folder / "rows.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
             self._runs[run.key] = run
         return run
 
@@ -189,12 +203,14 @@ def _one(engine: EngineProtocol, store: ResultStore, clip: Clip, cancelled: thre
     try:
         audio = load_audio(data, name=Path(clip.audio).name)
         trace = engine.analyze(audio, store.options, cancelled=cancelled)
+        run = summarize(trace, key, clip.audio, f"traces/{key}.npz", time.perf_counter() - started)
+        return store.put(run, trace)
     except CancelledError:
         return None
     except InquiryError as exc:
         return failed(key, clip.audio, str(exc).splitlines()[0])
-    run = summarize(trace, key, clip.audio, f"traces/{key}.npz", time.perf_counter() - started)
-    return store.put(run, trace)
+    except Exception as exc:  # noqa: BLE001 - one clip's failure (a full disk, a bug) is its own row
+        return failed(key, clip.audio, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
 def run_corpus(engine: EngineProtocol, corpus: Corpus, store: ResultStore,

@@ -39,6 +39,7 @@ class Row:
     clip: Clip
     run: ClipRun | None  # None: not run (cancelled before it)
     score: Score | None  # None: no reference, or no hypothesis
+    scored_as: str | None = None  # the language whose normaliser scored it, where another row decided it
 
     @property
     def error(self) -> str | None:
@@ -47,6 +48,8 @@ class Row:
     @property
     def language(self) -> str | None:
         """The clip's language as the corpus names it, else as the model heard it: it picks the normaliser."""
+        if self.scored_as:
+            return self.scored_as
         named = self.clip.columns.get("language")
         return str(named) if named else (self.run.language if self.run else None)
 
@@ -72,14 +75,17 @@ class Row:
         return doc
 
 
-def rows_of(corpus: Corpus, runs: Sequence[ClipRun | None]) -> list[Row]:
+def rows_of(corpus: Corpus, runs: Sequence[ClipRun | None], like: Sequence[Row] | None = None) -> list[Row]:
+    """Each clip scored in its language: the corpus's column, else as the model heard it. With `like` (model
+    A's rows), each clip keeps A's language, so both models' texts go through the same normaliser and the
+    paired comparison counts the same reference words."""
     rows = []
-    for clip, run in zip(corpus.clips, runs):
-        scored = None
+    for i, (clip, run) in enumerate(zip(corpus.clips, runs)):
+        row = Row(clip, run, None)
         if run is not None and not run.error and clip.reference is not None:
-            named = clip.columns.get("language")
-            scored = score(clip.reference, run.hypothesis, str(named) if named else run.language)
-        rows.append(Row(clip, run, scored))
+            language = like[i].language if like is not None and like[i].language else row.language
+            row = Row(clip, run, score(clip.reference, run.hypothesis, language), language)
+        rows.append(row)
     return rows
 
 
