@@ -166,11 +166,19 @@ DATAFRAME_FACTS_JS = r"""
       const d = [0, 1, 2].reduce((sum, i) => sum + Math.abs(pixels[4 * x + i] - bg[i]), 0);
       if (d > 6 && x / scale - edges[edges.length - 1] > 12) edges.push(x / scale);
     }
-    if (right - edges[edges.length - 1] > 12) edges.push(right);  // the last column ends with the grid
+    // the last column ends with the grid, unless the grid scrolls sideways: then the grid's edge cuts it
+    // as any scrolled view does, and how wide it really is cannot be seen
+    const scroller = frame.querySelector('.dvn-scroller');
+    const scrolls = scroller && scroller.scrollWidth > scroller.clientWidth + 1;
+    if (!scrolls && right - edges[edges.length - 1] > 12) edges.push(right);
     const cut = [];
+    // a table whose rows can be selected draws a column of row markers first, which has an edge of its own
+    // but no cell in the accessibility tree: the data columns' edges then start one further on
+    const headers = canvas.querySelectorAll('[role="columnheader"]').length;
+    const shift = edges.length - 1 === headers + 1 - (scrolls ? 1 : 0) ? 1 : 0;  // scrolled: the last is partial
     canvas.querySelectorAll('[role="gridcell"],[role="columnheader"]').forEach((cell) => {
       const text = (cell.textContent || '').trim();
-      const col = parseInt(cell.getAttribute('aria-colindex')) - 1;
+      const col = parseInt(cell.getAttribute('aria-colindex')) - 1 + shift;
       if (!text || !(col + 1 < edges.length)) return;
       const room = edges[col + 1] - edges[col];
       const need = ctx.measureText(text).width + pad;  // the left padding; glide clips at the cell's edge
