@@ -59,6 +59,15 @@ def beam_trace(tiny, weather):
 
 
 @pytest.fixture(scope="session")
+def serve_url(tmp_path_factory):
+    """One local Ray Serve with a tiny.en replica (tests/serving.py) for every module that asks for it."""
+    from serving import running_serve
+
+    with running_serve(tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def playwright():
     """One Playwright for the whole run: a second sync_playwright() while the first lives fails ("Sync API
     inside the asyncio loop"), so every browser test file shares this one."""

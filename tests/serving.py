@@ -1,8 +1,9 @@
 """A real local Ray Serve for the tests: Ray with 2 CPUs, one tiny.en CPU replica, traces over HTTP.
 
-`serve_url` is a module-scoped fixture (import it into a test module): starting Ray and deploying costs
-about 7 s on a quiet 2-core machine, so one deployment serves a module's tests and is shut down after
-its last one, leaving nothing running for the next module. While `hold_path(url)` exists, a request
+`running_serve` starts it for conftest's session-wide `serve_url` fixture: starting Ray and deploying costs
+about 7 s on a quiet 2-core machine (20 to 25 s under a test run's load), so one deployment serves every
+module that needs one (they run on one worker, as xdist's "ray" group, one after another) and is shut down
+at the end of the run. While `hold_path(url)` exists, a request
 waits inside the replica before its analysis (serve.HOLD_VARIABLE): a test can then act on a request
 that is certainly in the replica, however fast the machine.
 """
@@ -93,8 +94,8 @@ def _with_fixed_agent_ports(init):
     return start
 
 
-@pytest.fixture(scope="module")
-def serve_url(tmp_path_factory):
+@contextlib.contextmanager
+def running_serve(tmp_path_factory):
     port = free_port()
     hold = tmp_path_factory.mktemp("serve-hold") / "hold"
     # The replica analyses with as many threads as this process does, so both sum in the same order.

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from serving import hold_path, serve_url  # noqa: F401 - the fixture: Ray Serve for this module
+from serving import hold_path
 from test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -33,13 +33,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.serve]
 
 
 @pytest.fixture(scope="module")
-def app(serve_url):  # noqa: F811
+def app(serve_url):
     """The app's server, every analysis sent to the Ray Serve engine."""
     with running_app(["--engine", serve_url], "streamlit-serve.log", timeout_s=120) as url:
         yield url
 
 
-def test_upload_two_pages_and_live_through_a_ray_serve_engine(app, serve_url, tmp_path, playwright):  # noqa: F811
+def test_upload_two_pages_and_live_through_a_ray_serve_engine(app, serve_url, tmp_path, playwright):
     clip = wav_file("english_numbers", tmp_path)
     voice = wav_file("english_weather", tmp_path, rate=48_000, lead_s=1.0)
     hold = hold_path(serve_url)

@@ -29,7 +29,7 @@ from whisper_inquiry.serve.client import ServeEngine
 from whisper_inquiry.trace.derived import head_summaries
 
 try:  # the Serve half needs the serving extra; the in-process half never does
-    from serving import client, serve_url  # noqa: F401 - the fixture: Ray Serve for this module
+    from serving import client
 except pytest.skip.Exception:
     client = None
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 # (serving skips this module where the serving extra, Ray Serve, is not installed)
-from serving import APP_NAME, client, deploy, free_port, hold_path, ray, serve, serve_url  # noqa: F401
+from serving import APP_NAME, client, deploy, free_port, hold_path, ray, serve
 
 from whisper_inquiry.audio.load import load_audio
 from whisper_inquiry.audio.samples import sample_named
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.serve
 
 
 @pytest.fixture(scope="module")
-def url(serve_url) -> str:  # noqa: F811
+def url(serve_url) -> str:
     return serve_url
 
 
