@@ -97,7 +97,8 @@ def slices_figure(found: Sequence[Slice], column: str, model: str, other: Sequen
     style(fig, f"Word error rate by {column} (clips in brackets)", "corpus WER (%)", None,
           height=max(260, 60 + rows * (44 if presenting() else 34)))
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(ticksuffix=" %", rangemode="tozero")
+    top = max([(s.wer or 0) * 100 for s in [*found, *(other or [])]] or [0])
+    fig.update_xaxes(ticksuffix=" %", range=[0, max(10.0, top * 1.22)])  # room for the values beside the bars
     fig.update_layout(barmode="group", bargap=0.25)
     return fig
 
