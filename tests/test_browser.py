@@ -438,6 +438,15 @@ def test_a_corpus_clip_opens_on_every_page_with_its_reference(page, server):
     and reference stay through page switches and a reload (the link names the clip within the corpus)."""
     open_page(page, server, "corpus")
     main = page.get_by_test_id("stMain")
+    # the demo corpus: Run, then Cancel once the first clips are in; it stays stopped and offers the rest
+    page.get_by_role("button", name=re.compile(r"^Run the clips: \d+ with tiny\.en$")).click()
+    expect(main.get_by_test_id("stProgress")).to_contain_text(re.compile(r"tiny\.en: [1-9]\d* of \d+ clips"),
+                                                              timeout=SLOW)
+    page.get_by_role("button", name="Cancel").click()
+    wait_idle(page)
+    expect(main).to_contain_text(re.compile(r"Stopped: \d+ of \d+ with tiny\.en done and kept on disk"))
+    expect(page.get_by_role("button", name=re.compile(r"^Run the clips: \d+ with tiny\.en$"))).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
     main.get_by_text("This server's corpus (class recordings)", exact=True).click()
     wait_idle(page)
     page.get_by_role("button", name="Run the clips: 2 with tiny.en").click()
