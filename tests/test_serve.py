@@ -145,3 +145,21 @@ def test_a_replica_dying_mid_request_is_retried_or_one_line_and_the_next_call_wo
     finally:
         hold.unlink(missing_ok=True)
     assert remote.analyze(weather, AnalysisOptions(fallback=False)).text.strip()
+
+
+def test_a_corpus_runs_through_the_serve_engine_as_through_the_app_s_own(url, local, tmp_path):
+    """Issue 33: a corpus goes through whichever engine the app has; through Ray Serve each clip's hypothesis
+    and trace on disk are the in-process engine's."""
+    from whisper_inquiry.corpus.read import open_corpus
+    from whisper_inquiry.corpus.run import ResultStore, run_corpus
+    from whisper_inquiry.trace.serialize import load_trace
+
+    for name in ("english_weather", "english_numbers"):
+        (tmp_path / f"{name}.flac").write_bytes(sample_named(name).path.read_bytes())
+    corpus = open_corpus(tmp_path)
+    stores = [ResultStore(tmp_path / where, "tiny.en", AnalysisOptions()) for where in ("served", "here")]
+    served, here = run_corpus(client(url), corpus, stores[0]), run_corpus(local, corpus, stores[1])
+    assert [r.hypothesis for r in served] == [r.hypothesis for r in here] and all(r.hypothesis for r in served)
+    for a, b in zip(served, here):
+        same = compare(load_trace(stores[1].trace_path(b)), load_trace(stores[0].trace_path(a)))
+        assert not same.differences and same.max_float_diff < 1e-4, (same.differences[:3], same.max_float_diff)
