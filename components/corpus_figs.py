@@ -75,8 +75,9 @@ def wer_scatter(wer_a: Sequence[float], wer_b: Sequence[float], names: Sequence[
     ])
     style(fig, f"Word error rate per clip: {model_a} (A) against {model_b} (B)", f"WER with {model_a} (%)",
           f"WER with {model_b} (%)", height=460)
-    fig.update_xaxes(range=[-2, top], ticksuffix=" %")
-    fig.update_yaxes(range=[-2, top], ticksuffix=" %", scaleanchor="x", scaleratio=1)
+    pad = 0.08 * top  # the two "0 %" labels stand apart at the corner
+    fig.update_xaxes(range=[-pad, top], ticksuffix=" %")
+    fig.update_yaxes(range=[-pad, top], ticksuffix=" %", scaleanchor="x", scaleratio=1)
     return fig
 
 
@@ -120,10 +121,11 @@ def calibration_figure(cal: Calibration, model: str) -> go.Figure:
         fig.add_annotation(x=x, y=acc * 100, text=f"{n}", yshift=12, showarrow=False,
                            font={"size": max(12, font_px() - 4), "color": "#3b3f4a"})
     style(fig, f"Is {model}'s confidence honest? (ECE {cal.ece * 100:.1f} points; words per bar on top)",
-          "the model's probability for the word (%)", "words that match the reference (%)", height=440)
+          "the word's probability (%)", "words right (%)", height=440)
     legend_on_top(fig)
-    fig.update_xaxes(range=[0, 100], ticksuffix=" %", dtick=20)
-    fig.update_yaxes(range=[0, 112], ticksuffix=" %", dtick=20)
+    # both axes start a little below zero, so their "0 %" labels stand apart at the corner
+    fig.update_xaxes(range=[-6, 100], ticksuffix=" %", dtick=20)
+    fig.update_yaxes(range=[-8, 112], ticksuffix=" %", dtick=20)
     return fig
 
 
