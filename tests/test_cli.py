@@ -75,3 +75,20 @@ def test_corpus_from_a_zip_prints_the_table_and_writes_rows_and_the_wer(tmp_path
     assert doc["wer"] == 0.0625 and doc["wer_interval"] == [0.0625, 0.0625]
     missing = _cli("corpus", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and missing.stderr == f"error: no such corpus: {tmp_path / 'nowhere'}\n"
+
+
+def test_stream_replays_a_clip_and_writes_every_update_and_the_committed_words(tmp_path):
+    out = tmp_path / "stream.json"
+    result = _cli("stream", str(sample_named("english_weather").path), "--policy", "alignatt", "--chunk", "2",
+                  "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    # (AlignAtt commits early: its first 2 s, "The wea-", may be committed misheard)
+    assert "AlignAtt (25 frames" in result.stdout and "today is sunny with light breeze" in result.stdout
+    doc = json.loads(out.read_text())
+    assert [u["time_s"] for u in doc["updates"]] == [2.0, 4.0, 6.0, 8.0, 8.653]
+    assert all({"word", "start", "end"} == set(w) for u in doc["updates"] for w in u["hypothesis"] + u["committed"])
+    committed = [w for u in doc["updates"] for w in u["committed"]]
+    assert [w["word"] for w in committed] == [w["word"] for w in doc["committed"]]
+    assert all(w["committed_s"] >= w["heard_s"] for w in doc["committed"])
+    bad = _cli("stream", str(sample_named("english_weather").path), "--chunk", "0")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "chunk size" in bad.stderr

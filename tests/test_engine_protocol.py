@@ -45,6 +45,8 @@ def _calls_of_the_app() -> set[str]:
         text = path.read_text()
         calls |= set(re.findall(r"\bengine\([^()]*(?:\([^()]*\))?[^()]*\)\.(\w+)", text))
         calls |= set(re.findall(r"\bmodel_engine\.(\w+)", text))
+        if "engine_listen(" in text:  # a stream's looks: streaming.stream.engine_listen calls engine.listen
+            calls.add("listen")
     return calls
 
 

@@ -119,3 +119,17 @@ def test_a_full_buffer_is_heard_from_its_quietest_moment_of_the_first_seconds(ti
     assert loudness(cut) <= min(loudness(at) for at in range(0, int(LEAD_S * SAMPLE_RATE) - 400, 160))
     heard = listen(tiny, full)
     assert not heard.repeating and heard.mel.shape[1] == len(window) // 160
+
+
+def test_a_stream_reads_only_the_samples_it_has_not_seen_from_the_microphone_buffer():
+    buffer = AudioBuffer(seconds=2)
+    buffer.extend(np.arange(8000, dtype=np.float32))
+    new, seen = buffer.since(0)
+    assert seen == 8000 and np.array_equal(new, np.arange(8000))
+    buffer.extend(np.arange(8000, 9000, dtype=np.float32))
+    new, seen = buffer.since(seen)
+    assert seen == 9000 and np.array_equal(new, np.arange(8000, 9000))
+    buffer.extend(np.zeros(50_000, np.float32))  # more than the ring holds since the last read: its 2 s
+    new, seen = buffer.since(seen)
+    assert seen == 59_000 and len(new) == 32_000
+    assert len(buffer.since(seen)[0]) == 0

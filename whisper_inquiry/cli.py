@@ -40,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--store", metavar="DIR", default=None,
                    help="where results are kept between runs (default: $WHISPER_INQUIRY_CACHE/corpus or "
                         "~/.cache/whisper_inquiry/corpus)")
+    st = _one_line_errors(sub.add_parser("stream", help="replay AUDIO as a live stream: which words a streaming "
+                                                         "policy commits, and when"))
+    st.add_argument("audio", help="an audio file, fed in chunks as if it were being heard")
+    st.add_argument("--model", default=None, help=MODEL_HELP)
+    st.add_argument("--policy", default="local-agreement", choices=("local-agreement", "alignatt"))
+    st.add_argument("--n", type=int, default=2, help="LocalAgreement: updates that must agree (default 2)")
+    st.add_argument("--chunk", type=float, default=1.0, metavar="S",
+                    help="seconds of audio between updates (whisper_streaming's --min-chunk-size; default 1)")
+    st.add_argument("--frames", type=int, default=25,
+                    help="AlignAtt: encoder frames (20 ms) from the end of the audio a token may not attend to "
+                         "(default 25)")
+    st.add_argument("--json", metavar="OUT", help="write every update and the committed words as JSON")
     _add_probe_parsers(sub)
     _add_experiment_commands(sub)
     return parser
@@ -160,7 +172,7 @@ def _corpus(args: argparse.Namespace) -> None:
                                   on_result=lambda i, r: print(f"  {i + 1}/{len(corpus.clips)} {r.audio}",
                                                                file=sys.stderr))
             finally:
-                engine.close()
+                engine.close(timeout_s=60)  # the worker ends before the interpreter does (else: abort at exit)
             tables.append(rows_of(corpus, runs))
     for name, rows in zip(names, tables):
         print(_corpus_table(name, rows, summary(rows)))
@@ -171,6 +183,38 @@ def _corpus(args: argparse.Namespace) -> None:
               f"(95 % paired bootstrap {lo:+.1%} to {hi:+.1%}): {doc['compare']['verdict']}")
     if args.json:
         Path(args.json).write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _stream(args: argparse.Namespace) -> None:
+    """Replay the clip through an in-process engine; print each committed word with its lag."""
+    import json
+
+    from whisper_inquiry.audio.load import load_audio
+    from whisper_inquiry.engine.core import Engine
+    from whisper_inquiry.engine.threads import prepare_engine_process
+    from whisper_inquiry.models.load import DEFAULT_MODEL
+    from whisper_inquiry.streaming.policy import policy_from
+    from whisper_inquiry.streaming.stream import StreamOptions, engine_listen, replay
+
+    options = StreamOptions(policy_from(args.policy, args.n, args.frames), args.chunk)
+    audio = load_audio(args.audio)
+    prepare_engine_process()
+    engine = Engine.load(args.model or DEFAULT_MODEL)
+    try:
+        result = replay(engine_listen(engine), audio.samples, options,
+                        on_update=lambda u, _: print(f"  {u.time_s:6.1f} s  +{''.join(c.word for c in u.committed)}",
+                                                     file=sys.stderr) if u.committed else None)
+    finally:
+        engine.close(timeout_s=60)  # the worker ends before the interpreter does (else: abort at exit)
+    print(f"{options.describe()}, {len(result.updates)} updates over {result.duration_s:.1f} s")
+    lag = result.lag_summary()
+    if lag is None:
+        print("nothing was committed: whisper heard no words in this audio")
+    else:
+        print(result.text)
+        print(f"lag (committed minus heard): median {lag['median_s']:.2f} s, 90th percentile {lag['p90_s']:.2f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _corpus_table(name: str, rows, total) -> str:
@@ -294,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             _analyze(args)
         elif args.command == "corpus":
             _corpus(args)
+        elif args.command == "stream":
+            _stream(args)
         elif args.command in ("occlude", "surgery", "neurons"):
             _probe(args)
         elif args.command in EXPERIMENTS:

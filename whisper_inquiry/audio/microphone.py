@@ -25,6 +25,7 @@ class AudioBuffer:
         self._lock = threading.Lock()
         self._resampler: av.AudioResampler | None = None
         self.frames_in = 0
+        self.samples_in = 0  # every sample written since the last clear: what a stream has not yet seen
         self.ended = False  # the last stream's track ended and no frame has come since
 
     def push(self, frame: av.AudioFrame) -> None:
@@ -41,6 +42,7 @@ class AudioBuffer:
     def extend(self, samples: np.ndarray) -> None:
         """Write into a ring: 50 frames a second must not each copy the whole 30 s."""
         n = len(self._data)
+        written = len(samples)
         samples = samples[-n:]
         with self._lock:
             first = min(len(samples), n - self._end)
@@ -48,6 +50,7 @@ class AudioBuffer:
             self._data[:len(samples) - first] = samples[first:]
             self._end = (self._end + len(samples)) % n
             self._filled = min(n, self._filled + len(samples))
+            self.samples_in += written
 
     def snapshot(self) -> np.ndarray:
         """The buffered audio, oldest first."""
@@ -61,12 +64,21 @@ class AudioBuffer:
             self._filled = self._end = 0
             self._resampler = None
             self.frames_in = 0
+            self.samples_in = 0
 
     def end(self) -> None:
         """The stream's track ended: free its audio and remember it, so a page whose rerun after STOP was
         lost (Streamlit may merge or drop it while a fragment runs) still knows nobody is speaking."""
         self.clear()
         self.ended = True
+
+    def since(self, seen: int) -> tuple[np.ndarray, int]:
+        """The samples written after the first `seen` (at most the buffer's 30 s), and how many have been
+        written in all: a stream's new audio, read in one go with the count that follows it."""
+        with self._lock:
+            new = max(0, min(self.samples_in - seen, self._filled))
+            ordered = np.concatenate([self._data[self._end:], self._data[:self._end]])
+            return ordered[len(ordered) - new:].copy() if new else np.zeros(0, np.float32), self.samples_in
 
     @property
     def seconds(self) -> float:

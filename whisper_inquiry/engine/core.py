@@ -203,13 +203,16 @@ class Engine:
         """(n_ids, n_text_state) float32 rows of the decoder's token embedding table."""
         return embeddings(self.model, token_ids)
 
-    def listen(self, samples: np.ndarray, top_k: int = 5, draft: Sequence[int] = ()) -> Heard:
+    def listen(self, samples: np.ndarray, top_k: int = 5, draft: Sequence[int] = (), timed: bool = False,
+               prompt: str = "") -> Heard:
         """A quick greedy look at the newest 30 s of a live microphone (live.listen); every listener's
         window is decoded by the worker, together with the others' that arrive at the same time. Pass
-        the listener's last `Heard.tokens` as `draft`: the same tokens come back in fewer passes."""
+        the listener's last `Heard.tokens` as `draft`: the same tokens come back in fewer passes.
+        `timed` adds word timings and each token's most-attended moment; `prompt` is text heard before."""
         self.worker.begin()
         try:
-            return listen(self.model, samples, top_k, submit=self.worker.submit, draft=draft)
+            return listen(self.model, samples, top_k, submit=self.worker.submit, draft=draft, timed=timed,
+                          prompt=prompt)
         finally:
             self.worker.end()
 

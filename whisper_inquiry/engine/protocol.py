@@ -61,8 +61,10 @@ class EngineProtocol(Protocol):
     def tokenizer(self, task: str = "transcribe", language: str | None = None) -> Any: ...
 
     # -- Live and the experiments ----------------------------------------------------------------
-    def listen(self, samples: np.ndarray, top_k: int = 5, draft: Sequence[int] = ()) -> Heard:
-        """A quick greedy look at the newest 30 s of a live microphone."""
+    def listen(self, samples: np.ndarray, top_k: int = 5, draft: Sequence[int] = (), timed: bool = False,
+               prompt: str = "") -> Heard:
+        """A quick greedy look at the newest 30 s of a live microphone (with `timed`, its words' times and
+        each token's most-attended moment; `prompt`: the text heard before these samples)."""
 
     def waiting(self) -> int:
         """Windows queued or being decoded ahead of a Live refresh: what the Live page says a listener

@@ -219,8 +219,9 @@ class ServeEngine:
     def embeddings(self, token_ids: list[int]) -> np.ndarray:
         return self.local.embeddings(token_ids)
 
-    def listen(self, samples: np.ndarray, top_k: int = 5, draft: Sequence[int] = ()):
-        return self.local.listen(samples, top_k, draft)
+    def listen(self, samples: np.ndarray, top_k: int = 5, draft: Sequence[int] = (), timed: bool = False,
+               prompt: str = ""):
+        return self.local.listen(samples, top_k, draft, timed, prompt)
 
     def tokenizer(self, task: str = "transcribe", language: str | None = None):
         return self.local.tokenizer(task, language)
