@@ -17,7 +17,7 @@ CORPUS ?=
 WHISPER_VERSION := 20250625
 APT_PACKAGES := chromium chromium-driver espeak-ng sox
 
-.PHONY: run serve test test-fast screenshots lint bench load live-load corpus-bench samples system-deps clean image
+.PHONY: run serve test test-fast screenshots lint bench load live-load corpus-bench stream-bench samples system-deps clean image
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,11 @@ live-load: $(STAMP)
 SCALE ?= 1
 corpus-bench: $(STAMP)
 	MALLOC_ARENA_MAX=2 $(PY) bench/corpus.py --scale $(SCALE)
+
+# streaming policies on the bundled clips (and ../shared/audio when present) and a long clip made of them:
+# the committed transcript against the offline one, and each word's lag (bench/stream.py)
+stream-bench: $(STAMP)
+	$(PY) bench/stream.py
 
 # The image deploy/'s manifests run (Dockerfile): VARIANT=cpu (default) or cuda; CONTAINER=podman works too.
 IMAGE ?= whisper-inquiry:latest

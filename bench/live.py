@@ -8,6 +8,11 @@ last refresh's tokens as a draft (what the page does) and without, alternating s
 treats both alike. Prints the time between redraws per listener (p50, p95, max), the engine's time per
 refresh and the decoder passes per token. Ends with ONE JSON line.
 
+A third kind, "stream", is what the Live page now runs: each listener a `streaming.Streamer`
+(LocalAgreement-2, 1 s chunks), fed what was said since its last refresh, its buffer trimmed at committed
+sentences, every look timed (word timings and attention, for the policy) and prompted with the committed
+text that has left the buffer.
+
 The browser adds its own cost on top: on this 2-core machine four headless Chromiums with fake
 microphones take most of one core (tests/test_browser.py's four-listener test prints its redraw gaps).
 """
@@ -34,6 +39,7 @@ from whisper_inquiry.engine.core import Engine  # noqa: E402
 from whisper_inquiry.engine.threads import prepare_engine_process  # noqa: E402
 from whisper_inquiry.instruments.live import next_draft  # noqa: E402
 from whisper_inquiry.models.load import load_model  # noqa: E402
+from whisper_inquiry.streaming.stream import Streamer, engine_listen  # noqa: E402
 
 REFRESH_S = 1.5  # pages/go_further/live.py's refresh
 
@@ -50,7 +56,8 @@ def streams(n: int) -> list[np.ndarray]:
     return out
 
 
-def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, start_s: float) -> dict:
+def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, start_s: float,
+        stream: bool = False) -> dict:
     """All listeners at once for `seconds` of wall time, each stream `start_s` in when they begin."""
     gaps, answers, passes, tokens = [[] for _ in voices], [], [0], [0]
     first: list[float] = []  # from a listener's start to its first words
@@ -61,11 +68,18 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
     def listener(i: int) -> None:
         draft: tuple[int, ...] = ()
         last_redraw = None
+        streamer, fed = Streamer(engine_listen(engine), keep_updates=40), 0
         time.sleep(max(0.0, opened[i] - time.perf_counter()))
         while (now := time.perf_counter()) - began < seconds:
             said = int((start_s + now - began) * SAMPLE_RATE)
-            buffer = voices[i][max(0, said - 30 * SAMPLE_RATE):said]
-            heard = engine.listen(buffer, draft=draft if drafts else ())
+            if stream:
+                streamer.feed(voices[i][max(fed, said - 30 * SAMPLE_RATE):said])
+                fed = said
+                streamer.update()
+                heard = streamer.last_heard
+            else:
+                buffer = voices[i][max(0, said - 30 * SAMPLE_RATE):said]
+                heard = engine.listen(buffer, draft=draft if drafts else ())
             done = time.perf_counter()
             if last_redraw is not None:
                 gaps[i].append(done - last_redraw)
@@ -121,11 +135,12 @@ def main() -> None:
                     batched=not args.loop, draft_when_busy=args.draft_when_busy)
     voices = streams(args.listeners)
     engine.listen(voices[0][:5 * SAMPLE_RATE])  # the first decode's one-time costs, before any clock
-    results: dict[str, list[dict]] = {"drafts": [], "no drafts": []}
+    results: dict[str, list[dict]] = {"stream": [], "drafts": [], "no drafts": []}
     for r in range(args.rounds):
-        for kind in ("drafts", "no drafts"):
+        for kind in results:
             # the first round starts while the buffers fill, the next once they are full and sliding
-            out = run(engine, voices, args.seconds, kind == "drafts", start_s=8.0 if r == 0 else 34.0)
+            out = run(engine, voices, args.seconds, kind != "no drafts", start_s=8.0 if r == 0 else 34.0,
+                      stream=kind == "stream")
             results[kind].append(out)
             print(f"round {r + 1}, {kind}: {out}", flush=True)
     summary = {"listeners": args.listeners, "model": args.model, "refresh_s": REFRESH_S,

@@ -52,19 +52,6 @@ def mel_figure(window: Window, full: bool = False) -> go.Figure:
                  "time (s)", "mel bin (low to high pitch)", 380)
 
 
-LIVE_COLUMN_S = 0.1  # the Live log-mel's column width: ten frames averaged
-
-
-def live_mel_figure(mel: np.ndarray) -> go.Figure:
-    """The newest log-mel of a live microphone, 0 = now. Ten frames to a column: the view redraws every
-    refresh in every listener's browser, and 300 columns draw in a tenth of the time 1,500 take."""
-    step = round(LIVE_COLUMN_S / FRAME_S)
-    mel = mel[:, mel.shape[1] % step:]  # whole columns, ending now
-    mel = mel.reshape(mel.shape[0], -1, step).mean(-1).astype(np.float32)
-    times = (np.arange(mel.shape[1]) - mel.shape[1] + 0.5) * LIVE_COLUMN_S
-    fig = go.Figure(go.Heatmap(z=mel, x=times.astype(np.float32), colorscale=MEL_SCALE, showscale=False,
-                               hovertemplate="%{x:.1f} s, mel bin %{y}: %{z:.2f}<extra></extra>"))
-    return style(fig, "Log-mel of the last 30 s (0 = now)", "seconds ago", "mel bin", 300)
 
 
 def filterbank_figure(n_mels: int) -> go.Figure:

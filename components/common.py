@@ -144,12 +144,24 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
     return fig
 
 
-def legend_on_top(fig: go.Figure) -> go.Figure:
-    """A horizontal legend standing on the plot area, under the title: the top margin grows by one legend row,
-    so the legend neither covers the title nor the plot (a legend at a fixed y above the plot ran into wrapped
-    titles)."""
+def legend_on_top(fig: go.Figure, room_px: float | None = None) -> go.Figure:
+    """A horizontal legend standing on the plot area, under the title: the top margin grows by as many legend
+    rows as its entries need in the plot's width (`room_px`, the chart's planned room by default), so the
+    legend neither covers the title nor the plot (a legend at a fixed y above the plot ran into wrapped
+    titles; five entries on a 1024 px projector wrapped into rows that ran up into the title)."""
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    entry_px = [text_px(n) + 2.4 * font_px() for n in names]  # the symbol and the gap before the next entry
+    room = (room_px or plot_room()) + 40
+    rows, used = 1, 0.0
+    for w in entry_px:
+        if used and used + w > room:
+            rows, used = rows + 1, 0.0
+        used += w
+    row_px = round(1.6 * font_px()) + 6
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-                      margin={"t": (fig.layout.margin.t or 60) + round(1.6 * font_px()) + 6})
+                      margin={"t": (fig.layout.margin.t or 60) + rows * row_px})
+    if rows > 1 and fig.layout.height:  # the rows past the first come on top of the plot's height
+        fig.update_layout(height=fig.layout.height + (rows - 1) * row_px)
     return fig
 
 

@@ -38,7 +38,7 @@ PAGES: list[PageEntry] = [
     *_section("Go further", "go_further", [
         ("lens", "lens", "Logit lens", ":material/visibility:"),
         ("compare", "compare", "Compare", ":material/compare:"),
-        ("live", "live", "Live microphone", ":material/mic:"),
+        ("live", "live", "Live: streaming", ":material/mic:"),
         ("export", "export", "Export and share", ":material/download:"),
         ("glossary", "glossary", "Glossary", ":material/menu_book:"),
     ]),

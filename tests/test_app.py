@@ -175,3 +175,22 @@ def test_the_setup_survives_a_page_switch_and_the_share_link_keeps_it():
     assert link["strategy"] == "beam" and link["seed"] == "5" and link["beam"] == "5" and link["model"] == "tiny.en"
     note = at.sidebar.markdown[0].value
     assert "Now showing" in note and "beam 5" in note and "seed 5" in note and "8.7 s" in note
+
+
+def test_live_page_replays_the_clip_as_a_stream_and_compares_it_with_the_analysis():
+    at = _open("live")
+    assert any("needs a browser session" in i.value for i in at.info)  # the microphone needs a real browser
+    _widget(at.radio, "Stream from").set_value("Replay a clip").run()
+    _widget(at.radio, "Policy").set_value("AlignAtt").run()
+    button = next(b for b in at.button if b.label.startswith("Replay english_weather.flac (8.7 s)"))
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    summary = at.table[0].value
+    row = summary.iloc[0]
+    assert summary.index[0].startswith("AlignAtt (25 frames") and row["updates"] == 9  # 8 whole chunks, then the end
+    assert row["words committed"] >= 12 and row["median lag (s)"] >= 0
+    shown = " ".join(h.proto.body for h in at.get("html"))
+    assert "today is sunny with light breeze" in shown  # (AlignAtt commits "The wea-" of the first second early)
+    assert any("offline analysis of the same audio" in m.value for m in at.markdown)
+    _widget(at.radio, "Policy").set_value("LocalAgreement").run()  # other settings: no result until replayed
+    assert not at.table and any(b.label.startswith("Replay english_weather") for b in at.button)

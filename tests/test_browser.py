@@ -681,6 +681,7 @@ RESULT_ACTIONS: dict[str, list[tuple[str, str]]] = {
     "exp_mask": [("button", "Run: encoder attention window")], "exp_finder": [("button", "Run: alignment-head finder")],
     "exp_encoder_lens": [("button", "Run: encoder lens")], "probe_occlusion": [("button", "Run occlusion")],
     "probe_surgery": [("button", "Operate")], "probe_neurons": [("button", "Find the strongest moments")],
+    "live": [("radio", "Replay a clip"), ("radio", "AlignAtt"), ("button", "Replay english_weather.flac")],
 }
 RESULT_MODES = [(1500, False), (1024, True)]
 
@@ -700,7 +701,7 @@ def test_experiment_results_read_well(browser, server, stem, width, presenter):
         wait_idle(page)
         for role, name in RESULT_ACTIONS[stem]:
             control = _main(page).get_by_role(role, name=re.compile("^" + re.escape(name)))
-            if role == "checkbox":  # its input is hidden under Streamlit's own box: click the label
+            if role in ("checkbox", "radio"):  # its input is hidden under Streamlit's own box: click the label
                 _main(page).get_by_text(re.compile("^" + re.escape(name))).click()
             elif control.count():
                 control.click()

@@ -35,7 +35,6 @@ def test_a_timed_look_gives_whisper_word_times_and_where_each_token_attends(tiny
     # the analysis's words (it decodes with timestamps, and puts one more full stop), at much the same times
     assert [w.word.strip(" .") for w in heard.words] == [w.word.strip(" .") for w in analysed]
     shifts = [abs(a.start_s - b.start_s) for a, b in zip(heard.words, analysed)]
-    print(shifts)
     assert np.median(shifts) < 0.1 and max(shifts) < 0.5
     assert len(heard.attended_s) == len(heard.steps) and len(heard.word_attended_s) == len(heard.words)
     # a word's tokens attend to audio near where the word is said (within a second)
@@ -47,7 +46,7 @@ def test_the_story_streamed_with_local_agreement_commits_the_offline_transcript_
     story = load_audio(sample_named("english_story").path)
     result = replay(_listen(tiny), story.samples, StreamOptions(LocalAgreement(2), chunk_s=1.0))
     assert len(result.updates) == 25 and result.updates[-1].final
-    assert score(greedy_story, result.text, "en").wer <= 0.15
+    assert score(greedy_story, result.text, "en").wer <= 0.10  # the target, on its setting
     assert any(u.trimmed_to_s for u in result.updates)  # past 15 s the buffer was cut at a sentence's end
     trimmed = next(u for u in result.updates if u.trimmed_to_s)
     assert trimmed.committed or any(c.heard_s == pytest.approx(trimmed.trimmed_to_s) for c in result.committed)
@@ -58,7 +57,7 @@ def test_the_story_streamed_with_local_agreement_commits_the_offline_transcript_
 
 
 def test_alignatt_replay_is_the_same_every_time_and_commits_earlier_than_the_end(tiny, weather, greedy_trace):
-    options = StreamOptions(AlignAtt(25), chunk_s=1.0)
+    options = StreamOptions(AlignAtt(25), chunk_s=2.0)
     first, second = (replay(_listen(tiny), weather.samples, options) for _ in range(2))
     strip = [{k: v for k, v in u.items() if k != "decode_s"} for u in first.to_json()["updates"]]
     assert strip == [{k: v for k, v in u.items() if k != "decode_s"} for u in second.to_json()["updates"]]

@@ -1,4 +1,4 @@
-"""Live microphone: a rolling log-mel and a transcript of the last 30 s that updates as you speak."""
+"""Live: a microphone or a replayed clip as a stream, and the policy that decides which words are final."""
 
 import json
 import os
@@ -7,13 +7,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
 
-from components.audio_figs import live_mel_figure
 from components.common import page_end, page_start, show, style
-from components.session import engine
-from components.transcript import transcript_html
+from components.session import current_trace, engine
+from components.streaming import drop_mic_stream, mic_stream, mic_view, options_ui, replay_ui, result_view
 from whisper_inquiry.audio.microphone import AudioBuffer
 from whisper_inquiry.engine.factory import DEFAULT_MODEL
-from whisper_inquiry.instruments.live import next_draft
 
 # On localhost no ICE server is needed, and offline a default public STUN server would stall the
 # connection for about 40 s; to serve other machines, set the variable to a JSON list of servers.
@@ -21,9 +19,24 @@ ICE_SERVERS = json.loads(os.environ.get("WHISPER_INQUIRY_ICE_SERVERS", "[]"))
 REFRESH_S = 1.5
 
 page_start("Talk to Whisper",
-           "Press START and allow the microphone. Every 1.5 s Whisper re-reads the last 30 seconds: watch the "
-           "log-mel scroll and the transcript change its mind as more context arrives. Colours show how sure "
-           "the decoder is of each token.")
+           "Whisper reads up to 30 s at once, so how do live captions work? A stream re-reads a growing buffer "
+           "each time more audio arrives, and a policy decides which words are final (black) and which may still "
+           "change (grey). Speak into the microphone, or replay a clip as if it were being heard.")
+model_name = st.session_state.get("model_name", DEFAULT_MODEL)
+st.caption(f"Model: {model_name} (change it in the sidebar).")
+options = options_ui("stream")
+source = st.radio("Stream from", ["Microphone", "Replay a clip"], horizontal=True, key="live_source")
+if source == "Replay a clip":
+    trace = current_trace()
+    if trace is None:
+        st.info("Choose a clip in the sidebar (bundled, uploaded or recorded) and let it be analysed: the replay "
+                "feeds its audio to the stream and compares the result with that analysis.")
+    else:
+        result = replay_ui(trace, engine(trace.model.name), options)
+        if result is not None:
+            result_view(result, trace)
+    page_end()
+    st.stop()
 if "live_buffer" not in st.session_state:
     st.session_state["live_buffer"] = AudioBuffer(30.0)
 buffer: AudioBuffer = st.session_state["live_buffer"]
@@ -46,8 +59,6 @@ if _browser_session():
 else:
     st.info("The microphone stream needs a browser session.")
     ctx = None
-model_name = st.session_state.get("model_name", DEFAULT_MODEL)
-st.caption(f"Model: {model_name} (change it in the sidebar).")
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -58,23 +69,22 @@ def live_view() -> None:
     if not playing:
         if buffer.seconds:
             buffer.clear()  # the stream stopped: free its audio
-            st.session_state.pop("live_draft", None)
+        drop_mic_stream()
         st.write("Not listening.")
         return
-    samples = buffer.snapshot()
     model_engine = engine(model_name)
     ahead = model_engine.waiting()  # other listeners' and users' windows: why a busy class waits longer
     queue = f"; {ahead} other window{'' if ahead == 1 else 's'} ahead in the engine" if ahead else ""
     st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received{queue}.")
-    if len(samples) < 8000:
+    state = mic_stream(model_engine, options)
+    new, state.seen = buffer.since(state.seen)
+    state.streamer.feed(new)
+    if state.streamer.due() and state.streamer.received_s >= 0.5:
+        state.streamer.update()
+    mic_view(state)
+    heard = state.streamer.last_heard
+    if heard is None:
         return
-    # the last refresh's tokens, checked in one decoder pass instead of one pass per token (same words)
-    last_model, draft = st.session_state.get("live_draft", (None, ()))
-    if last_model != model_name:
-        draft = ()  # another model's tokens
-    heard = model_engine.listen(samples, draft=draft)
-    st.session_state["live_draft"] = (model_name, next_draft(draft, heard))
-    st.html(transcript_html(heard.steps) if heard.steps else "<i>(nothing yet)</i>")
     if heard.repeating:
         st.caption("The decoder fell into repeating one phrase, a known failure of greedy decoding, and was "
                    "stopped there. An analysis of this audio would decode the window again at a higher "
@@ -83,12 +93,12 @@ def live_view() -> None:
         st.caption(f"Re-read {len(heard.tokens)} tokens in {heard.passes} decoder "
                    f"pass{'' if heard.passes == 1 else 'es'} instead of one pass per token: the last transcript "
                    "served as a draft, and the decoder kept it only where its own choice agreed.")
-    show(live_mel_figure(heard.mel), key="live_mel")
     if heard.steps:
         probs = go.Figure(go.Bar(x=[s.text for s in heard.steps], y=[s.prob for s in heard.steps],
                                  marker_color="#4c78a8"))
         probs.update_yaxes(range=[0, 1], tickformat=".0%")
-        show(style(probs, "Current token probabilities", None, "probability", 280), key="live_probs")
+        show(style(probs, "The buffer's tokens and how sure the decoder was of each", None, "probability", 280),
+             key="live_probs")
 
 
 live_view()
