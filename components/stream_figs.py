@@ -162,13 +162,16 @@ def lag_figure(committed: Sequence[CommittedWord]) -> go.Figure:
 
 def attention_edge_figure(update: Update, margin_s: float) -> go.Figure:
     """AlignAtt's test on one update: the moment each word's tokens attend to most, against the line
-    `margin_s` before the end of the audio heard. Words reading at or past the line are held back."""
+    `margin_s` before the end of the audio heard. The first word reading at or past the line is held back,
+    and every word after it (orange); green ones were committed by this update, black ones before."""
     words = [w for w in update.hypothesis if w.attended_s is not None]
     limit = update.time_s - margin_s
     labels = [f"{i + 1}. {w.word.strip()}" for i, w in enumerate(words)]
-    held = [w.attended_s >= limit for w in words]
-    fig = go.Figure(go.Bar(x=labels, y=[w.attended_s for w in words],
-                           marker_color=[FLIPPED if h else COMMITTED for h in held],
+    held = {(w.word, w.start_s) for w in update.tentative}
+    now = {(c.word, c.start_s) for c in update.committed}
+    colours = [FLIPPED if (w.word, w.start_s) in held else COMMITTED_NOW if (w.word, w.start_s) in now else COMMITTED
+               for w in words]
+    fig = go.Figure(go.Bar(x=labels, y=[w.attended_s for w in words], marker_color=colours,
                            hovertext=[f"{w.word.strip()}: attends most to {w.attended_s:.2f} s" for w in words],
                            hoverinfo="text", name="most-attended moment", showlegend=False))
     ends = [labels[0], labels[-1]] if labels else []
@@ -180,7 +183,8 @@ def attention_edge_figure(update: Update, margin_s: float) -> go.Figure:
     fig.update_xaxes(tickangle=-60, tickvals=labels[::step])
     fig.update_yaxes(range=[max(0.0, update.buffer_start_s - 0.5), update.time_s + 1.0])
     return legend_on_top(style(fig, f"AlignAtt at {update.time_s:.1f} s: where each word's tokens look "
-                                    "(orange: held back)", None, "most-attended moment (s)", 420))
+                                    "(green: committed now, orange: held back)", None, "most-attended moment (s)",
+                               420))
 
 
 def stream_mel_figure(mel: np.ndarray, centres: np.ndarray, update: Update, trims: Sequence[float],

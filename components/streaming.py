@@ -29,11 +29,13 @@ from whisper_inquiry.engine.protocol import EngineProtocol
 from whisper_inquiry.streaming.policy import AlignAtt, LocalAgreement
 from whisper_inquiry.streaming.stream import Streamer, StreamOptions, StreamResult, Update, engine_listen, replay
 from whisper_inquiry.trace.derived import trace_key
-from whisper_inquiry.trace.schema import FRAME_S, Trace
+from whisper_inquiry.trace.schema import FRAME_S, SAMPLE_RATE, Trace
 
 SPEEDS = {"real time": 1.0, "2x": 2.0, "4x": 4.0, "as fast as it decodes": None}
 CHUNKS_S = [0.5, 1.0, 1.5, 2.0, 3.0]
-KEPT_RESULTS = 4  # replays remembered per session (a few kB each)
+KEPT_RESULTS = 4  # replays remembered per session (every update's hypothesis: about 1 MB for 10 minutes)
+NEW_STREAM_S = 5  # a stream begun while the microphone is on starts from its last 5 s
+KEPT = dict(persist_state="session")  # kept across page switches, so a finished replay is still there
 
 
 def text_em() -> float:
@@ -43,15 +45,15 @@ def text_em() -> float:
 def options_ui(key: str) -> StreamOptions:
     """The policy and chunk size, as whisper_streaming and SimulStreaming name them."""
     left, mid, right = columns([1.3, 1.2, 1])
-    policy = left.radio("Policy", ["LocalAgreement", "AlignAtt"], horizontal=True, key=f"{key}_policy",
+    policy = left.radio("Policy", ["LocalAgreement", "AlignAtt"], horizontal=True, key=f"{key}_policy", **KEPT,
                         help="LocalAgreement (whisper_streaming): commit what n updates in a row agree on. AlignAtt "
                              "(SimulStreaming): commit a word unless the decoder reads the very end of the audio.")
     if policy == "LocalAgreement":
-        chosen = LocalAgreement(int(mid.number_input("n: updates that must agree", 1, 5, 2, key=f"{key}_n")))
+        chosen = LocalAgreement(int(mid.number_input("n: updates that must agree", 1, 5, 2, key=f"{key}_n", **KEPT)))
     else:
         chosen = AlignAtt(int(mid.number_input("Threshold: encoder frames of 20 ms", 0, 150, 25, 5,
-                                               key=f"{key}_frames")))
-    chunk = right.select_slider("Chunk: seconds between updates", CHUNKS_S, 1.0, key=f"{key}_chunk")
+                                               key=f"{key}_frames", **KEPT)))
+    chunk = right.select_slider("Chunk: seconds between updates", CHUNKS_S, 1.0, key=f"{key}_chunk", **KEPT)
     return StreamOptions(chosen, float(chunk))
 
 
@@ -62,7 +64,7 @@ def replay_ui(trace: Trace, engine: EngineProtocol, options: StreamOptions) -> S
     the finished replay of this clip with these options (kept for the session), if there is one."""
     results: dict = st.session_state.setdefault("stream_results", {})
     key = (trace_key(trace), engine.name, options)
-    speed = st.select_slider("Replay speed", list(SPEEDS), "as fast as it decodes", key="stream_speed")
+    speed = st.select_slider("Replay speed", list(SPEEDS), "as fast as it decodes", key="stream_speed", **KEPT)
     if st.button(f"Replay {trace.audio_name} ({trace.duration_s:.1f} s) as a stream", type="primary",
                  key="stream_replay"):
         live = st.empty()
@@ -115,8 +117,8 @@ def result_view(result: StreamResult, trace: Trace) -> None:
     if margin is not None:
         show(attention_edge_figure(u, margin), key="stream_attention")
         st.caption("Each bar is where a word's tokens attend most in the audio (the alignment heads' "
-                   "cross-attention, its highest point). A word reading past the dashed line is still being "
-                   "heard: AlignAtt holds it and every word after it until the next update.")
+                   "cross-attention, at its highest point). The first word reading past the dashed line is still "
+                   "being heard: AlignAtt holds it, and every word after it, until the next update.")
     st.html(updates_html(result.updates, size_em=1.3 if presenting() else 1.05))
     show(timeline_figure(result.updates), key="stream_timeline")
     st.caption("Each row is one update: what Whisper heard in the buffer at that moment. Green words were committed "
@@ -140,11 +142,13 @@ class MicStream:
     seen: int = 0  # samples of the microphone buffer already fed
 
 
-def mic_stream(engine: EngineProtocol, options: StreamOptions) -> MicStream:
-    """This session's stream, new when the model or the options change."""
+def mic_stream(engine: EngineProtocol, options: StreamOptions, samples_in: int) -> MicStream:
+    """This session's stream, new when the model or the options change; a new one starts from the last
+    few seconds the microphone heard (`samples_in` so far), not from its whole 30 s."""
     state: MicStream | None = st.session_state.get("live_stream")
     if state is None or state.model != engine.name or state.options != options:
-        state = MicStream(engine.name, options, Streamer(engine_listen(engine), options, keep_updates=40))
+        state = MicStream(engine.name, options, Streamer(engine_listen(engine), options, keep_updates=40),
+                          seen=max(0, samples_in - NEW_STREAM_S * SAMPLE_RATE))
         st.session_state["live_stream"] = state
     return state
 
@@ -163,14 +167,32 @@ def mic_view(state: MicStream) -> None:
         show(stream_mel_figure(heard.mel, centres, last, [], margin, committed_to), key="live_mel")
         trims = [u.trimmed_to_s for u in streamer.updates if u.trimmed_to_s is not None]
         st.caption(f"The buffer holds {last.buffer_start_s:.1f}-{last.time_s:.1f} s of the stream"
-                   + (f"; trimmed at {', '.join(f'{t:.1f}' for t in trims[-5:])} s, where committed sentences ended"
-                      if trims else "; not trimmed yet (it is once past 15 s, at the end of a committed sentence)")
-                   + ". The green line: the end of the last committed word.")
+                   + (f"; its latest trims (of the last {len(streamer.updates)} updates) at "
+                      f"{', '.join(f'{t:.1f}' for t in trims[-5:])} s" if trims else "")
+                   + ". It is trimmed once past 15 s where a committed sentence ends (past 20 s with none, after "
+                     "the last committed word; at 30 s, whatever is oldest). The green line: the end of the last "
+                     "committed word. On the microphone the page looks every 1.5 s at most, so a shorter chunk "
+                     "behaves as 1.5 s here.")
         if margin is not None:
             show(attention_edge_figure(last, margin), key="live_attention")
     if streamer.agreement.committed:
         show(lag_figure(streamer.agreement.committed[-200:]), key="live_lag")
 
 
-def drop_mic_stream() -> None:
-    st.session_state.pop("live_stream", None)
+def finish_mic_stream() -> None:
+    """The microphone stopped: the stream's last look commits its tentative words, and what it committed
+    is kept to read (its audio and buffer are freed)."""
+    state: MicStream | None = st.session_state.pop("live_stream", None)
+    if state is not None and state.streamer.updates:
+        state.streamer.finish()
+        st.session_state["live_last"] = state.streamer.result()
+
+
+def last_mic_view() -> None:
+    """What the last microphone stream committed, and how late."""
+    result: StreamResult | None = st.session_state.get("live_last")
+    if result is None or not result.committed:
+        return
+    st.markdown(f"**The last stream** ({result.duration_s:.0f} s, {result.options.describe()}) committed:")
+    st.html(stream_text_html(result.committed, (), text_em()))
+    show(lag_figure(result.committed[-200:]), key="live_last_lag")

@@ -49,7 +49,9 @@ def test_the_story_streamed_with_local_agreement_commits_the_offline_transcript_
     assert score(greedy_story, result.text, "en").wer <= 0.10  # the target, on its setting
     assert any(u.trimmed_to_s for u in result.updates)  # past 15 s the buffer was cut at a sentence's end
     trimmed = next(u for u in result.updates if u.trimmed_to_s)
-    assert trimmed.committed or any(c.heard_s == pytest.approx(trimmed.trimmed_to_s) for c in result.committed)
+    cut_after = [c for c in result.committed if abs(c.heard_s - trimmed.trimmed_to_s) < 1e-6]
+    assert cut_after and cut_after[0].committed_s <= trimmed.time_s  # where a word committed by then ended,
+    assert cut_after[0].word.strip()[-1] in ".?!"  # the end of a sentence
     lags = result.lags_s()
     assert (lags >= 0).all() and np.median(lags) <= 3.0
     committed_at = [c.committed_s for c in result.committed]

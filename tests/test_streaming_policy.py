@@ -108,8 +108,9 @@ def test_bad_policy_settings_are_refused_in_one_line():
 class ScriptedListener:
     """Hears one word per second of speech in the buffer it is given (a stand-in for Whisper: no model)."""
 
-    def __init__(self, silent: bool = False):
+    def __init__(self, silent: bool = False, speech_from_s: float = 0.0):
         self.silent = silent
+        self.speech_from_s = speech_from_s  # silence before this moment of the stream
         self.buffers: list[float] = []
         self.prompts: list[str] = []
         self.stream_start_s = 0.0  # set by the test from the streamer, to name words by stream time
@@ -123,7 +124,7 @@ class ScriptedListener:
         heard = []
         start = self.stream_start_s
         for k in range(int(np.ceil(start - 1e-9)), int(start + seconds) + 1):  # word k spans [k, k + 0.8] s
-            if k + 0.8 <= start + seconds + 1e-9:
+            if k + 0.8 <= start + seconds + 1e-9 and k >= self.speech_from_s:
                 heard.append(Word(f" w{k}" + ("." if k % 5 == 4 else ""), k - start, k + 0.8 - start, 0.9))
         return SimpleNamespace(words=tuple(heard), word_attended_s=tuple(w.end_s for w in heard), tokens=(1, 2),
                                repeating=False)
@@ -154,6 +155,7 @@ def test_a_stream_past_ten_minutes_keeps_its_buffer_and_memory_bounded_scripted_
     assert len(streamer.updates) == 50  # only the newest updates are kept
     committed = text(streamer.agreement.committed).split()
     assert committed == [f"w{k}" + ("." if k % 5 == 4 else "") for k in range(660)]  # each word once, in order
+    assert len(streamer.agreement._in_buffer) <= 20 and len(streamer.agreement._recent) <= 2  # bounded state
     # the committed text that left the buffer is the next decode's prompt, at most 200 characters
     assert listener.prompts[-1].endswith(".") and 0 < len(listener.prompts[-1]) <= 200
 
@@ -207,3 +209,34 @@ def test_audio_leaving_a_full_buffer_takes_its_tentative_words_with_it():
     a.update(words("one two three four"), 2.0)  # nothing agreed yet: all tentative
     assert text(a.commit_before(1.0, 30.5)) == "one two"  # the words that end by 1.0 s
     assert text(a.tentative) == "three four"
+
+
+def test_speech_after_a_full_buffer_of_silence_is_committed_within_seconds_scripted_listener():
+    """35 s of silence fill the 30 s buffer, which then overflows at every chunk: agreement must still
+    happen (it once restarted at each overflow, so nothing was committed until words fell out of the buffer)."""
+    streamer, listener = scripted_replay(70.0, ScriptedListener(speech_from_s=35.0))
+    committed = streamer.agreement.committed
+    assert [w.word.strip(" .") for w in committed] == [f"w{k}" for k in range(35, 70)]
+    assert max(w.lag_s for w in committed[:-2]) <= 3.0  # two chunks of 1 s, less the word's own length
+    assert max(listener.buffers[-10:]) <= 16.0  # trimmed again once sentences are committed
+
+
+def test_every_committed_word_is_told_by_one_update_overflow_included_scripted_listener():
+    listener = ScriptedListener()
+    listener_calls = []
+
+    def stuttering(samples, prompt, draft):  # agrees with nothing: every look hears other words
+        listener_calls.append(1)
+        heard = listener(samples, prompt, draft)
+        return SimpleNamespace(**{**heard.__dict__, "words": tuple(
+            Word(w.word + str(len(listener_calls)), w.start_s, w.end_s, w.prob) for w in heard.words)})
+
+    streamer = Streamer(stuttering, StreamOptions(LocalAgreement(2)))
+    for _ in range(40):
+        streamer.feed(np.zeros(SAMPLE_RATE, np.float32))
+        streamer.update()
+    streamer.finish()
+    told = [w for u in streamer.updates for w in u.committed]
+    assert told == streamer.agreement.committed and len(told) > 0  # the overflow's words are in an update
+    assert any(u.trimmed_to_s for u in streamer.updates)  # and so is its cut
+    assert max(listener.buffers) <= MAX_BUFFER_S + 1e-6

@@ -9,7 +9,15 @@ from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streame
 
 from components.common import page_end, page_start, show, style
 from components.session import current_trace, engine
-from components.streaming import drop_mic_stream, mic_stream, mic_view, options_ui, replay_ui, result_view
+from components.streaming import (
+    finish_mic_stream,
+    last_mic_view,
+    mic_stream,
+    mic_view,
+    options_ui,
+    replay_ui,
+    result_view,
+)
 from whisper_inquiry.audio.microphone import AudioBuffer
 from whisper_inquiry.engine.factory import DEFAULT_MODEL
 
@@ -25,8 +33,10 @@ page_start("Talk to Whisper",
 model_name = st.session_state.get("model_name", DEFAULT_MODEL)
 st.caption(f"Model: {model_name} (change it in the sidebar).")
 options = options_ui("stream")
-source = st.radio("Stream from", ["Microphone", "Replay a clip"], horizontal=True, key="live_source")
+source = st.radio("Stream from", ["Microphone", "Replay a clip"], horizontal=True, key="live_source",
+                  persist_state="session")
 if source == "Replay a clip":
+    st.session_state.pop("live_stream", None)  # a microphone's stream is not resumed after a replay
     trace = current_trace()
     if trace is None:
         st.info("Choose a clip in the sidebar (bundled, uploaded or recorded) and let it be analysed: the replay "
@@ -69,14 +79,15 @@ def live_view() -> None:
     if not playing:
         if buffer.seconds:
             buffer.clear()  # the stream stopped: free its audio
-        drop_mic_stream()
+        finish_mic_stream()  # its last look commits what was tentative; the rest of the stream is freed
         st.write("Not listening.")
+        last_mic_view()
         return
     model_engine = engine(model_name)
     ahead = model_engine.waiting()  # other listeners' and users' windows: why a busy class waits longer
     queue = f"; {ahead} other window{'' if ahead == 1 else 's'} ahead in the engine" if ahead else ""
-    st.caption(f"Listening: {buffer.seconds:.1f} s buffered, {buffer.frames_in} frames received{queue}.")
-    state = mic_stream(model_engine, options)
+    st.caption(f"Listening: {buffer.samples_in / 16000:.1f} s heard, {buffer.frames_in} frames received{queue}.")
+    state = mic_stream(model_engine, options, buffer.samples_in)
     new, state.seen = buffer.since(state.seen)
     state.streamer.feed(new)
     if state.streamer.due() and state.streamer.received_s >= 0.5:

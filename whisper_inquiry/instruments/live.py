@@ -17,6 +17,7 @@ import torch
 import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES
 from whisper.decoding import DecodingOptions
+from whisper.timing import median_filter
 
 from whisper_inquiry.audio.load import SAMPLE_RATE
 from whisper_inquiry.engine.lockstep import Decoded, DecodeJob, run_alone
@@ -101,15 +102,20 @@ def _alignment(model, d: Decoded) -> torch.Tensor:
 def _timings(scores: torch.Tensor, steps: list[TokenStep], tokenizer, frames: int,
              start_s: float) -> tuple[tuple[Word, ...], tuple[float, ...], tuple[float, ...]]:
     """Whisper's word timings; for each text token the moment its alignment heads attend to most (their
-    softmax over the audio heard, averaged over the heads, as simul_whisper's AlignAtt reads it); and for
+    softmax over the audio heard, normalised over the tokens and median-filtered as whisper's word timing
+    and simul_whisper's AlignAtt both do, then averaged over the heads); and for
     each word the latest moment among its tokens (a word's tokens are found by where their text falls)."""
     targets = [s.id for s in steps] + [tokenizer.eot]
     heads = [[i, 0] for i in range(scores.shape[0])]  # `scores` holds the alignment heads only, one per layer row
     words, _ = word_timings(scores[:, None], heads, targets, [s.prob for s in steps] + [1.0], tokenizer,
                             frames, start_s)
     positions = max(1, round(frames * FRAME_S / AUDIO_CTX_S))
-    weights = scores[:, : len(steps), :positions].softmax(-1).mean(0)  # (n_steps, positions)
-    attended = tuple(start_s + float(p) * AUDIO_CTX_S for p in weights.argmax(-1).tolist())
+    weights = scores[:, :, :positions].softmax(-1)  # (n_heads, n_steps + 1, positions): the steps and the end
+    if weights.shape[1] > 1 and positions > MEDFILT_WIDTH:  # as simul_whisper reads it: each frame scored
+        std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)  # against the other tokens,
+        weights = median_filter((weights - mean) / std, MEDFILT_WIDTH)  # smoothed over 7 frames
+    attended = tuple(start_s + float(p) * AUDIO_CTX_S
+                     for p in weights.mean(0)[: len(steps)].argmax(-1).tolist())
     ids = [s.id for s in steps]
     token_ends = [len(tokenizer.decode(ids[: i + 1])) for i in range(len(ids))]  # character offsets
     word_ends = np.cumsum([len(w.word) for w in words]).tolist()
@@ -121,6 +127,7 @@ def _timings(scores: torch.Tensor, steps: list[TokenStep], tokenizer, frames: in
     return tuple(words), attended, tuple(word_attended)
 
 
+MEDFILT_WIDTH = 7  # whisper's and simul_whisper's median filter over audio frames
 LEAD_S = 2.0  # where a full buffer's window may start: its quietest moment within these first seconds
 
 

@@ -36,6 +36,7 @@ __all__ = ["AlignAtt", "Agreement", "CommittedWord", "LocalAgreement", "Policy",
 REHEARD_S = 0.1  # whisper_streaming: a word starting this close before the last committed end is heard again
 OVERLAP_WORDS = 5  # at most this many leading words repeating the committed tail are dropped
 OVERLAP_GAP_S = 1.0  # ... and only when the new words start within this of the committed tail's end
+EPSILON_S = 1e-6  # times equal but for float rounding (a buffer cut where a word ends) are equal
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,14 @@ class Agreement:
     def commit_before(self, time_s: float, now_s: float) -> list[CommittedWord]:
         """The audio before `time_s` leaves the buffer unagreed: its tentative words go as last heard."""
         count = next((i for i, w in enumerate(self.tentative) if w.end_s > time_s), len(self.tentative))
-        self._recent = []
-        return self._commit(list(self.tentative), count, now_s)
+        # the earlier updates' words still count towards agreement, less those that left with the audio
+        # (clearing them stalled LocalAgreement: a full buffer overflows at every update, so no update
+        # ever had one before it to agree with)
+        self._recent = [[w for w in words if w.end_s > time_s] for words in self._recent]
+        tentative = list(self.tentative)
+        done = self._commit(tentative, count, now_s)
+        self.tentative = tentative[count:]
+        return done
 
     def _commit(self, words: list[StreamWord], count: int, now_s: float) -> list[CommittedWord]:
         done = [CommittedWord(w.word, w.end_s, now_s, w.start_s) for w in words[:count]]
@@ -169,13 +176,13 @@ class Agreement:
 
     def forget_before(self, time_s: float) -> None:
         """The audio buffer now starts at `time_s`: committed words before it cannot be heard again."""
-        self._in_buffer = [w for w in self._in_buffer if w.end_s > time_s]
+        self._in_buffer = [w for w in self._in_buffer if w.end_s > time_s + EPSILON_S]
 
     def last_sentence_end(self, after_s: float) -> float | None:
         """Where the last committed sentence in the buffer ends (its final word's end), if any after
         `after_s`: whisper_streaming's "sentence" place to trim the buffer."""
         for w in reversed(self._in_buffer):
-            if w.end_s > after_s and w.word.strip().endswith((".", "?", "!", "。", "？", "！")):
+            if w.end_s > after_s + EPSILON_S and w.word.strip().endswith((".", "?", "!", "。", "？", "！")):
                 return w.end_s
         return None
 

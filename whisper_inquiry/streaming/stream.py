@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from whisper_inquiry.errors import InquiryError
-from whisper_inquiry.streaming.policy import Agreement, CommittedWord, LocalAgreement, Policy, StreamWord
+from whisper_inquiry.streaming.policy import (
+    EPSILON_S,
+    Agreement,
+    CommittedWord,
+    LocalAgreement,
+    Policy,
+    StreamWord,
+)
 from whisper_inquiry.trace.schema import SAMPLE_RATE
 
 __all__ = ["Listen", "StreamOptions", "StreamResult", "Streamer", "Update", "chunks", "engine_listen", "replay"]
@@ -143,6 +150,9 @@ class Streamer:
     _received: int = field(default=0, init=False)  # samples so far
     _at_last_update: int = field(default=0, init=False)
     _draft: tuple[int, ...] = field(default=(), init=False)
+    # what a full buffer's overflow committed and where it cut, told by the next update
+    _overflow_committed: list[CommittedWord] = field(default_factory=list, init=False)
+    _overflow_cut_s: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.agreement = Agreement(self.options.policy)
@@ -154,8 +164,9 @@ class Streamer:
         overflow = len(self._buffer) - int(MAX_BUFFER_S * SAMPLE_RATE)
         if overflow > 0:  # nothing was committed for 30 s (music, a language the model cannot write)
             cut_s = self._buffer_start_s + overflow / SAMPLE_RATE
-            self.agreement.commit_before(cut_s, self.received_s)
+            self._overflow_committed += self.agreement.commit_before(cut_s, self.received_s)
             self._cut(cut_s)
+            self._overflow_cut_s = self._buffer_start_s
 
     @property
     def received_s(self) -> float:
@@ -189,10 +200,13 @@ class Streamer:
             self.last_heard = heard
             self._draft = tuple(heard.tokens) if 2 * len(heard.tokens) >= len(self._draft) else self._draft
         commit = self.agreement.finish if final else self.agreement.update
-        committed = commit(hypothesis, now_s)
+        committed = self._overflow_committed + commit(hypothesis, now_s)
         self._at_last_update = self._received
         start_s = self._buffer_start_s
         trimmed = None if final else self._trim()
+        if trimmed is None and self._overflow_cut_s is not None:
+            trimmed = self._overflow_cut_s  # the overflow's cut, made before this look: its buffer's start
+        self._overflow_committed, self._overflow_cut_s = [], None
         update = Update(now_s, start_s, tuple(hypothesis), tuple(committed), tuple(self.agreement.tentative),
                         trimmed, decode_s, final, looped)
         self.updates.append(update)
@@ -208,7 +222,7 @@ class Streamer:
         """Committed text that has left the buffer, its last `prompt_chars` characters at word boundaries."""
         words, size = [], 0
         for w in reversed(self.agreement.committed):
-            if w.heard_s > self._buffer_start_s:
+            if w.heard_s > self._buffer_start_s + EPSILON_S:
                 continue
             if size + len(w.word) > self.options.prompt_chars:
                 break
@@ -228,9 +242,13 @@ class Streamer:
         return cut
 
     def _cut(self, time_s: float) -> None:
-        drop = min(len(self._buffer), max(0, round((time_s - self._buffer_start_s) * SAMPLE_RATE)))
+        n = len(self._buffer)
+        drop = min(n, max(0, round((time_s - self._buffer_start_s) * SAMPLE_RATE)))
         self._buffer = self._buffer[drop:].copy()
-        self._buffer_start_s += drop / SAMPLE_RATE
+        # the cut's own time where it falls inside the buffer, not the sum of samples dropped: that sum lands
+        # a hair before a word's end now and then, and the word would count as still in the buffer
+        end_s = self._buffer_start_s + n / SAMPLE_RATE
+        self._buffer_start_s = min(max(self._buffer_start_s, time_s), end_s)
         self.agreement.forget_before(self._buffer_start_s)
         self._draft = ()  # the buffer now starts elsewhere: the last tokens no longer fit it
 
