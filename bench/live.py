@@ -41,6 +41,8 @@ from whisper_inquiry.instruments.live import next_draft  # noqa: E402
 from whisper_inquiry.models.load import load_model  # noqa: E402
 from whisper_inquiry.streaming.stream import Streamer, engine_listen  # noqa: E402
 
+NEW_STREAM_S = 5.0  # components/streaming.py's: a stream begun mid-speech starts from the last 5 s
+
 REFRESH_S = 1.5  # pages/go_further/live.py's refresh
 
 
@@ -68,7 +70,9 @@ def run(engine: Engine, voices: list[np.ndarray], seconds: float, drafts: bool, 
     def listener(i: int) -> None:
         draft: tuple[int, ...] = ()
         last_redraw = None
-        streamer, fed = Streamer(engine_listen(engine), keep_updates=40), 0
+        # as the page begins a stream while the microphone is on: from its last NEW_STREAM_S seconds
+        streamer = Streamer(engine_listen(engine), keep_updates=40)
+        fed = int(max(0.0, start_s - NEW_STREAM_S) * SAMPLE_RATE)
         time.sleep(max(0.0, opened[i] - time.perf_counter()))
         while (now := time.perf_counter()) - began < seconds:
             said = int((start_s + now - began) * SAMPLE_RATE)
