@@ -107,7 +107,7 @@ def result_view(result: StreamResult, trace: Trace) -> None:
     st.html(stream_text_html(so_far, u.tentative, text_em()))
     mel, centres = full_mel(trace, 600)
     trims = [v.trimmed_to_s for v in result.updates if v.trimmed_to_s is not None and v.time_s < u.time_s]
-    margin = result.options.policy.margin_s if isinstance(result.options.policy, AlignAtt) else None
+    margin = result.options.margin_s
     show(stream_mel_figure(mel, centres, u, trims, margin, max((c.heard_s for c in so_far), default=None)),
          key="stream_mel")
     st.caption("Bright: the buffer this update decoded. Dashed blue: where the buffer was trimmed (the audio before "
@@ -162,7 +162,7 @@ def mic_view(state: MicStream) -> None:
     if heard is not None and last is not None:
         start = last.buffer_start_s + heard.start_s
         centres = start + (np.arange(heard.mel.shape[1]) + 0.5) * FRAME_S
-        margin = state.options.policy.margin_s if isinstance(state.options.policy, AlignAtt) else None
+        margin = state.options.margin_s
         committed_to = streamer.agreement.last_end_s or None
         show(stream_mel_figure(heard.mel, centres, last, [], margin, committed_to), key="live_mel")
         trims = [u.trimmed_to_s for u in streamer.updates if u.trimmed_to_s is not None]

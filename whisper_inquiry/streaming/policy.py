@@ -160,10 +160,7 @@ class Agreement:
         # (clearing them stalled LocalAgreement: a full buffer overflows at every update, so no update
         # ever had one before it to agree with)
         self._recent = [[w for w in words if w.end_s > time_s] for words in self._recent]
-        tentative = list(self.tentative)
-        done = self._commit(tentative, count, now_s)
-        self.tentative = tentative[count:]
-        return done
+        return self._commit(self.tentative, count, now_s)  # what stays is tentative still
 
     def _commit(self, words: list[StreamWord], count: int, now_s: float) -> list[CommittedWord]:
         done = [CommittedWord(w.word, w.end_s, now_s, w.start_s) for w in words[:count]]

@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from whisper_inquiry.errors import InquiryError
+from whisper_inquiry.instruments.live import next_draft
 from whisper_inquiry.streaming.policy import (
     EPSILON_S,
     Agreement,
+    AlignAtt,
     CommittedWord,
     LocalAgreement,
     Policy,
@@ -68,6 +70,11 @@ class StreamOptions:
 
     def describe(self) -> str:
         return f"{self.policy.name}, chunks of {self.chunk_s:g} s"
+
+    @property
+    def margin_s(self) -> float | None:
+        """AlignAtt's forbidden edge at the end of the audio heard (None under LocalAgreement)."""
+        return self.policy.margin_s if isinstance(self.policy, AlignAtt) else None
 
 
 @dataclass(frozen=True)
@@ -198,7 +205,7 @@ class Streamer:
         hypothesis = [] if looped else _hypothesis(heard, self._buffer_start_s)
         if heard is not None:
             self.last_heard = heard
-            self._draft = tuple(heard.tokens) if 2 * len(heard.tokens) >= len(self._draft) else self._draft
+            self._draft = next_draft(self._draft, heard)
         commit = self.agreement.finish if final else self.agreement.update
         committed = self._overflow_committed + commit(hypothesis, now_s)
         self._at_last_update = self._received
@@ -277,16 +284,13 @@ def replay(listen: Listen, samples: np.ndarray, options: StreamOptions | None = 
     updates every time. `on_update` sees each update as it is made (the Live page draws it; what it
     raises stops the replay)."""
     streamer = Streamer(listen, options or StreamOptions())
-    size = round(streamer.options.chunk_s * SAMPLE_RATE)
     pieces = list(chunks(np.asarray(samples, np.float32), streamer.options.chunk_s))
-    for i, piece in enumerate(pieces):
+    for piece in pieces[:-1]:  # whole chunks: only the last piece can be short
         streamer.feed(piece)
-        last = i == len(pieces) - 1
-        if last or len(piece) < size:
-            break
         u = streamer.update()
         if on_update is not None:
             on_update(u, streamer)
+    streamer.feed(pieces[-1] if pieces else np.zeros(0, np.float32))
     u = streamer.finish()
     if on_update is not None:
         on_update(u, streamer)
