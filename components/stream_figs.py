@@ -69,13 +69,19 @@ def timeline_figure(updates: Sequence[Update]) -> go.Figure:
     gone = flipped(shown)
     colours = {"committed before": COMMITTED, "committed now": COMMITTED_NOW, "tentative": TENTATIVE,
                "flipped": FLIPPED}
-    bars: dict[str, dict[str, list]] = {k: {"x": [], "base": [], "y": [], "text": [], "hover": []} for k in colours}
-    for u, g in zip(shown, gone):
+    bars: dict[str, dict[str, list]] = {k: {"x": [], "base": [], "y": [], "text": [], "hover": [], "width": []}
+                                        for k in colours}
+    times = [u.time_s for u in shown]
+    step = _row_step(shown)
+    # each row as thick as its nearest neighbour allows: the end-of-stream row sits closer than a chunk
+    room = [min([step] + [abs(t - o) for o in times[max(0, k - 1): k + 2] if o != t]) for k, t in enumerate(times)]
+    for u, g, r in zip(shown, gone, room):
         for i, w in enumerate(u.hypothesis):
             b = bars[_status(u, i, w, g)]
             b["x"].append(max(0.05, w.end_s - w.start_s))
             b["base"].append(w.start_s)
             b["y"].append(u.time_s)
+            b["width"].append(0.8 * r)
             b["text"].append(w.word.strip())
             b["hover"].append(f"{w.word.strip()} ({w.start_s:.1f}-{w.end_s:.1f} s), heard at {u.time_s:.1f} s")
     fig = go.Figure()
@@ -83,13 +89,12 @@ def timeline_figure(updates: Sequence[Update]) -> go.Figure:
         fig.add_trace(go.Bar(x=b["x"], base=b["base"], y=b["y"], orientation="h", name=name, text=b["text"],
                              textposition="inside", insidetextanchor="middle", marker_color=colours[name], textangle=0,
                              textfont={"color": "white" if name in ("committed before", "committed now") else "#111"},
-                             hovertext=b["hover"], hoverinfo="text", width=0.8 * _row_step(shown)))
-    t = [u.time_s for u in shown]
+                             hovertext=b["hover"], hoverinfo="text", width=b["width"]))
+    t = times
     fig.add_trace(go.Scatter(x=t, y=t, mode="lines", name="audio heard so far", hoverinfo="skip",
                              line={"color": "#1c7ed6", "dash": "dot"}))
     fig.update_layout(barmode="overlay", uniformtext={"minsize": max(10, font_px() - 4), "mode": "hide"})
     # ranges a little past the first and last rows and words, so the axes' end ticks stay out of the corner
-    step = _row_step(shown)
     starts = [w.start_s for u in shown for w in u.hypothesis] + t
     fig.update_yaxes(range=[t[-1] + 0.7 * step, t[0] - 0.7 * step] if t else None)
     fig.update_xaxes(range=[min(starts) - 0.6, max(t) + 0.6] if starts else None)
@@ -220,7 +225,7 @@ def summary_rows(result: StreamResult, offline_wer: float | None) -> list[dict]:
     lag = result.lag_summary()
     trims = sum(1 for u in result.updates if u.trimmed_to_s is not None)
     return [{
-        "policy": result.options.policy.name, "chunk (s)": result.options.chunk_s,
+        "policy": result.options.policy.name, "chunk (s)": f"{result.options.chunk_s:g}",
         "updates": len(result.updates), "buffer trims": trims, "words committed": len(result.committed),
         "median lag (s)": None if lag is None else round(lag["median_s"], 2),
         "90th pct lag (s)": None if lag is None else round(lag["p90_s"], 2),
